@@ -1,0 +1,36 @@
+/// An orthorhombic periodic box with its corner at the origin.
+///
+/// The periodic "space" of the simulation: `displacement` gives the minimum-image
+/// vector between two points, `wrap` maps a point into [0, L) along each axis.
+public struct Box: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// Edge lengths in Å.
+    public var lengths: SIMD3<Double>
+
+    public init(_ lengths: SIMD3<Double>) { self.lengths = lengths }
+    public init(_ a: Double, _ b: Double, _ c: Double) { self.lengths = SIMD3(a, b, c) }
+    /// A cubic box of edge `a` in Å.
+    public init(cubic a: Double) { self.lengths = SIMD3(repeating: a) }
+
+    /// Volume in Å³.
+    public var volume: Double { lengths.x * lengths.y * lengths.z }
+    /// The shortest edge in Å.
+    public var shortestEdge: Double { min(lengths.x, min(lengths.y, lengths.z)) }
+
+    /// Minimum-image displacement `b - a` in Å, each component in [-L/2, L/2].
+    @inline(__always)
+    public func displacement(from a: SIMD3<Double>, to b: SIMD3<Double>) -> SIMD3<Double> {
+        let d = b - a
+        return d - lengths * (d / lengths).rounded(.toNearestOrEven)
+    }
+
+    /// The periodic image of `r` inside [0, L) along every axis, in Å.
+    @inline(__always)
+    public func wrap(_ r: SIMD3<Double>) -> SIMD3<Double> {
+        var w = r - lengths * (r / lengths).rounded(.down)
+        // Rounding can leave exactly L for tiny negative inputs.
+        w.replace(with: SIMD3(repeating: 0), where: w .>= lengths)
+        return w
+    }
+
+    public var description: String { "\(lengths.x) x \(lengths.y) x \(lengths.z) Å" }
+}

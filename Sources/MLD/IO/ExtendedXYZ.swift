@@ -1,0 +1,154 @@
+import Foundation
+
+/// Extended XYZ, the form ASE reads and writes:
+///
+///     192
+///     Lattice="12.4 0 0 0 12.4 0 0 0 12.4" Properties=species:S:1:pos:R:3:velo:R:3 step=0 time=0.0 pbc="T T T"
+///     O 1.11 1.68 1.30 -0.003 0.0004 0.001
+///
+/// Columns: `species` (element symbol), `pos` (Å), optionally `velo` (Å/fs) and `forces` (eV/Å).
+/// `time` is in fs. Only orthorhombic lattices are accepted.
+public enum ExtendedXYZ {
+    /// The text of one frame.
+    public static func format(_ c: Configuration) -> String {
+        var props = "species:S:1:pos:R:3"
+        if c.velocities != nil { props += ":velo:R:3" }
+        if c.forces != nil { props += ":forces:R:3" }
+        let L = c.box.lengths
+        var header = "Lattice=\"\(L.x) 0.0 0.0 0.0 \(L.y) 0.0 0.0 0.0 \(L.z)\" Properties=\(props)"
+        if let s = c.step { header += " step=\(s)" }
+        if let t = c.time { header += " time=\(t)" }
+        header += " pbc=\"T T T\""
+        var out = "\(c.count)\n\(header)\n"
+        out.reserveCapacity(c.count * 90)
+        let symbols = c.elements.map(\.symbol)
+        for i in 0..<c.count {
+            let r = c.positions[i]
+            out += "\(symbols[c.species[i]]) \(r.x) \(r.y) \(r.z)"
+            if let v = c.velocities?[i] { out += " \(v.x) \(v.y) \(v.z)" }
+            if let f = c.forces?[i] { out += " \(f.x) \(f.y) \(f.z)" }
+            out += "\n"
+        }
+        return out
+    }
+
+    /// Writes frames to `path` atomically (temporary name, then rename).
+    public static func write(_ frames: [Configuration], to path: String) throws {
+        try AtomicFile.write(frames.map(format).joined(), to: path)
+    }
+
+    /// Reads every frame of `path` (plain or `.xz`).
+    public static func read(_ path: String) throws -> [Configuration] {
+        let lines = try TextFile.lines(path)
+        var frames: [Configuration] = []
+        var i = 0
+        while i < lines.count {
+            let t = lines[i].trimmingCharacters(in: .whitespaces)
+            if t.isEmpty { i += 1; continue }
+            guard let n = Int(t), n > 0 else {
+                throw MLDError.input(file: path, line: i + 1, problem: "expected an atom count, found '\(t.prefix(40))'")
+            }
+            guard i + 1 < lines.count else {
+                throw MLDError.input(file: path, line: i + 1, problem: "truncated frame: no comment line")
+            }
+            frames.append(try parseFrame(count: n, comment: lines[i + 1], lines: lines, first: i + 2, path: path))
+            i += 2 + n
+        }
+        if frames.isEmpty { throw MLDError.input(file: path, line: nil, problem: "no frames") }
+        return frames
+    }
+
+    /// Parses `key=value` and `key="quoted value"` pairs of an extended-XYZ comment line.
+    public static func keyValues(_ comment: Substring) -> [String: String] {
+        var out: [String: String] = [:]
+        var s = comment[...]
+        while true {
+            s = s.drop(while: { $0 == " " || $0 == "\t" })
+            guard !s.isEmpty else { break }
+            let key = s.prefix(while: { $0 != "=" && $0 != " " && $0 != "\t" })
+            s = s.dropFirst(key.count)
+            guard s.first == "=" else { out[String(key)] = "T"; continue }
+            s = s.dropFirst()
+            var value: Substring
+            if let q = s.first, q == "\"" || q == "'" {
+                s = s.dropFirst()
+                value = s.prefix(while: { $0 != q })
+                s = s.dropFirst(value.count + 1)
+            } else {
+                value = s.prefix(while: { $0 != " " && $0 != "\t" })
+                s = s.dropFirst(value.count)
+            }
+            out[String(key)] = String(value)
+        }
+        return out
+    }
+
+    static func parseFrame(count n: Int, comment: Substring, lines: [Substring], first: Int,
+                           path: String) throws -> Configuration {
+        let kv = keyValues(comment)
+        let commentLine = first
+        guard let lattice = kv["Lattice"] else {
+            throw MLDError.input(file: path, line: commentLine, problem: "no Lattice= in the comment line")
+        }
+        let m = lattice.split(separator: " ").compactMap { Double($0) }
+        guard m.count == 9 else {
+            throw MLDError.input(file: path, line: commentLine, problem: "Lattice needs 9 numbers")
+        }
+        let box = try CP2KReader.orthorhombic(a: SIMD3(m[0], m[1], m[2]), b: SIMD3(m[3], m[4], m[5]),
+                                              c: SIMD3(m[6], m[7], m[8]), file: path, line: commentLine)
+        // Columns.
+        let props = (kv["Properties"] ?? "species:S:1:pos:R:3").split(separator: ":").map(String.init)
+        guard props.count % 3 == 0 else {
+            throw MLDError.input(file: path, line: commentLine, problem: "Properties must be name:type:count triples")
+        }
+        var columns: [String: Int] = [:]
+        var width = 0
+        for k in stride(from: 0, to: props.count, by: 3) {
+            guard let c = Int(props[k + 2]) else {
+                throw MLDError.input(file: path, line: commentLine, problem: "bad column count '\(props[k + 2])'")
+            }
+            columns[props[k]] = width
+            width += c
+        }
+        guard let sCol = columns["species"], let pCol = columns["pos"] else {
+            throw MLDError.input(file: path, line: commentLine, problem: "Properties must include species and pos")
+        }
+        let vCol = columns["velo"], fCol = columns["forces"]
+        var atoms: [Element] = []
+        var pos: [SIMD3<Double>] = [], vel: [SIMD3<Double>] = [], frc: [SIMD3<Double>] = []
+        var cache: [Substring: Element] = [:]
+        for j in 0..<n {
+            let ln = first + j
+            guard ln < lines.count, !lines[ln].allSatisfy({ $0 == " " || $0 == "\t" }) else {
+                throw MLDError.input(file: path, line: min(ln, lines.count) + 1,
+                                     problem: "truncated frame: expected \(n) atoms, found \(j)")
+            }
+            let f = lines[ln].split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard f.count >= width else {
+                throw MLDError.input(file: path, line: ln + 1, problem: "expected \(width) fields, found \(f.count)")
+            }
+            if let e = cache[f[sCol]] { atoms.append(e) } else {
+                guard let e = Element(symbol: String(f[sCol])) else {
+                    throw MLDError.input(file: path, line: ln + 1, problem: "unknown element '\(f[sCol])'")
+                }
+                cache[f[sCol]] = e; atoms.append(e)
+            }
+            func vec(_ c: Int) throws -> SIMD3<Double> {
+                var v = SIMD3<Double>()
+                for d in 0..<3 {
+                    guard let x = Double(f[c + d]), x.isFinite else {
+                        throw MLDError.input(file: path, line: ln + 1, problem: "not a number: '\(f[c + d])'")
+                    }
+                    v[d] = x
+                }
+                return v
+            }
+            pos.append(try vec(pCol))
+            if let vCol { vel.append(try vec(vCol)) }
+            if let fCol { frc.append(try vec(fCol)) }
+        }
+        return Configuration(atoms: atoms, positions: pos, velocities: vCol == nil ? nil : vel,
+                             forces: fCol == nil ? nil : frc, box: box,
+                             step: kv["step"].flatMap { Int($0) }, time: kv["time"].flatMap { Double($0) })
+    }
+}

@@ -1,0 +1,81 @@
+import CLZMA
+import Foundation
+
+/// Reads whole text files, decompressing `.xz` files through liblzma.
+public enum TextFile {
+    /// The bytes of `path`; a name ending in `.xz` is decompressed.
+    public static func read(_ path: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let exists = FileManager.default.fileExists(atPath: path)
+            throw MLDError.input(file: path, line: nil,
+                                 problem: exists ? "cannot be read" : "no such file")
+        }
+        let bytes = [UInt8](data)
+        return path.hasSuffix(".xz") ? try decompressXZ(bytes, path: path) : bytes
+    }
+
+    /// The lines of `path` (without their newline characters).
+    public static func lines(_ path: String) throws -> [Substring] {
+        let bytes = try read(path)
+        let text = String(decoding: bytes, as: UTF8.self)
+        return text.split(separator: "\n", omittingEmptySubsequences: false).map {
+            $0.last == "\r" ? $0.dropLast() : $0
+        }
+    }
+
+    /// Decompresses a whole .xz stream (liblzma's stream decoder).
+    static func decompressXZ(_ input: [UInt8], path: String) throws -> [UInt8] {
+        var stream = lzma_stream()
+        guard lzma_stream_decoder(&stream, UInt64.max, 0) == LZMA_OK else {
+            throw MLDError.input(file: path, line: nil, problem: "cannot start the xz decoder")
+        }
+        defer { lzma_end(&stream) }
+        var output: [UInt8] = []
+        output.reserveCapacity(input.count * 5)
+        let chunk = 1 << 20
+        var buffer = [UInt8](repeating: 0, count: chunk)
+        var status = LZMA_OK
+        input.withUnsafeBufferPointer { inPtr in
+            stream.next_in = inPtr.baseAddress
+            stream.avail_in = inPtr.count
+            buffer.withUnsafeMutableBufferPointer { outPtr in
+                repeat {
+                    stream.next_out = outPtr.baseAddress
+                    stream.avail_out = chunk
+                    status = lzma_code(&stream, LZMA_FINISH)
+                    output.append(contentsOf: outPtr[0..<(chunk - stream.avail_out)])
+                } while status == LZMA_OK
+            }
+        }
+        guard status == LZMA_STREAM_END else {
+            throw MLDError.input(file: path, line: nil,
+                                 problem: "xz data is corrupt or truncated (liblzma status \(status.rawValue))")
+        }
+        return output
+    }
+}
+
+/// Writes a file under a temporary name and renames it into place, so that a failure
+/// never leaves a half-written file behind.
+public enum AtomicFile {
+    public static func write(_ text: String, to path: String) throws {
+        try write(Data(text.utf8), to: path)
+    }
+
+    public static func write(_ data: Data, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent()
+        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
+        do {
+            try data.write(to: tmp)
+            if FileManager.default.fileExists(atPath: path) {
+                _ = try FileManager.default.replaceItemAt(url, withItemAt: tmp)
+            } else {
+                try FileManager.default.moveItem(at: tmp, to: url)
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: tmp)
+            throw MLDError.output(file: path, problem: "cannot be written (\(error.localizedDescription))")
+        }
+    }
+}
