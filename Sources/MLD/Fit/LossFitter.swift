@@ -63,7 +63,9 @@ public struct FitSettings: Sendable {
     /// Fixed ridge strength (relative to the unit diagonal of the column-scaled normal matrix);
     /// nil chooses it by validation.
     public var ridge: Double?
-    /// Training frames; nil: the first 80 % of the frames, every frame.
+    /// Training frames; nil: every 3rd frame of the first 80 % of the frames (frames 0.5 fs
+    /// apart are nearly identical: on the bundled data every frame and every 3rd give the
+    /// same test errors to 4 digits, at a third of the cost).
     public var train: FrameRange?
     /// Test frames; nil: the last 20 %.
     public var test: FrameRange?
@@ -154,7 +156,7 @@ public enum LossFitter {
 
         // Frames.
         let nTrain = Int((0.8 * Double(nFrames)).rounded(.down))
-        let trainRange = settings.train ?? FrameRange(0, nTrain)
+        let trainRange = settings.train ?? FrameRange(0, nTrain, stride: 3)
         let testRange = settings.test ?? FrameRange(nTrain, nFrames)
         let trainIdx = try trainRange.indices(frameCount: nFrames, what: "--train")
         let testIdx = try testRange.indices(frameCount: nFrames, what: "--test")
