@@ -74,6 +74,20 @@ enum InvariantFixtures {
 }
 
 @Suite struct InvariantTests {
+    /// The evaluator's fast minimum image equals `Box.displacement` bit for bit.
+    @Test func minimumImageMatchesBoxDisplacement() {
+        var rng = SplitMix64(seed: 8)
+        let box = Box(12.4138, 9.5, 31.25)
+        for i in 0..<100_000 {
+            let span = i % 2 == 0 ? 40.0 : 4000.0
+            let a = SIMD3(Double.random(in: -span...span, using: &rng), Double.random(in: -span...span, using: &rng), Double.random(in: -span...span, using: &rng))
+            let b = i % 7 == 0 ? a + box.lengths * SIMD3(0.5, -0.5, 1.5) : SIMD3(Double.random(in: -span...span, using: &rng), Double.random(in: -span...span, using: &rng), Double.random(in: -span...span, using: &rng))
+            let x = box.displacement(from: a, to: b), y = minimumImage(b - a, lengths: box.lengths)
+            #expect(x == y, "\(a) \(b): \(x) vs \(y)")
+            if x != y { break }
+        }
+    }
+
     /// Central differences of every invariant against its analytic gradient, for every agent
     /// of a random periodic system (atoms outside the box, pairs across faces).
     @Test(arguments: [0, 1, 2, 3])
