@@ -72,6 +72,24 @@ inline real4 min_image(pos_t a, pos_t b, pos_t box) {
 #endif
 }
 
+// Minimum-image displacement b - a in `acc` precision. In single precision on a device with
+// fp64 the hi/lo parts are combined in double (x = hi + lo holds 48 bits of the wrapped double
+// position), so the few displacements that feed the nearest invariants and their forces are
+// as accurate as in double precision; otherwise it is min_image().
+inline acc4 min_image_acc(pos_t a, pos_t b, pos_t box) {
+#if defined(MLD_DOUBLE) || !defined(MLD_ACC_DOUBLE)
+    return convert_acc4(min_image(a, b, box));
+#else
+    float4 dh = b.s0123 - a.s0123;
+    double4 s = (double4)(convert_double3(rint(dh.xyz / box.s012)), 0.0);
+    double4 d = (convert_double4(b.s0123) - convert_double4(a.s0123))
+              + (convert_double4(b.s4567) - convert_double4(a.s4567))
+              - s * (convert_double4(box.s0123) + convert_double4(box.s4567));
+    d.w = 0.0;
+    return d;
+#endif
+}
+
 // Integer cell coordinate of a wrapped position along each axis, clamped into [0, nc).
 inline int4 cell_coord(pos_t p, real4 inv_cell_width, int4 nc) {
     real4 x = POS_HI(p);

@@ -14,7 +14,8 @@
 //   W        acc[S*P*P] symmetric quadratic coefficients, row-major per species
 //   forces   acc4[n]    output, indexed by atom k, {Fx, Fy, Fz, 0} in eV/Å
 //   losses   acc[n]     output, H_A(phi_k) in eV, indexed by atom k
-// Precision: distances are formed in `real` exactly as invariants.cl forms them; g, the loss
+// Precision: nearest: the P selected displacements in `acc` precision (min_image_acc); radial:
+// distances and basis functions in `real` as invariants.cl forms them. g, the loss
 // and the force sum are accumulated in `acc` (double when the device has fp64, else float with
 // Kahan compensation), because g = w + W phi cancels strongly for a fitted quadratic loss.
 
@@ -57,10 +58,9 @@ __kernel void gradient_nearest(__global const pos_t *pos, const int n, const pos
     for (int a = 0; a < MLD_P; a++) {
         int j = sel[a * n + i];
         if (j == k) continue;
-        real4 d = min_image(pk, pos[j], box);
-        real r = sqrt(dot(d, d));
-        acc coef = g[a] * (acc)(nearest_dt(r) / r);
-        ACC4_ADD(F, C, coef * convert_acc4(d));
+        acc4 d = min_image_acc(pk, pos[j], box);
+        acc r = sqrt(dot(d, d));
+        ACC4_ADD(F, C, (g[a] * nearest_dt(r) / r) * d);
     }
     F.w = 0;
     forces[k] = F;

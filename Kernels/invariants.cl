@@ -35,19 +35,19 @@ inline int nearest_offset(int b) {
     return o;
 }
 
-// t(r) and t'(r) of the nearest family.
-inline real nearest_t(real r) {
+// t(r) and t'(r) of the nearest family, in acc precision.
+inline acc nearest_t(acc r) {
 #ifdef MLD_INVERSE_DISTANCE
-    return (real)1 / r;
+    return (acc)1 / r;
 #else
     return r;
 #endif
 }
-inline real nearest_dt(real r) {
+inline acc nearest_dt(acc r) {
 #ifdef MLD_INVERSE_DISTANCE
-    return -(real)1 / (r * r);
+    return -(acc)1 / (r * r);
 #else
-    return (real)1;
+    return (acc)1;
 #endif
 }
 
@@ -84,8 +84,14 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
         int last = nearest_offset(b) + NEAREST_COUNT[b] - 1;
         if (bj[last] < 0) atomic_min(&status[ST_SHORT_AGENT], k * MLD_NSPECIES + b);
     }
+    // The selected distances again, in acc precision (see min_image_acc in common.cl).
     for (int a = 0; a < MLD_P; a++) {
-        phi[a * n + i] = bj[a] >= 0 ? (acc)nearest_t(sqrt(best[a])) : (acc)0;
+        acc v = 0;
+        if (bj[a] >= 0) {
+            acc4 d = min_image_acc(pk, pos[bj[a]], box);
+            v = nearest_t(sqrt(dot(d, d)));
+        }
+        phi[a * n + i] = v;
         sel[a * n + i] = bj[a] >= 0 ? bj[a] : k;
     }
 }

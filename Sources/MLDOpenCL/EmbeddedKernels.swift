@@ -79,6 +79,24 @@ inline real4 min_image(pos_t a, pos_t b, pos_t box) {
 #endif
 }
 
+// Minimum-image displacement b - a in `acc` precision. In single precision on a device with
+// fp64 the hi/lo parts are combined in double (x = hi + lo holds 48 bits of the wrapped double
+// position), so the few displacements that feed the nearest invariants and their forces are
+// as accurate as in double precision; otherwise it is min_image().
+inline acc4 min_image_acc(pos_t a, pos_t b, pos_t box) {
+#if defined(MLD_DOUBLE) || !defined(MLD_ACC_DOUBLE)
+    return convert_acc4(min_image(a, b, box));
+#else
+    float4 dh = b.s0123 - a.s0123;
+    double4 s = (double4)(convert_double3(rint(dh.xyz / box.s012)), 0.0);
+    double4 d = (convert_double4(b.s0123) - convert_double4(a.s0123))
+              + (convert_double4(b.s4567) - convert_double4(a.s4567))
+              - s * (convert_double4(box.s0123) + convert_double4(box.s4567));
+    d.w = 0.0;
+    return d;
+#endif
+}
+
 // Integer cell coordinate of a wrapped position along each axis, clamped into [0, nc).
 inline int4 cell_coord(pos_t p, real4 inv_cell_width, int4 nc) {
     real4 x = POS_HI(p);
@@ -120,7 +138,8 @@ inline bool needs_rebuild(__global const int *status, float half_skin2) {
 //   W        acc[S*P*P] symmetric quadratic coefficients, row-major per species
 //   forces   acc4[n]    output, indexed by atom k, {Fx, Fy, Fz, 0} in eV/Å
 //   losses   acc[n]     output, H_A(phi_k) in eV, indexed by atom k
-// Precision: distances are formed in `real` exactly as invariants.cl forms them; g, the loss
+// Precision: nearest: the P selected displacements in `acc` precision (min_image_acc); radial:
+// distances and basis functions in `real` as invariants.cl forms them. g, the loss
 // and the force sum are accumulated in `acc` (double when the device has fp64, else float with
 // Kahan compensation), because g = w + W phi cancels strongly for a fitted quadratic loss.
 
@@ -163,10 +182,9 @@ __kernel void gradient_nearest(__global const pos_t *pos, const int n, const pos
     for (int a = 0; a < MLD_P; a++) {
         int j = sel[a * n + i];
         if (j == k) continue;
-        real4 d = min_image(pk, pos[j], box);
-        real r = sqrt(dot(d, d));
-        acc coef = g[a] * (acc)(nearest_dt(r) / r);
-        ACC4_ADD(F, C, coef * convert_acc4(d));
+        acc4 d = min_image_acc(pk, pos[j], box);
+        acc r = sqrt(dot(d, d));
+        ACC4_ADD(F, C, (g[a] * nearest_dt(r) / r) * d);
     }
     F.w = 0;
     forces[k] = F;
@@ -252,19 +270,19 @@ inline int nearest_offset(int b) {
     return o;
 }
 
-// t(r) and t'(r) of the nearest family.
-inline real nearest_t(real r) {
+// t(r) and t'(r) of the nearest family, in acc precision.
+inline acc nearest_t(acc r) {
 #ifdef MLD_INVERSE_DISTANCE
-    return (real)1 / r;
+    return (acc)1 / r;
 #else
     return r;
 #endif
 }
-inline real nearest_dt(real r) {
+inline acc nearest_dt(acc r) {
 #ifdef MLD_INVERSE_DISTANCE
-    return -(real)1 / (r * r);
+    return -(acc)1 / (r * r);
 #else
-    return (real)1;
+    return (acc)1;
 #endif
 }
 
@@ -301,8 +319,14 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
         int last = nearest_offset(b) + NEAREST_COUNT[b] - 1;
         if (bj[last] < 0) atomic_min(&status[ST_SHORT_AGENT], k * MLD_NSPECIES + b);
     }
+    // The selected distances again, in acc precision (see min_image_acc in common.cl).
     for (int a = 0; a < MLD_P; a++) {
-        phi[a * n + i] = bj[a] >= 0 ? (acc)nearest_t(sqrt(best[a])) : (acc)0;
+        acc v = 0;
+        if (bj[a] >= 0) {
+            acc4 d = min_image_acc(pk, pos[bj[a]], box);
+            v = nearest_t(sqrt(dot(d, d)));
+        }
+        phi[a * n + i] = v;
         sel[a * n + i] = bj[a] >= 0 ? bj[a] : k;
     }
 }
