@@ -105,7 +105,7 @@ inline int cell_index(int4 c, int4 nc) { return (c.z * nc.y + c.y) * nc.x + c.x;
 #define ST_MAX_COUNT   1   // the largest neighbour count of the last build (capacity check)
 #define ST_REBUILT     2   // 1 when this step rebuilt the list
 #define ST_SHORT_AGENT 3   // smallest agent index with too few neighbours of a species (INT_MAX: none)
-#define ST_SHORT_SPEC  4   // the species it lacked
+#define ST_NEED_R2     4   // bits of the squared list radius some agent needs (float; 0: none)
 #define ST_WORDS       8
 
 // Whether this step rebuilds the neighbour list: some atom moved more than half the skin.

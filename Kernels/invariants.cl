@@ -15,12 +15,15 @@
 //                           MLD_BASIS_INVERSE_POWER with MLD_BASIS_POWERS: g_n(r) = r^-p_n
 //
 // Kernels (one work-item per agent; work-item i handles agent k = order[i], see neighbors.cl):
-//   invariants_nearest(pos, n, box, species, order, nbr, nbr_count, capacity, search2, phi,
-//                      sel, status)
-//     for each species B: the n_B nearest atoms of B within the search radius (squared: search2,
-//     Å^2), sorted ascending by (distance, index); phi[a*n + i] = t(r_a) (Å or 1/Å),
+//   invariants_nearest(pos, n, box, species, order, nbr, nbr_count, capacity, search2,
+//                      complete2, phi, sel, status)
+//     for each species B: the n_B nearest atoms of B with r^2 <= search2 (the search radius
+//     squared, Å^2), sorted ascending by (distance, index); phi[a*n + i] = t(r_a) (Å or 1/Å),
 //     sel[a*n + i] = the neighbour's atom index. Too few atoms of B within the search radius:
 //     status[ST_SHORT_AGENT] = min over such agents of k*S + B (the host names the agent).
+//     The list may be shorter than the search radius (complete2 = its cutoff squared, within
+//     which it holds every atom): an agent whose n_B-th nearest lies beyond it raises
+//     status[ST_NEED_R2] (float bits of the r^2 it needs) and the host lengthens the list.
 //   invariants_radial(pos, n, box, species, order, nbr, nbr_count, capacity, phi)
 //     phi[(B*NBASIS + m)*n + i] = sum over neighbours j of species B with r < r_c of g_m(r) f_c(r).
 // phi is acc[P*n], slot-major (coalesced); its distances are formed in `real`, its sums in `acc`.
@@ -51,10 +54,16 @@ inline acc nearest_dt(acc r) {
 #endif
 }
 
+// Whether candidate (r2, j) sorts before slot (best, bj).
+inline bool nearest_before(real r2, int j, real best, int bj) {
+    return bj < 0 || r2 < best || (r2 == best && j < bj);
+}
+
 __kernel void invariants_nearest(__global const pos_t *pos, const int n, const pos_t box,
                                  __global const int *species, __global const int *order,
                                  __global const int *nbr, __global const int *nbr_count,
-                                 const int capacity, const real search2, __global acc *phi,
+                                 const int capacity, const real search2, const real complete2,
+                                 __global acc *phi,
                                  __global int *sel, __global int *status) {
     int i = get_global_id(0);
     if (i >= n) return;
@@ -69,20 +78,31 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
         real4 d = min_image(pk, pos[j], box);
         real r2 = dot(d, d);
         int b = species[j];
+        if (NEAREST_COUNT[b] == 0) continue;
         int o = nearest_offset(b);
         int last = o + NEAREST_COUNT[b] - 1;
-        // Keep the n_B smallest (r2, j): lexicographic order makes ties deterministic.
-        if (r2 < best[last] || (r2 == best[last] && bj[last] >= 0 && j < bj[last])) {
+        // Keep the n_B smallest (r2, j) with r2 <= search2; an empty slot (bj < 0) comes last.
+        // Lexicographic order makes ties deterministic (the CPU's stable insertion over
+        // ascending candidates orders them the same way).
+        if (r2 > search2 || !nearest_before(r2, j, best[last], bj[last])) continue;
+        {
             int a = last;
-            while (a > o && (r2 < best[a - 1] || (r2 == best[a - 1] && j < bj[a - 1]))) {
+            while (a > o && nearest_before(r2, j, best[a - 1], bj[a - 1])) {
                 best[a] = best[a - 1]; bj[a] = bj[a - 1]; a--;
             }
             best[a] = r2; bj[a] = j;
         }
     }
+    // The list is complete only within complete2: an n_B-th nearest beyond it (or missing)
+    // means a longer list is needed, unless the list already reaches the search radius.
     for (int b = 0; b < MLD_NSPECIES; b++) {
+        if (NEAREST_COUNT[b] == 0) continue;
         int last = nearest_offset(b) + NEAREST_COUNT[b] - 1;
-        if (bj[last] < 0) atomic_min(&status[ST_SHORT_AGENT], k * MLD_NSPECIES + b);
+        if (bj[last] >= 0 && best[last] <= complete2) continue;
+        if (complete2 < search2)
+            atomic_max(&status[ST_NEED_R2], as_int((float)(bj[last] < 0 ? search2 : best[last])));
+        else if (bj[last] < 0)
+            atomic_min(&status[ST_SHORT_AGENT], k * MLD_NSPECIES + b);
     }
     // The selected distances again, in acc precision (see min_image_acc in common.cl).
     for (int a = 0; a < MLD_P; a++) {

@@ -76,7 +76,7 @@ extension CLKernel {
 
 /// Status words of Kernels/common.cl.
 enum DeviceStatus {
-    static let maxDisplacement2 = 0, maxCount = 1, rebuilt = 2, shortAgent = 3, words = 8
+    static let maxDisplacement2 = 0, maxCount = 1, rebuilt = 2, shortAgent = 3, needRadius2 = 4, words = 8
 
     /// The reset value: no displacement yet (or +inf to force a rebuild), nothing short.
     static func reset(forceRebuild: Bool) -> [Int32] {

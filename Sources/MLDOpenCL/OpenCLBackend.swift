@@ -31,7 +31,7 @@ public final class OpenCLBackend: ForceBackend {
 
     let ctx: CLContext
     let program: CLProgram
-    let nl: DeviceNeighbourList
+    private(set) var nl: DeviceNeighbourList
     let n: Int
     let p: Int
     let accDouble: Bool
@@ -72,7 +72,7 @@ public final class OpenCLBackend: ForceBackend {
         accDouble = ctx.accumulatesInDouble
         program = try ctx.mldProgram(precision: precision, defines: model.defines)
         nl = try DeviceNeighbourList(ctx: ctx, program: program, precision: precision, count: n, box: box,
-                                     cutoff: model.cutoff, skin: skin)
+                                     cutoff: Self.initialListCutoff(model: model, species: species, box: box), skin: skin)
         stager = PositionStager(precision: precision, box: box)
         positionsBuffer = try ctx.buffer(SIMD4<Double>.self, count: n)
         speciesBuffer = try ctx.buffer(Int32.self, count: n)
@@ -103,6 +103,24 @@ public final class OpenCLBackend: ForceBackend {
         }
     }
 
+    /// The first neighbour-list cutoff in Å. `radial`: the cutoff. `nearest`: like the CPU
+    /// backend, the radius that holds on average 1.4 times the needed count of every species,
+    /// plus 0.3 Å, at most the search radius; an agent that needs more lengthens the list.
+    static func initialListCutoff(model: OpenCLModel, species: [Int], box: Box) -> Double {
+        guard case let .nearest(counts, _, search) = model.invariants else { return model.cutoff }
+        var n = [Int](repeating: 0, count: counts.count)
+        for s in species { n[s] += 1 }
+        var r = 0.0
+        for (s, c) in counts.enumerated() where c > 0 {
+            let density = Double(max(n[s], 1)) / box.volume
+            r = max(r, pow(3 * 1.4 * Double(c + 1) / (4 * Double.pi * density), 1.0 / 3))
+        }
+        return min(search, r + 0.3)
+    }
+
+    /// The neighbour list's cutoff in Å (for `nearest` it may be shorter than the search radius).
+    public var listCutoff: Double { nl.cutoff }
+
     /// Device memory held, in bytes.
     public var deviceBytes: Int {
         nl.deviceBytes + positionsBuffer.bytes + speciesBuffer.bytes + phi.bytes + (selected?.bytes ?? 0)
@@ -129,15 +147,26 @@ public final class OpenCLBackend: ForceBackend {
             try enqueueInvariantsAndGradient()
             try ctx.finish()
             status = try nl.readStatus()
-            let needed = Int(status[DeviceStatus.maxCount])
-            if needed <= nl.capacity { break }
-            // Overflow: grow with 25 % headroom and rebuild; nothing computed is used.
-            neighbourListOverflows += 1
-            try nl.grow(to: needed + needed / 4 + 8)
+            if status[DeviceStatus.rebuilt] == 1 { neighbourListBuilds += 1 }
             forceRebuild = true
+            let needed = Int(status[DeviceStatus.maxCount])
+            if needed > nl.capacity {
+                // Overflow: grow with 25 % headroom and rebuild; nothing computed is used.
+                neighbourListOverflows += 1
+                try nl.grow(to: needed + needed / 4 + 8)
+                continue
+            }
+            let need2 = Float(bitPattern: UInt32(bitPattern: status[DeviceStatus.needRadius2]))
+            if need2 > 0, case let .nearest(_, _, search) = model.invariants, nl.cutoff < search {
+                // Some agent's n_B-th nearest lies beyond the list: lengthen it and start over.
+                let r = min(search, max(Double(need2).squareRoot() * 1.05, nl.cutoff * 1.1))
+                nl = try DeviceNeighbourList(ctx: ctx, program: program, precision: precision, count: n,
+                                             box: box, cutoff: r, skin: skin)
+                continue
+            }
+            break
         }
         forceRebuild = false
-        if status[DeviceStatus.rebuilt] == 1 { neighbourListBuilds += 1 }
         let t2 = DispatchTime.now().uptimeNanoseconds
         if status[DeviceStatus.shortAgent] != Int32.max { throw shortError(Int(status[DeviceStatus.shortAgent])) }
         if forces.count != n { forces = Array(repeating: .zero, count: n) }
@@ -177,7 +206,8 @@ public final class OpenCLBackend: ForceBackend {
         try g.set(3, speciesBuffer); try g.set(4, nl.order); try g.set(5, phi)
         switch model.invariants {
         case let .nearest(_, _, r):
-            try k.setReal(8, r * r, precision); try k.set(9, phi); try k.set(10, selected!); try k.set(11, nl.status)
+            try k.setReal(8, r * r, precision); try k.setReal(9, nl.cutoff * nl.cutoff, precision)
+            try k.set(10, phi); try k.set(11, selected!); try k.set(12, nl.status)
             try g.set(6, selected!); try g.set(7, w); try g.set(8, W); try g.set(9, forcesBuffer); try g.set(10, lossesBuffer)
         case .radial:
             try k.set(8, phi)
