@@ -34,6 +34,8 @@ public final class OpenCLBackend: ForceBackend {
     private(set) var nl: DeviceNeighbourList
     let n: Int
     let p: Int
+    /// Species index of every atom (model order).
+    let species: [Int]
     let accDouble: Bool
     var stager: PositionStager
     let positionsBuffer: CLBuffer<SIMD4<Double>>
@@ -68,6 +70,7 @@ public final class OpenCLBackend: ForceBackend {
         self.skin = skin
         self.n = n
         self.p = p
+        self.species = species
         ctx = try CLContext(device: try CLDevice.select(index: device))
         accDouble = ctx.accumulatesInDouble
         program = try ctx.mldProgram(precision: precision, defines: model.defines)
@@ -222,7 +225,7 @@ public final class OpenCLBackend: ForceBackend {
         let s = model.speciesNames.count
         let agent = code / s, b = code % s
         guard case let .nearest(counts, _, r) = model.invariants else { return .backend("OpenCL backend: bad status \(code)") }
-        return .backend(String(format: "agent %d has fewer than %d atoms of %@ within the search radius %.3f Å",
-                               agent, counts[b], model.speciesNames[b], r))
+        return .backend(String(format: "agent %d (%@): fewer than %d atoms of %@ within the model's search radius %.3f Å",
+                               agent, model.speciesNames[species[agent]], counts[b], model.speciesNames[b], r))
     }
 }

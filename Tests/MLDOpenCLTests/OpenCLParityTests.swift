@@ -34,7 +34,7 @@ struct OpenCLReferenceTests {
         let center = centerO + centerH
         let c = inverse ? center.map { 1 / $0 } : center
         let (w, W) = TestSystems.plantedLoss(p: 14, species: 2, center: c, seed: seed)
-        return OpenCLModel(speciesNames: ["O", "H"], invariants: .nearest(counts: counts, inverse: inverse, searchRadius: 5.0),
+        return OpenCLModel(speciesNames: ["O", "H"], invariants: .nearest(counts: counts, inverse: inverse, searchRadius: 5.5),
                            linear: w, quadratic: W)
     }
 
