@@ -33,7 +33,7 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .long, help: "Seed of the random choice of hydrogens.")
     var seed: UInt64 = 1
 
-    @Option(name: .long, help: "Lags of the MSD line fit in fs, FROM,TO (default: 20% to 50% of each run).")
+    @Option(name: .long, help: "Lags of the MSD line fit in fs, FROM,TO (default: 20% to 50% of the shorter run, the same for both).")
     var msdWindow: String?
 
     @OptionGroup var global: GlobalOptions

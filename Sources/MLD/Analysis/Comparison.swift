@@ -51,7 +51,7 @@ public struct ComparisonOptions: Sendable {
     public var rdfBinWidth = 0.02
     /// H-O-H angle histogram bin width, in degrees.
     public var angleBinWidth = 1.0
-    /// Lags (fs) of the MSD line fit; nil: 20%-50% of each run.
+    /// Lags (fs) of the MSD line fit; nil: 20%-50% of the shorter run (the same for both).
     public var msdFitWindow: ClosedRange<Double>? = nil
 
     public init() {}
@@ -121,8 +121,14 @@ public struct Comparison: Sendable {
         } else {
             hydrogens = Comparison.pick(options.hydrogenCount, from: hydrogenAtoms, seed: options.seed)
         }
-        reference = try WaterObservables(ref, options: options)
-        learned = try WaterObservables(run, options: options)
+        // One MSD fit window for both, 20%-50% of the shorter run, unless one was given.
+        var shared = options
+        if shared.msdFitWindow == nil {
+            let shortest = min(ref.duration, run.duration)
+            shared.msdFitWindow = (0.2 * shortest)...(0.5 * shortest)
+        }
+        reference = try WaterObservables(ref, options: shared)
+        learned = try WaterObservables(run, options: shared)
         var notes: [String] = []
         if ref.box != run.box {
             notes.append("The boxes differ (reference \(ref.box), learned \(run.box)).")

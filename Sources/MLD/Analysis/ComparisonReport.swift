@@ -17,6 +17,8 @@ public struct ComparisonReport {
         public var caption: String
         /// The gnuplot commands after the terminal and output are set.
         var body: String
+        /// Width and height in pixels.
+        var size = (900, 560)
         enum CodingKeys: String, CodingKey { case name, caption }
     }
 
@@ -223,7 +225,7 @@ public struct ComparisonReport {
         # Renders \(f.name).svg and \(f.name).png from the CSV files beside this script: gnuplot \(f.name).gp
         set datafile separator ','
         set encoding utf8
-        set terminal svg size 900,560 dynamic enhanced font 'Helvetica,14' background rgb 'white'
+        set terminal svg size \(f.size.0),\(f.size.1) dynamic enhanced font 'Helvetica,14' background rgb 'white'
         set output '\(f.name).svg'
         \(f.body)
         unset output
@@ -231,9 +233,9 @@ public struct ComparisonReport {
         set datafile separator ','
         set encoding utf8
         if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {
-            set terminal pngcairo size 900,560 enhanced font 'Helvetica,12' background rgb 'white'
+            set terminal pngcairo size \(f.size.0),\(f.size.1) enhanced font 'Helvetica,12' background rgb 'white'
         } else {
-            set terminal png size 900,560 enhanced background rgb 'white'
+            set terminal png size \(f.size.0),\(f.size.1) enhanced background rgb 'white'
         }
         set output '\(f.name).png'
         \(f.body)
@@ -290,20 +292,24 @@ public struct ComparisonReport {
             plot 'oh_bond_stats.csv' skip 1 using ($0+0.08):4:4:5 with yerrorbars lc rgb '#777777' lw 1 pt 0 title 'min-max', \\
                  'oh_bond_stats.csv' skip 1 using 0:2:3:xtic(1) with yerrorbars lc rgb '\(Self.learnedColor)' lw 3 pt 7 ps 1.5 title 'mean ± std'
             """))
+        // One panel per hydrogen over the common time span (at most 250 fs, so the
+        // vibrations stay visible; the CSVs hold everything).
         let h = c.hydrogens
-        let series = h.enumerated().flatMap { (k, atom) -> [String] in
+        let t0 = max(c.reference.bonds.times.first!, c.learned.bonds.times.first!)
+        let t1 = min(min(c.reference.bonds.times.last!, c.learned.bonds.times.last!), t0 + 250)
+        let columns = Int(Double(h.count).squareRoot().rounded(.up))
+        let rows = (h.count + columns - 1) / max(columns, 1)
+        var seriesBody = "set multiplot layout \(rows),\(columns) title 'O-H bond length of chosen hydrogens (reference dashed, learned solid)'\n"
+        seriesBody += "set grid\nset xlabel 'time (fs)'\nset ylabel 'O-H (Å)'\nset key top right samplen 2 font ',10'\n"
+        seriesBody += "set xrange [\(Self.number(t0)):\(Self.number(t1))]\nset offsets 0, 0, graph 0.25, 0\n"
+        for (k, atom) in h.enumerated() {
             let color = Self.palette[k % Self.palette.count]
-            return ["'oh_bond_series_reference.csv' skip 1 using 1:\(k + 2) with lines lc rgb '\(color)' dt 2 lw 1.5 title 'H\(atom) reference'",
-                    "'oh_bond_series_learned.csv' skip 1 using 1:\(k + 2) with lines lc rgb '\(color)' dt 1 lw 1.5 title 'H\(atom) learned'"]
+            seriesBody += "set title 'H \(atom)'\n"
+            seriesBody += "plot 'oh_bond_series_reference.csv' skip 1 using 1:\(k + 2) with lines lc rgb '\(color)' dt 2 lw 1.5 title 'reference', "
+            seriesBody += "'oh_bond_series_learned.csv' skip 1 using 1:\(k + 2) with lines lc rgb '\(color)' dt 1 lw 1.5 title 'learned'\n"
         }
-        out.append(Figure(name: "oh_bond_series", caption: "O-H bond length of hydrogens \(h.map(String.init).joined(separator: ", ")) (0-based atom indices) against time: reference dashed, learned solid.", body: """
-            set title 'O-H bond length of chosen hydrogens'
-            set xlabel 'time (fs)'
-            set ylabel 'O-H distance (Å)'
-            set key outside right
-            set grid
-            plot \(series.joined(separator: ", \\\n     "))
-            """))
+        seriesBody += "unset multiplot"
+        out.append(Figure(name: "oh_bond_series", caption: String(format: "O-H bond length of hydrogens %@ (0-based atom indices) against time, %.0f-%.0f fs: reference dashed, learned solid.", h.map(String.init).joined(separator: ", "), t0, t1), body: seriesBody, size: (1100, 720)))
         // RDF panels; g_OH is clipped above its intermolecular structure (the bond peak is huge).
         let tails = [c.reference, c.learned].flatMap { o in o.rdfs[1].r.indices.filter { o.rdfs[1].r[$0] > 1.3 }.map { o.rdfs[1].g[$0] } }
         let ohTop = 1.3 * (tails.max() ?? 2)
@@ -315,7 +321,7 @@ public struct ComparisonReport {
         }
         rdfBody += "unset multiplot"
         let p = { (o: WaterObservables) in o.rdfs[0].firstPeak().map { String(format: "%.2f Å", $0.position) } ?? "none" }
-        out.append(Figure(name: "rdf", caption: "g_OO, g_OH, g_HH, reference dashed and learned solid (first g_OO peak: reference \(p(c.reference)), learned \(p(c.learned))); the g_OH panel is cut above the intermolecular peak, the covalent peak is in the table.", body: rdfBody))
+        out.append(Figure(name: "rdf", caption: "g_OO, g_OH, g_HH, reference dashed and learned solid (first g_OO peak: reference \(p(c.reference)), learned \(p(c.learned))); the g_OH panel is cut above the intermolecular peak, the covalent peak is in the table.", body: rdfBody, size: (1200, 480)))
         out.append(Figure(name: "hoh_angle", caption: String(
             format: "H-O-H angle distribution (O with its two nearest H): reference %.1f ± %.1f°, learned %.1f ± %.1f°.",
             c.reference.angles.mean, c.reference.angles.standardDeviation, c.learned.angles.mean, c.learned.angles.standardDeviation), body: """
