@@ -30,7 +30,7 @@ build: setup
 
 run: build
 	$(MLD) info --data $(DATA)
-	$(MLD) compare --reference $(DATA) --run $(OUT)/run --out $(OUT)/report $(if $(wildcard $(OUT)/scan.csv),--scan $(OUT)/scan.csv)
+	$(MLD) compare --reference $(DATA) --run $(OUT)/run --out $(OUT)/report $$(test -f $(OUT)/scan.csv && echo --scan $(OUT)/scan.csv)
 
 # Tests run optimised (the fits and short MD runs on the real data need it); -enable-testing
 # keeps @testable imports working in release mode.

@@ -13,6 +13,8 @@ struct CompareCommand: ParsableCommand {
         summary.csv (reference, learned, difference, relative difference), a gnuplot script per \
         figure rendered to SVG and PNG (if gnuplot is installed), and index.html.
         Example: mld compare --reference Data/cp2k-water64-xtb-300K --run out/run --out out/report --scan out/scan.csv
+        Noise floor of a 225 fs run: mld compare --reference Data/cp2k-water64-xtb-300K --reference-time 0,224.5 \
+          --run Data/cp2k-water64-xtb-300K --run-time 225,449.5 --out out/halves
         """)
 
     @Option(name: .long, help: "The CP2K reference directory (positions and velocities).")
@@ -36,14 +38,22 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .long, help: "Lags of the MSD line fit in fs, FROM,TO (default: 20% to 50% of the shorter run, the same for both).")
     var msdWindow: String?
 
+    @Option(name: .long, help: "Use only the reference frames with times FROM,TO in fs (inclusive).")
+    var referenceTime: String?
+
+    @Option(name: .long, help: "Use only the learned-run frames with times FROM,TO in fs (inclusive).")
+    var runTime: String?
+
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
         if let atoms, parseAtoms(atoms) == nil {
             throw ValidationError("--atoms needs comma-separated non-negative atom indices, e.g. 1,2,4,5")
         }
-        if let msdWindow, parseWindow(msdWindow) == nil {
-            throw ValidationError("--msd-window needs FROM,TO in fs with 0 <= FROM < TO")
+        for (name, value) in [("--msd-window", msdWindow), ("--reference-time", referenceTime), ("--run-time", runTime)] {
+            if let value, parseWindow(value) == nil {
+                throw ValidationError("\(name) needs FROM,TO in fs with 0 <= FROM < TO")
+            }
         }
     }
 
@@ -65,8 +75,10 @@ struct CompareCommand: ParsableCommand {
         options.seed = seed
         options.msdFitWindow = msdWindow.flatMap(parseWindow)
         let scanTable = try scan.map { try FitScanTable(path: $0) }
-        let referenceTrajectory = try Trajectory(cp2kDirectory: reference)
-        let learnedTrajectory = try Trajectory.load(learned)
+        var referenceTrajectory = try Trajectory(cp2kDirectory: reference)
+        var learnedTrajectory = try Trajectory.load(learned)
+        if let w = referenceTime.flatMap(parseWindow) { referenceTrajectory = try referenceTrajectory.restricted(to: w) }
+        if let w = runTime.flatMap(parseWindow) { learnedTrajectory = try learnedTrajectory.restricted(to: w) }
         let comparison = try Comparison(reference: referenceTrajectory, learned: learnedTrajectory, options: options)
         let report = ComparisonReport(comparison: comparison, scan: scanTable, scanPath: scan)
         let outcome = try report.write(to: out)

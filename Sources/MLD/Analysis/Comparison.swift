@@ -134,8 +134,8 @@ public struct Comparison: Sendable {
             notes.append("The boxes differ (reference \(ref.box), learned \(run.box)).")
         }
         for (tag, o) in [("reference", reference), ("learned", learned)] {
-            notes.append(String(format: "%@ %@ (%@): %d frames every %.3g fs, %.1f fs in all; MSD fit over lags %.0f-%.0f fs.",
-                                tag, o.source, o.kind, o.frames, o.spacing, o.duration,
+            notes.append(String(format: "%@ %@ (%@): %d frames every %.3g fs from %.1f to %.1f fs (%.1f fs in all); MSD fit over lags %.0f-%.0f fs.",
+                                tag, o.source, o.kind, o.frames, o.spacing, o.bonds.times.first!, o.bonds.times.last!, o.duration,
                                 o.msd.fitWindow.lowerBound, o.msd.fitWindow.upperBound))
         }
         let shortest = min(reference.duration, learned.duration)

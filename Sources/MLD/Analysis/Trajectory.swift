@@ -234,3 +234,18 @@ public struct Trajectory: Sendable {
         return v
     }
 }
+
+extension Trajectory {
+    /// The frames whose time (fs) lies in `window`, with the energy log cut to match.
+    public func restricted(to window: ClosedRange<Double>) throws -> Trajectory {
+        let keep = times.indices.filter { window.contains(times[$0]) }
+        guard keep.count >= 2 else {
+            throw MLDError.usage("\(source): fewer than two frames between \(window.lowerBound) and \(window.upperBound) fs (frames span \(times.first!)-\(times.last!) fs)")
+        }
+        return try Trajectory(source: source, kind: kind, elements: elements, species: species, box: box,
+                              times: keep.map { times[$0] }, steps: keep.map { steps[$0] },
+                              positions: keep.map { positions[$0] },
+                              velocities: velocities.map { v in keep.map { v[$0] } },
+                              thermo: thermo.filter { window.contains($0.time) })
+    }
+}
