@@ -35,12 +35,17 @@ build: setup kernels
 
 run: build
 	$(MLD) info --data $(DATA)
+	$(MLD) compare --reference $(DATA) --run $(OUT)/run --out $(OUT)/report $$(test -f $(OUT)/scan.csv && echo --scan $(OUT)/scan.csv)
 
 # Tests run optimised (the fits and short MD runs on the real data need it); -enable-testing
 # keeps @testable imports working in release mode.
 test: setup
 	$(SWIFT) build -c release -Xswiftc -enable-testing
 	$(SWIFT) test -c release -Xswiftc -enable-testing
+
+# The README's figures: the PNGs of the report that `make run` writes.
+figures: run
+	mkdir -p docs/figures && rm -f docs/figures/*.png && cp $(OUT)/report/*.png docs/figures/
 
 clean:
 	rm -rf .build $(OUT)

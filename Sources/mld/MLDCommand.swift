@@ -12,6 +12,7 @@ struct MLDCommand: ParsableCommand {
             DevicesCommand.self,
             FitCommand.self,
             EvalCommand.self,
+            CompareCommand.self,
         ])
 }
 
