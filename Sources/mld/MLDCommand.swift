@@ -10,6 +10,7 @@ struct MLDCommand: ParsableCommand {
         subcommands: [
             InfoCommand.self,
             DevicesCommand.self,
+            BoxCommand.self,
         ])
 }
 
