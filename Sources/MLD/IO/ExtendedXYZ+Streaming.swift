@@ -36,10 +36,9 @@ extension ExtendedXYZ {
                 first = last
             }
             try handle.close()
-            if FileManager.default.fileExists(atPath: path) {
-                _ = try FileManager.default.replaceItemAt(url, withItemAt: tmp)
-            } else {
-                try FileManager.default.moveItem(at: tmp, to: url)
+            // rename(2) replaces an existing file atomically.
+            guard rename(tmp.path, path) == 0 else {
+                throw MLDError.output(file: path, problem: "cannot be renamed into place (\(String(cString: strerror(errno))))")
             }
         } catch {
             try? handle.close()
