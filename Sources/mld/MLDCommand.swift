@@ -10,6 +10,8 @@ struct MLDCommand: ParsableCommand {
         subcommands: [
             InfoCommand.self,
             DevicesCommand.self,
+            FitCommand.self,
+            EvalCommand.self,
             BoxCommand.self,
         ])
 }
