@@ -25,7 +25,12 @@ setup:
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	fi
 
-build: setup
+# The OpenCL kernels are embedded in the binary (Sources/MLDOpenCL/EmbeddedKernels.swift).
+.PHONY: kernels
+kernels:
+	scripts/embed-kernels.sh
+
+build: setup kernels
 	$(SWIFT) build -c $(BUILD)
 
 run: build

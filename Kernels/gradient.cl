@@ -1,0 +1,108 @@
+// gradient.cl: the loss gradient g = w + W phi_k of every agent and its force.
+//
+// Mirrors: the quadratic agent loss of the fit code (Sources/MLD/Loss/), H_A(phi) = w.phi +
+// 1/2 phi^T W phi, and the CPU backend's force F_k = -sum_a g_a dphi_a/dq_k (eV/Å), with
+// dphi_a/dq_k = t'(r) (q_k - q_j)/r for `nearest` and sum_j g_m'(r) f_c + g_m f_c' times
+// (q_k - q_j)/r for `radial`. Only the agent's own coordinates are differentiated.
+//
+// Arguments (one work-item per agent; work-item i handles agent k = order[i]):
+//   pos, n, box, species, order      as in neighbors.cl (pos_t, Å)
+//   phi      acc[P*n]   slot-major invariants from invariants.cl
+//   sel      int[P*n]   (nearest) the atom behind each invariant
+//   nbr, nbr_count, capacity         (radial) the neighbour list
+//   w        acc[S*P]   linear coefficients per agent species, eV per invariant unit
+//   W        acc[S*P*P] symmetric quadratic coefficients, row-major per species
+//   forces   acc4[n]    output, indexed by atom k, {Fx, Fy, Fz, 0} in eV/Å
+//   losses   acc[n]     output, H_A(phi_k) in eV, indexed by atom k
+// Precision: nearest: the P selected displacements in `acc` precision (min_image_acc); radial:
+// distances and basis functions in `real` as invariants.cl forms them. g, the loss
+// and the force sum are accumulated in `acc` (double when the device has fp64, else float with
+// Kahan compensation), because g = w + W phi cancels strongly for a fitted quadratic loss.
+
+#ifdef MLD_ACC_DOUBLE
+#define ACC4_ADD(F, C, x) ((F) += (x))
+#else
+#define ACC4_ADD(F, C, x) do { acc4 y_ = (x) - (C); acc4 t_ = (F) + y_; (C) = (t_ - (F)) - y_; (F) = t_; } while (0)
+#endif
+
+#if defined(MLD_NEAREST) || defined(MLD_RADIAL)
+// g = w + W phi for agent species A; returns H_A(phi) = sum_a phi_a (w_a + g_a) / 2.
+inline acc loss_gradient(int A, const acc *ph, acc *g, __constant acc *w, __constant acc *W) {
+    ksum h = { 0, 0 };
+    for (int a = 0; a < MLD_P; a++) {
+        __constant acc *row = W + (A * MLD_P + a) * MLD_P;
+        ksum s = { w[A * MLD_P + a], 0 };
+        for (int b = 0; b < MLD_P; b++) kadd(&s, row[b] * ph[b]);
+        g[a] = s.sum;
+        kadd(&h, (acc)0.5 * ph[a] * (w[A * MLD_P + a] + s.sum));
+    }
+    return h.sum;
+}
+#endif
+
+#ifdef MLD_NEAREST
+__kernel void gradient_nearest(__global const pos_t *pos, const int n, const pos_t box,
+                               __global const int *species, __global const int *order,
+                               __global const acc *phi, __global const int *sel,
+                               __constant acc *w, __constant acc *W,
+                               __global acc4 *forces, __global acc *losses) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int k = order[i];
+    int A = species[k];
+    acc ph[MLD_P], g[MLD_P];
+    for (int a = 0; a < MLD_P; a++) ph[a] = phi[a * n + i];
+    acc h = loss_gradient(A, ph, g, w, W);
+    pos_t pk = pos[k];
+    acc4 F = 0, C = 0;
+    for (int a = 0; a < MLD_P; a++) {
+        int j = sel[a * n + i];
+        if (j == k) continue;
+        acc4 d = min_image_acc(pk, pos[j], box);
+        acc r = sqrt(dot(d, d));
+        ACC4_ADD(F, C, (g[a] * nearest_dt(r) / r) * d);
+    }
+    F.w = 0;
+    forces[k] = F;
+    losses[k] = h;
+}
+#endif
+
+#ifdef MLD_RADIAL
+__kernel void gradient_radial(__global const pos_t *pos, const int n, const pos_t box,
+                              __global const int *species, __global const int *order,
+                              __global const acc *phi, __global const int *nbr,
+                              __global const int *nbr_count, const int capacity,
+                              __constant acc *w, __constant acc *W,
+                              __global acc4 *forces, __global acc *losses) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int k = order[i];
+    int A = species[k];
+    acc ph[MLD_P], g[MLD_P];
+    for (int a = 0; a < MLD_P; a++) ph[a] = phi[a * n + i];
+    acc h = loss_gradient(A, ph, g, w, W);
+    pos_t pk = pos[k];
+    const real rc2 = (real)MLD_CUTOFF * (real)MLD_CUTOFF;
+    acc4 F = 0, C = 0;
+    int m = min(nbr_count[i], capacity);
+    for (int s = 0; s < m; s++) {
+        int j = nbr[s * n + i];
+        real4 d = min_image(pk, pos[j], box);
+        real r2 = dot(d, d);
+        if (r2 >= rc2) continue;
+        real r = sqrt(r2), dfc, dg;
+        real fc = cutoff_value(r, &dfc);
+        int o = species[j] * MLD_NBASIS;
+        acc sum = 0;
+        for (int b = 0; b < MLD_NBASIS; b++) {
+            real gb = basis_value(b, r, &dg);
+            sum += g[o + b] * (acc)(dg * fc + gb * dfc);
+        }
+        ACC4_ADD(F, C, (sum / (acc)r) * convert_acc4(d));
+    }
+    F.w = 0;
+    forces[k] = F;
+    losses[k] = h;
+}
+#endif

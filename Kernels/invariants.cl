@@ -1,0 +1,180 @@
+// invariants.cl: the invariants phi_k of every agent, from its neighbour list.
+//
+// Mirrors: the per-agent invariants of the fit code (Sources/MLD/Invariants/), `nearest` and
+// `radial` families, as the CPU backend evaluates them.
+//
+// Model defines (set by the host from the model file when it builds the program):
+//   MLD_NSPECIES            number of species S
+//   MLD_P                   invariants per agent P (the same layout for every agent species)
+//   MLD_NEAREST             nearest family: MLD_NEAREST_COUNTS = n_0,...,n_{S-1} (P = sum n_B);
+//                           MLD_INVERSE_DISTANCE when t(r) = 1/r, else t(r) = r
+//   MLD_RADIAL              radial family: MLD_NBASIS basis functions per species (P = S*NBASIS),
+//                           MLD_CUTOFF r_c in Å, f_c(r) = 0.5 (1 + cos(pi r / r_c)), and either
+//                           MLD_BASIS_GAUSSIAN with MLD_BASIS_CENTERS and MLD_BASIS_WIDTHS (Å):
+//                           g_n(r) = exp(-(r - mu_n)^2 / (2 sigma_n^2)), or
+//                           MLD_BASIS_INVERSE_POWER with MLD_BASIS_POWERS: g_n(r) = r^-p_n
+//
+// Kernels (one work-item per agent; work-item i handles agent k = order[i], see neighbors.cl):
+//   invariants_nearest(pos, n, box, species, order, nbr, nbr_count, capacity, search2,
+//                      complete2, phi, sel, status)
+//     for each species B: the n_B nearest atoms of B with r^2 <= search2 (the search radius
+//     squared, Å^2), sorted ascending by (distance, index); phi[a*n + i] = t(r_a) (Å or 1/Å),
+//     sel[a*n + i] = the neighbour's atom index. Too few atoms of B within the search radius:
+//     status[ST_SHORT_AGENT] = min over such agents of k*S + B (the host names the agent).
+//     The list may be shorter than the search radius (complete2 = its cutoff squared, within
+//     which it holds every atom): an agent whose n_B-th nearest lies beyond it raises
+//     status[ST_NEED_R2] (float bits of the r^2 it needs) and the host lengthens the list.
+//   invariants_radial(pos, n, box, species, order, nbr, nbr_count, capacity, phi)
+//     phi[(B*NBASIS + m)*n + i] = sum over neighbours j of species B with r < r_c of g_m(r) f_c(r).
+// phi is acc[P*n], slot-major (coalesced); its distances are formed in `real`, its sums in `acc`.
+
+#ifdef MLD_NEAREST
+__constant int NEAREST_COUNT[MLD_NSPECIES] = { MLD_NEAREST_COUNTS };
+
+// Offset of species B's block in phi.
+inline int nearest_offset(int b) {
+    int o = 0;
+    for (int c = 0; c < b; c++) o += NEAREST_COUNT[c];
+    return o;
+}
+
+// t(r) and t'(r) of the nearest family, in acc precision.
+inline acc nearest_t(acc r) {
+#ifdef MLD_INVERSE_DISTANCE
+    return (acc)1 / r;
+#else
+    return r;
+#endif
+}
+inline acc nearest_dt(acc r) {
+#ifdef MLD_INVERSE_DISTANCE
+    return -(acc)1 / (r * r);
+#else
+    return (acc)1;
+#endif
+}
+
+// Whether candidate (r2, j) sorts before slot (best, bj).
+inline bool nearest_before(real r2, int j, real best, int bj) {
+    return bj < 0 || r2 < best || (r2 == best && j < bj);
+}
+
+__kernel void invariants_nearest(__global const pos_t *pos, const int n, const pos_t box,
+                                 __global const int *species, __global const int *order,
+                                 __global const int *nbr, __global const int *nbr_count,
+                                 const int capacity, const real search2, const real complete2,
+                                 __global acc *phi,
+                                 __global int *sel, __global int *status) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int k = order[i];
+    pos_t pk = pos[k];
+    real best[MLD_P];
+    int bj[MLD_P];
+    for (int a = 0; a < MLD_P; a++) { best[a] = search2; bj[a] = -1; }
+    int m = min(nbr_count[i], capacity);
+    for (int s = 0; s < m; s++) {
+        int j = nbr[s * n + i];
+        real4 d = min_image(pk, pos[j], box);
+        real r2 = dot(d, d);
+        int b = species[j];
+        if (NEAREST_COUNT[b] == 0) continue;
+        int o = nearest_offset(b);
+        int last = o + NEAREST_COUNT[b] - 1;
+        // Keep the n_B smallest (r2, j) with r2 <= search2; an empty slot (bj < 0) comes last.
+        // Lexicographic order makes ties deterministic (the CPU's stable insertion over
+        // ascending candidates orders them the same way).
+        if (r2 > search2 || !nearest_before(r2, j, best[last], bj[last])) continue;
+        {
+            int a = last;
+            while (a > o && nearest_before(r2, j, best[a - 1], bj[a - 1])) {
+                best[a] = best[a - 1]; bj[a] = bj[a - 1]; a--;
+            }
+            best[a] = r2; bj[a] = j;
+        }
+    }
+    // The list is complete only within complete2: an n_B-th nearest beyond it (or missing)
+    // means a longer list is needed, unless the list already reaches the search radius.
+    for (int b = 0; b < MLD_NSPECIES; b++) {
+        if (NEAREST_COUNT[b] == 0) continue;
+        int last = nearest_offset(b) + NEAREST_COUNT[b] - 1;
+        if (bj[last] >= 0 && best[last] <= complete2) continue;
+        if (complete2 < search2)
+            atomic_max(&status[ST_NEED_R2], as_int((float)(bj[last] < 0 ? search2 : best[last])));
+        else if (bj[last] < 0)
+            atomic_min(&status[ST_SHORT_AGENT], k * MLD_NSPECIES + b);
+    }
+    // The selected distances again, in acc precision (see min_image_acc in common.cl).
+    for (int a = 0; a < MLD_P; a++) {
+        acc v = 0;
+        if (bj[a] >= 0) {
+            acc4 d = min_image_acc(pk, pos[bj[a]], box);
+            v = nearest_t(sqrt(dot(d, d)));
+        }
+        phi[a * n + i] = v;
+        sel[a * n + i] = bj[a] >= 0 ? bj[a] : k;
+    }
+}
+#endif
+
+#ifdef MLD_RADIAL
+#ifdef MLD_BASIS_GAUSSIAN
+__constant real BASIS_CENTER[MLD_NBASIS] = { MLD_BASIS_CENTERS };
+__constant real BASIS_WIDTH[MLD_NBASIS] = { MLD_BASIS_WIDTHS };
+#else
+__constant real BASIS_POWER[MLD_NBASIS] = { MLD_BASIS_POWERS };
+#endif
+
+// g_m(r) and its derivative in r.
+inline real basis_value(int m, real r, real *deriv) {
+#ifdef MLD_BASIS_GAUSSIAN
+    real x = r - BASIS_CENTER[m];
+    real inv_s2 = (real)1 / (BASIS_WIDTH[m] * BASIS_WIDTH[m]);
+    real g = exp(-(real)0.5 * x * x * inv_s2);
+    *deriv = -x * inv_s2 * g;
+    return g;
+#else
+    real p = BASIS_POWER[m];
+    real g = pow(r, -p);
+    *deriv = -p * g / r;
+    return g;
+#endif
+}
+
+// f_c(r) and its derivative in r, for r < r_c.
+inline real cutoff_value(real r, real *deriv) {
+#ifdef MLD_DOUBLE
+    const real pi = M_PI;
+#else
+    const real pi = M_PI_F;
+#endif
+    real x = pi * r / (real)MLD_CUTOFF;
+    *deriv = -(real)0.5 * pi / (real)MLD_CUTOFF * sin(x);
+    return (real)0.5 * ((real)1 + cos(x));
+}
+
+__kernel void invariants_radial(__global const pos_t *pos, const int n, const pos_t box,
+                                __global const int *species, __global const int *order,
+                                __global const int *nbr, __global const int *nbr_count,
+                                const int capacity, __global acc *phi) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int k = order[i];
+    pos_t pk = pos[k];
+    acc ph[MLD_P];
+    for (int a = 0; a < MLD_P; a++) ph[a] = 0;
+    const real rc2 = (real)MLD_CUTOFF * (real)MLD_CUTOFF;
+    int m = min(nbr_count[i], capacity);
+    for (int s = 0; s < m; s++) {
+        int j = nbr[s * n + i];
+        real4 d = min_image(pk, pos[j], box);
+        real r2 = dot(d, d);
+        if (r2 >= rc2) continue;
+        real r = sqrt(r2), dfc, dg;
+        real fc = cutoff_value(r, &dfc);
+        int o = species[j] * MLD_NBASIS;
+        for (int b = 0; b < MLD_NBASIS; b++) ph[o + b] += (acc)(basis_value(b, r, &dg) * fc);
+    }
+    for (int a = 0; a < MLD_P; a++) phi[a * n + i] = ph[a];
+}
+#endif

@@ -1,0 +1,227 @@
+import COpenCL
+import Foundation
+import MLD
+
+/// One OpenCL device with the platform it belongs to, in `mld devices` order.
+struct CLDevice {
+    var platform: cl_platform_id?
+    var id: cl_device_id?
+    var info: OpenCLDeviceInfo
+
+    /// Every device of every platform, in the order `OpenCLDeviceInfo.all()` lists them.
+    static func all() -> [CLDevice] {
+        let infos = OpenCLDeviceInfo.all()
+        var n: cl_uint = 0
+        guard clGetPlatformIDs(0, nil, &n) == CL_SUCCESS, n > 0 else { return [] }
+        var platforms = [cl_platform_id?](repeating: nil, count: Int(n))
+        guard clGetPlatformIDs(n, &platforms, nil) == CL_SUCCESS else { return [] }
+        var out: [CLDevice] = []
+        for p in platforms {
+            var nd: cl_uint = 0
+            guard clGetDeviceIDs(p, cl_device_type(CL_DEVICE_TYPE_ALL), 0, nil, &nd) == CL_SUCCESS, nd > 0 else { continue }
+            var devices = [cl_device_id?](repeating: nil, count: Int(nd))
+            guard clGetDeviceIDs(p, cl_device_type(CL_DEVICE_TYPE_ALL), nd, &devices, nil) == CL_SUCCESS else { continue }
+            for d in devices where out.count < infos.count {
+                out.append(CLDevice(platform: p, id: d, info: infos[out.count]))
+            }
+        }
+        return out
+    }
+
+    /// The device `index` of `mld devices`, or (nil) the first GPU, else the first device.
+    static func select(index: Int?) throws -> CLDevice {
+        let devices = all()
+        if devices.isEmpty {
+            throw MLDError.backend("no OpenCL platform or device found (install an OpenCL driver, e.g. pocl-opencl-icd, or use --backend cpu)")
+        }
+        if let index {
+            guard devices.indices.contains(index) else {
+                throw MLDError.backend("no OpenCL device \(index): \(devices.count) device(s) found, numbered from 0 (see `mld devices`)")
+            }
+            return devices[index]
+        }
+        return devices.first { $0.info.type == "GPU" } ?? devices[0]
+    }
+
+    var maxWorkGroupSize: Int {
+        var v: Int = 0
+        _ = clGetDeviceInfo(id, cl_device_info(CL_DEVICE_MAX_WORK_GROUP_SIZE), MemoryLayout<Int>.size, &v, nil)
+        return v
+    }
+}
+
+/// An OpenCL context with one in-order command queue on one device.
+final class CLContext {
+    let device: CLDevice
+    let context: cl_context
+    let queue: cl_command_queue
+
+    init(device: CLDevice) throws {
+        self.device = device
+        var err: cl_int = 0
+        var dev = device.id
+        guard let ctx = clCreateContext(nil, 1, &dev, nil, nil, &err), err == CL_SUCCESS else {
+            throw MLDError.backend("OpenCL clCreateContext on \(device.info.name) failed: \(clErrorName(err))")
+        }
+        context = ctx
+        guard let q = clCreateCommandQueue(ctx, device.id, 0, &err), err == CL_SUCCESS else {
+            clReleaseContext(ctx)
+            throw MLDError.backend("OpenCL clCreateCommandQueue on \(device.info.name) failed: \(clErrorName(err))")
+        }
+        queue = q
+    }
+
+    deinit {
+        clReleaseCommandQueue(queue)
+        clReleaseContext(context)
+    }
+
+    /// Waits until every enqueued command has finished.
+    func finish() throws { try clCheck(clFinish(queue), "clFinish") }
+
+    /// Builds a program from source; a failed build throws with the compiler's full build log.
+    func program(source: String, options: String) throws -> CLProgram {
+        var err: cl_int = 0
+        let program: cl_program? = source.withCString { cs in
+            var ptr: UnsafePointer<CChar>? = cs
+            var len = strlen(cs)
+            return clCreateProgramWithSource(context, 1, &ptr, &len, &err)
+        }
+        guard let program, err == CL_SUCCESS else {
+            throw MLDError.backend("OpenCL clCreateProgramWithSource failed: \(clErrorName(err))")
+        }
+        var dev = device.id
+        let status = clBuildProgram(program, 1, &dev, options, nil, nil)
+        if status != CL_SUCCESS {
+            var size = 0
+            clGetProgramBuildInfo(program, device.id, cl_program_build_info(CL_PROGRAM_BUILD_LOG), 0, nil, &size)
+            var log = [CChar](repeating: 0, count: max(size, 1))
+            clGetProgramBuildInfo(program, device.id, cl_program_build_info(CL_PROGRAM_BUILD_LOG), size, &log, nil)
+            clReleaseProgram(program)
+            throw MLDError.backend("OpenCL kernel build failed on \(device.info.name) (\(clErrorName(status))), options \(options):\n\(String(cString: log))")
+        }
+        return CLProgram(program: program)
+    }
+
+    /// A device buffer of `count` elements of `T`, uninitialised.
+    func buffer<T>(_ type: T.Type, count: Int) throws -> CLBuffer<T> {
+        try CLBuffer(context: self, count: count)
+    }
+}
+
+final class CLProgram {
+    let program: cl_program
+    init(program: cl_program) { self.program = program }
+    deinit { clReleaseProgram(program) }
+
+    func kernel(_ name: String) throws -> CLKernel {
+        var err: cl_int = 0
+        guard let k = clCreateKernel(program, name, &err), err == CL_SUCCESS else {
+            throw MLDError.backend("OpenCL clCreateKernel(\(name)) failed: \(clErrorName(err))")
+        }
+        return CLKernel(kernel: k, name: name)
+    }
+}
+
+/// A kernel with its arguments set one by one (`set(0, buffer)`, `set(1, Int32(n))`).
+final class CLKernel {
+    let kernel: cl_kernel
+    let name: String
+    init(kernel: cl_kernel, name: String) { self.kernel = kernel; self.name = name }
+    deinit { clReleaseKernel(kernel) }
+
+    func set<T>(_ index: Int, _ value: T) throws {
+        var v = value
+        try clCheck(clSetKernelArg(kernel, cl_uint(index), MemoryLayout<T>.size, &v),
+                    "clSetKernelArg(\(name), \(index))")
+    }
+
+    func set<T>(_ index: Int, _ buffer: CLBuffer<T>) throws {
+        var m: cl_mem? = buffer.mem
+        try clCheck(clSetKernelArg(kernel, cl_uint(index), MemoryLayout<cl_mem>.size, &m),
+                    "clSetKernelArg(\(name), \(index))")
+    }
+
+    /// A __local array argument of `bytes` bytes.
+    func setLocal(_ index: Int, bytes: Int) throws {
+        try clCheck(clSetKernelArg(kernel, cl_uint(index), bytes, nil), "clSetKernelArg(\(name), \(index))")
+    }
+
+    /// Enqueues `global` work-items (rounded up to a multiple of `local`, when given).
+    func enqueue(_ ctx: CLContext, global: Int, local: Int? = nil) throws {
+        var l = local ?? 0
+        var g = local.map { (global + $0 - 1) / $0 * $0 } ?? global
+        if g == 0 { return }
+        try withUnsafePointer(to: &l) { lp in
+            try clCheck(clEnqueueNDRangeKernel(ctx.queue, kernel, 1, nil, &g, local == nil ? nil : lp, 0, nil, nil),
+                        "clEnqueueNDRangeKernel(\(name))")
+        }
+    }
+}
+
+/// A device buffer of `count` elements of `T`.
+final class CLBuffer<T> {
+    unowned let context: CLContext
+    let mem: cl_mem
+    let count: Int
+
+    init(context: CLContext, count: Int) throws {
+        self.context = context
+        self.count = count
+        var err: cl_int = 0
+        let bytes = max(count, 1) * MemoryLayout<T>.stride
+        guard let m = clCreateBuffer(context.context, cl_mem_flags(CL_MEM_READ_WRITE), bytes, nil, &err),
+              err == CL_SUCCESS else {
+            throw MLDError.backend("OpenCL clCreateBuffer(\(bytes) bytes) failed: \(clErrorName(err))")
+        }
+        mem = m
+    }
+    deinit { clReleaseMemObject(mem) }
+
+    var bytes: Int { count * MemoryLayout<T>.stride }
+
+    /// Copies `values` (at most `count`) to the device; returns when the copy is done.
+    func write(_ values: [T]) throws {
+        precondition(values.count <= count)
+        if values.isEmpty { return }
+        try values.withUnsafeBytes { raw in
+            try clCheck(clEnqueueWriteBuffer(context.queue, mem, cl_bool(CL_TRUE), 0, raw.count, raw.baseAddress, 0, nil, nil),
+                        "clEnqueueWriteBuffer")
+        }
+    }
+
+    /// Copies the first `n` elements (all by default) from the device, waiting for the queue.
+    func read(into values: inout [T], count n: Int? = nil) throws {
+        let n = n ?? count
+        precondition(values.count >= n)
+        if n == 0 { return }
+        try values.withUnsafeMutableBytes { raw in
+            try clCheck(clEnqueueReadBuffer(context.queue, mem, cl_bool(CL_TRUE), 0, n * MemoryLayout<T>.stride, raw.baseAddress, 0, nil, nil),
+                        "clEnqueueReadBuffer")
+        }
+    }
+
+    func read() throws -> [T] where T: ExpressibleByIntegerLiteral {
+        var v = [T](repeating: 0, count: count)
+        try read(into: &v)
+        return v
+    }
+}
+
+extension CLBuffer {
+    /// Copies raw bytes (at most `bytes`) to the device; returns when the copy is done.
+    func write(raw: UnsafeRawBufferPointer) throws {
+        precondition(raw.count <= bytes)
+        if raw.isEmpty { return }
+        try clCheck(clEnqueueWriteBuffer(context.queue, mem, cl_bool(CL_TRUE), 0, raw.count, raw.baseAddress, 0, nil, nil),
+                    "clEnqueueWriteBuffer")
+    }
+
+    /// Copies `bytes` raw bytes from the device into `raw`, waiting for the queue.
+    func read(raw: UnsafeMutableRawBufferPointer) throws {
+        precondition(raw.count <= bytes)
+        if raw.isEmpty { return }
+        try clCheck(clEnqueueReadBuffer(context.queue, mem, cl_bool(CL_TRUE), 0, raw.count, raw.baseAddress, 0, nil, nil),
+                    "clEnqueueReadBuffer")
+    }
+}

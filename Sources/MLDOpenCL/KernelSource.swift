@@ -1,0 +1,53 @@
+import Foundation
+import MLD
+
+/// The OpenCL kernel sources: embedded in the binary (EmbeddedKernels.swift, generated from
+/// Kernels/ by `make kernels`), or read from the folder named by the environment variable
+/// `MLD_KERNELS_DIR` while developing kernels.
+public enum KernelSource {
+    /// The kernel files in the order they are concatenated into one program.
+    public static let files = ["common.cl", "neighbors.cl", "invariants.cl", "gradient.cl"]
+
+    /// The text of one kernel file.
+    public static func text(_ file: String) throws -> String {
+        if let dir = ProcessInfo.processInfo.environment["MLD_KERNELS_DIR"], !dir.isEmpty {
+            let path = (dir as NSString).appendingPathComponent(file)
+            guard let s = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw MLDError.input(file: path, line: nil, problem: "cannot read kernel source (MLD_KERNELS_DIR is set)")
+            }
+            return s
+        }
+        guard let s = EmbeddedKernels.sources[file] else {
+            throw MLDError.backend("kernel source \(file) is not embedded (run `make kernels`)")
+        }
+        return s
+    }
+
+    /// The whole program: every kernel file, in order.
+    public static func program() throws -> String {
+        try files.map { "// ---- \($0)\n" + (try text($0)) }.joined(separator: "\n")
+    }
+
+    /// The embedded text of every file, for the test that it matches Kernels/.
+    public static var embedded: [String: String] { EmbeddedKernels.sources }
+}
+
+extension CLContext {
+    /// Builds the mld program (every kernel file) for `precision` plus the model's `defines`
+    /// ("MLD_P=14", ...). Double precision needs fp64; sums are kept in double whenever the
+    /// device has fp64 (MLD_ACC_DOUBLE), in Kahan-compensated float otherwise.
+    func mldProgram(precision: OpenCLPrecision, defines: [String]) throws -> CLProgram {
+        if precision == .double && !device.info.fp64 {
+            throw MLDError.backend("OpenCL device \(device.info.name) has no double precision (cl_khr_fp64); use --precision single")
+        }
+        var all: [String] = []
+        if precision == .double { all.append("MLD_DOUBLE") }
+        if device.info.fp64 { all.append("MLD_ACC_DOUBLE") }
+        all += defines
+        let options = all.map { "-D \($0)" }.joined(separator: " ")
+        return try program(source: try KernelSource.program(), options: options)
+    }
+
+    /// Whether sums are accumulated in double on this device.
+    var accumulatesInDouble: Bool { device.info.fp64 }
+}

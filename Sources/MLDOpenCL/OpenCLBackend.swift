@@ -1,0 +1,228 @@
+import COpenCL
+import Foundation
+import MLD
+
+/// The OpenCL force backend: neighbour list, invariants and loss gradients on the device
+/// (Kernels/*.cl), the integrator on the host. Buffers stay on the device between steps; each
+/// step uploads the positions (32 bytes per atom) and downloads the forces (32 bytes per atom),
+/// plus the losses when asked. `transfer` records the time those copies take.
+///
+/// Precision: `.single` (default) forms displacements from float hi/lo position pairs and
+/// distances in float, and accumulates g = w + W phi, the loss and the forces in double when
+/// the device has fp64 (Kahan-compensated float otherwise); `.double` does everything in double.
+public final class OpenCLBackend: ForceBackend {
+    public let name = "opencl"
+    public var deviceName: String { "\(ctx.device.info.name) (\(ctx.device.info.platform), \(precision.rawValue))" }
+    public private(set) var neighbourListBuilds = 0
+    public let precision: OpenCLPrecision
+    public let model: OpenCLModel
+    public let box: Box
+    /// Verlet skin in Å.
+    public let skin: Double
+
+    /// Seconds spent copying positions up and forces (and losses) down: total, and last step.
+    public private(set) var transferSeconds = 0.0, lastTransferSeconds = 0.0
+    /// Seconds spent in the kernels (enqueue to finish), total.
+    public private(set) var kernelSeconds = 0.0
+    /// Force evaluations so far.
+    public private(set) var evaluations = 0
+    /// How often the neighbour list overflowed its capacity and was grown and rebuilt.
+    public private(set) var neighbourListOverflows = 0
+
+    let ctx: CLContext
+    let program: CLProgram
+    private(set) var nl: DeviceNeighbourList
+    let n: Int
+    let p: Int
+    let accDouble: Bool
+    var stager: PositionStager
+    let positionsBuffer: CLBuffer<SIMD4<Double>>
+    let speciesBuffer: CLBuffer<Int32>
+    let phi: CLBuffer<Double>
+    let selected: CLBuffer<Int32>?
+    let w, W: CLBuffer<Double>
+    let forcesBuffer: CLBuffer<SIMD4<Double>>
+    let lossesBuffer: CLBuffer<Double>
+    let kInvariants, kGradient: CLKernel
+    var forceRebuild = true
+
+    /// A backend for `species` (model order, one per atom) in `box`. `device` is an index of
+    /// `mld devices`; nil picks the first GPU, else the first device.
+    public init(model: OpenCLModel, species: [Int], box: Box, device: Int? = nil,
+                precision: OpenCLPrecision = .single, skin: Double = 1.0) throws {
+        let n = species.count
+        let p = model.invariantCount
+        guard model.linear.count == model.speciesNames.count, model.quadratic.count == model.speciesNames.count,
+              model.linear.allSatisfy({ $0.count == p }), model.quadratic.allSatisfy({ $0.count == p * p }) else {
+            throw MLDError.backend("OpenCL backend: model parameters do not match \(p) invariants per agent")
+        }
+        if let bad = species.first(where: { $0 < 0 || $0 >= model.speciesNames.count }) {
+            throw MLDError.backend("OpenCL backend: species index \(bad) outside the model's \(model.speciesNames.count) species")
+        }
+        if model.cutoff > box.shortestEdge / 2 {
+            throw MLDError.backend(String(format: "OpenCL backend: cutoff %.3f Å exceeds half the shortest box edge (%.3f Å)", model.cutoff, box.shortestEdge / 2))
+        }
+        self.model = model
+        self.box = box
+        self.precision = precision
+        self.skin = skin
+        self.n = n
+        self.p = p
+        ctx = try CLContext(device: try CLDevice.select(index: device))
+        accDouble = ctx.accumulatesInDouble
+        program = try ctx.mldProgram(precision: precision, defines: model.defines)
+        nl = try DeviceNeighbourList(ctx: ctx, program: program, precision: precision, count: n, box: box,
+                                     cutoff: Self.initialListCutoff(model: model, species: species, box: box), skin: skin)
+        stager = PositionStager(precision: precision, box: box)
+        positionsBuffer = try ctx.buffer(SIMD4<Double>.self, count: n)
+        speciesBuffer = try ctx.buffer(Int32.self, count: n)
+        try speciesBuffer.write(species.map(Int32.init))
+        phi = try ctx.buffer(Double.self, count: p * n)
+        let wb = try ctx.buffer(Double.self, count: model.speciesNames.count * p)
+        let Wb = try ctx.buffer(Double.self, count: model.speciesNames.count * p * p)
+        let wFlat = model.linear.flatMap { $0 }, WFlat = model.quadratic.flatMap { $0 }
+        if accDouble {
+            try wb.write(wFlat); try Wb.write(WFlat)
+        } else {
+            try wFlat.map(Float.init).withUnsafeBytes { try wb.write(raw: $0) }
+            try WFlat.map(Float.init).withUnsafeBytes { try Wb.write(raw: $0) }
+        }
+        w = wb
+        W = Wb
+        forcesBuffer = try ctx.buffer(SIMD4<Double>.self, count: n)
+        lossesBuffer = try ctx.buffer(Double.self, count: n)
+        switch model.invariants {
+        case .nearest:
+            selected = try ctx.buffer(Int32.self, count: p * n)
+            kInvariants = try program.kernel("invariants_nearest")
+            kGradient = try program.kernel("gradient_nearest")
+        case .radial:
+            selected = nil
+            kInvariants = try program.kernel("invariants_radial")
+            kGradient = try program.kernel("gradient_radial")
+        }
+    }
+
+    /// The first neighbour-list cutoff in Å. `radial`: the cutoff. `nearest`: like the CPU
+    /// backend, the radius that holds on average 1.4 times the needed count of every species,
+    /// plus 0.3 Å, at most the search radius; an agent that needs more lengthens the list.
+    static func initialListCutoff(model: OpenCLModel, species: [Int], box: Box) -> Double {
+        guard case let .nearest(counts, _, search) = model.invariants else { return model.cutoff }
+        var n = [Int](repeating: 0, count: counts.count)
+        for s in species { n[s] += 1 }
+        var r = 0.0
+        for (s, c) in counts.enumerated() where c > 0 {
+            let density = Double(max(n[s], 1)) / box.volume
+            r = max(r, pow(3 * 1.4 * Double(c + 1) / (4 * Double.pi * density), 1.0 / 3))
+        }
+        return min(search, r + 0.3)
+    }
+
+    /// The neighbour list's cutoff in Å (for `nearest` it may be shorter than the search radius).
+    public var listCutoff: Double { nl.cutoff }
+
+    /// Device memory held, in bytes.
+    public var deviceBytes: Int {
+        nl.deviceBytes + positionsBuffer.bytes + speciesBuffer.bytes + phi.bytes + (selected?.bytes ?? 0)
+            + w.bytes + W.bytes + forcesBuffer.bytes + lossesBuffer.bytes
+    }
+
+    /// Neighbours stored per agent (grows on overflow).
+    public var neighbourCapacity: Int { nl.capacity }
+
+    /// The device's neighbour lists, per atom, sorted (diagnostics and tests).
+    public func neighbourLists() throws -> [[Int]] { try nl.lists() }
+
+    public func computeForces(positions: [SIMD3<Double>], forces: inout [SIMD3<Double>],
+                              losses: inout [Double]?) throws {
+        precondition(positions.count == n, "OpenCL backend built for \(n) atoms, given \(positions.count)")
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        stager.stage(positions)
+        try stager.upload(to: positionsBuffer)
+        let t1 = DispatchTime.now().uptimeNanoseconds
+        var status: [Int32]
+        while true {
+            try nl.resetStatus(forceRebuild: forceRebuild)
+            try nl.enqueueUpdate(positions: positionsBuffer)
+            try enqueueInvariantsAndGradient()
+            try ctx.finish()
+            status = try nl.readStatus()
+            if status[DeviceStatus.rebuilt] == 1 { neighbourListBuilds += 1 }
+            forceRebuild = true
+            let needed = Int(status[DeviceStatus.maxCount])
+            if needed > nl.capacity {
+                // Overflow: grow with 25 % headroom and rebuild; nothing computed is used.
+                neighbourListOverflows += 1
+                try nl.grow(to: needed + needed / 4 + 8)
+                continue
+            }
+            let need2 = Float(bitPattern: UInt32(bitPattern: status[DeviceStatus.needRadius2]))
+            if need2 > 0, case let .nearest(_, _, search) = model.invariants, nl.cutoff < search {
+                // Some agent's n_B-th nearest lies beyond the list: lengthen it and start over.
+                let r = min(search, max(Double(need2).squareRoot() * 1.05, nl.cutoff * 1.1))
+                nl = try DeviceNeighbourList(ctx: ctx, program: program, precision: precision, count: n,
+                                             box: box, cutoff: r, skin: skin)
+                continue
+            }
+            break
+        }
+        forceRebuild = false
+        let t2 = DispatchTime.now().uptimeNanoseconds
+        if status[DeviceStatus.shortAgent] != Int32.max { throw shortError(Int(status[DeviceStatus.shortAgent])) }
+        if forces.count != n { forces = Array(repeating: .zero, count: n) }
+        if accDouble {
+            // double4 on the device is SIMD3<Double>'s 32-byte layout: copy straight in.
+            try forces.withUnsafeMutableBytes { try forcesBuffer.read(raw: $0) }
+            if losses != nil {
+                var l = losses!
+                if l.count != n { l = Array(repeating: 0, count: n) }
+                try l.withUnsafeMutableBytes { try lossesBuffer.read(raw: $0) }
+                losses = l
+            }
+        } else {
+            var f = [SIMD4<Float>](repeating: .zero, count: n)
+            try f.withUnsafeMutableBytes { try forcesBuffer.read(raw: UnsafeMutableRawBufferPointer(rebasing: $0[0..<(n * 16)])) }
+            for i in 0..<n { forces[i] = SIMD3(Double(f[i].x), Double(f[i].y), Double(f[i].z)) }
+            if losses != nil {
+                var l = [Float](repeating: 0, count: n)
+                try l.withUnsafeMutableBytes { try lossesBuffer.read(raw: UnsafeMutableRawBufferPointer(rebasing: $0[0..<(n * 4)])) }
+                losses = l.map(Double.init)
+            }
+        }
+        let t3 = DispatchTime.now().uptimeNanoseconds
+        lastTransferSeconds = Double((t1 - t0) + (t3 - t2)) * 1e-9
+        transferSeconds += lastTransferSeconds
+        kernelSeconds += Double(t2 - t1) * 1e-9
+        evaluations += 1
+    }
+
+    private func enqueueInvariantsAndGradient() throws {
+        let n32 = Int32(n)
+        let k = kInvariants, g = kGradient
+        try k.set(0, positionsBuffer); try k.set(1, n32); try k.setPos(2, box.lengths, precision)
+        try k.set(3, speciesBuffer); try k.set(4, nl.order); try k.set(5, nl.nbr); try k.set(6, nl.nbrCount)
+        try k.set(7, Int32(nl.capacity))
+        try g.set(0, positionsBuffer); try g.set(1, n32); try g.setPos(2, box.lengths, precision)
+        try g.set(3, speciesBuffer); try g.set(4, nl.order); try g.set(5, phi)
+        switch model.invariants {
+        case let .nearest(_, _, r):
+            try k.setReal(8, r * r, precision); try k.setReal(9, nl.cutoff * nl.cutoff, precision)
+            try k.set(10, phi); try k.set(11, selected!); try k.set(12, nl.status)
+            try g.set(6, selected!); try g.set(7, w); try g.set(8, W); try g.set(9, forcesBuffer); try g.set(10, lossesBuffer)
+        case .radial:
+            try k.set(8, phi)
+            try g.set(6, nl.nbr); try g.set(7, nl.nbrCount); try g.set(8, Int32(nl.capacity))
+            try g.set(9, w); try g.set(10, W); try g.set(11, forcesBuffer); try g.set(12, lossesBuffer)
+        }
+        try k.enqueue(ctx, global: n, local: nl.groupSize)
+        try g.enqueue(ctx, global: n, local: nl.groupSize)
+    }
+
+    private func shortError(_ code: Int) -> MLDError {
+        let s = model.speciesNames.count
+        let agent = code / s, b = code % s
+        guard case let .nearest(counts, _, r) = model.invariants else { return .backend("OpenCL backend: bad status \(code)") }
+        return .backend(String(format: "agent %d has fewer than %d atoms of %@ within the search radius %.3f Å",
+                               agent, counts[b], model.speciesNames[b], r))
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import MLD
+import Testing
+@testable import MLDOpenCL
+
+/// Largest |a - b| / max(|b|, floor) over atoms (vector norms) and the mean over atoms.
+func relativeError(_ a: [SIMD3<Double>], _ b: [SIMD3<Double>], floor: Double = 1) -> Double {
+    zip(a, b).map { x, y in
+        let d = x - y
+        return (d * d).sum().squareRoot() / max((y * y).sum().squareRoot(), floor)
+    }.max() ?? 0
+}
+
+func relativeError(_ a: [Double], _ b: [Double], floor: Double = 1) -> Double {
+    zip(a, b).map { abs($0 - $1) / max(abs($1), floor) }.max() ?? 0
+}
+
+/// Tolerances of |a - b| / max(|b|, 1 eV/Å) (forces) and / max(|b|, 1 eV) (losses): 1e-12 in
+/// double precision, 1e-5 in single precision for `nearest` (its selected distances are
+/// re-formed in double where the device has fp64: measured errors are near 1e-13). The
+/// `radial` family evaluates its basis functions in float in single precision, and a fitted
+/// quadratic loss cancels strongly (loss ~1 eV from terms ~10 eV): measured up to 1.1e-5, so
+/// its single-precision tolerance is 5e-5.
+func tolerance(_ p: OpenCLPrecision, radial: Bool = false) -> Double {
+    p == .double ? 1e-12 : (radial ? 5e-5 : 1e-5)
+}
+
+@Suite(.enabled(if: openCLAvailable, "needs an OpenCL device (SKIPPED otherwise, see OpenCLAvailabilityTests)"))
+struct OpenCLReferenceTests {
+    static func nearestModel(inverse: Bool, seed: UInt64) -> OpenCLModel {
+        let counts = [6, 8]
+        let centerO: [Double] = (0..<6).map { (i: Int) -> Double in 2.6 + 0.25 * Double(i) }
+        let centerH: [Double] = (0..<8).map { (i: Int) -> Double in 1.9 + 0.2 * Double(i) }
+        let center = centerO + centerH
+        let c = inverse ? center.map { 1 / $0 } : center
+        let (w, W) = TestSystems.plantedLoss(p: 14, species: 2, center: c, seed: seed)
+        return OpenCLModel(speciesNames: ["O", "H"], invariants: .nearest(counts: counts, inverse: inverse, searchRadius: 5.0),
+                           linear: w, quadratic: W)
+    }
+
+    static func radialModel(gaussian: Bool, seed: UInt64) -> OpenCLModel {
+        let basis: OpenCLModel.Basis = gaussian
+            ? .gaussian(centers: (0..<8).map { (i: Int) -> Double in 1.0 + 0.6 * Double(i) }, widths: Array(repeating: 0.4, count: 8))
+            : .inversePower(powers: [2, 4, 6, 8])
+        let p = 2 * basis.count
+        let (w, W) = TestSystems.plantedLoss(p: p, species: 2, center: Array(repeating: gaussian ? 1.0 : 0.3, count: p), seed: seed)
+        return OpenCLModel(speciesNames: ["O", "H"], invariants: .radial(basis: basis, cutoff: 5.5), linear: w, quadratic: W)
+    }
+
+    func check(_ model: OpenCLModel, atoms: Int, precision: OpenCLPrecision, seed: UInt64) throws {
+        let box = Box(cubic: pow(Double(atoms) / 0.1, 1.0 / 3.0))
+        let (species, positions) = TestSystems.water(atoms, box: box, seed: seed)
+        let ref = ReferenceForces.compute(model, species: species, positions: positions, box: box)
+        let backend = try OpenCLBackend(model: model, species: species, box: box, precision: precision)
+        var forces: [SIMD3<Double>] = []
+        var losses: [Double]? = []
+        try backend.computeForces(positions: positions, forces: &forces, losses: &losses)
+        let ef = relativeError(forces, ref.forces), el = relativeError(losses!, ref.losses)
+        print("parity vs reference: \(model.invariants) \(atoms) atoms \(precision): force \(ef), loss \(el)")
+        var radial = false
+        if case .radial = model.invariants { radial = true }
+        #expect(ef < tolerance(precision, radial: radial))
+        #expect(el < tolerance(precision, radial: radial))
+    }
+
+    @Test(arguments: testPrecisions)
+    func nearestDistance(precision: OpenCLPrecision) throws {
+        try check(Self.nearestModel(inverse: false, seed: 1), atoms: 1000, precision: precision, seed: 21)
+    }
+
+    @Test(arguments: testPrecisions)
+    func nearestInverse(precision: OpenCLPrecision) throws {
+        try check(Self.nearestModel(inverse: true, seed: 2), atoms: 1000, precision: precision, seed: 22)
+    }
+
+    @Test(arguments: testPrecisions)
+    func radialGaussian(precision: OpenCLPrecision) throws {
+        try check(Self.radialModel(gaussian: true, seed: 3), atoms: 1000, precision: precision, seed: 23)
+    }
+
+    @Test(arguments: testPrecisions)
+    func radialInversePower(precision: OpenCLPrecision) throws {
+        try check(Self.radialModel(gaussian: false, seed: 4), atoms: 1000, precision: precision, seed: 24)
+    }
+}
