@@ -13,6 +13,7 @@ struct MLDCommand: ParsableCommand {
             FitCommand.self,
             EvalCommand.self,
             CompareCommand.self,
+            BoxCommand.self,
         ])
 }
 
