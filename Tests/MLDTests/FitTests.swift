@@ -62,6 +62,7 @@ let fitBundledRun: Result<CP2KRun, Error> = Result { try CP2KReader.read(directo
         let dir = try temporaryDirectory()
         let path = (dir as NSString).appendingPathComponent("model.json")
         try model.write(to: path)
+        try model.write(to: path)   // replacing an existing file
         let back = try LearnedModel.load(path)
         #expect(back.losses == model.losses && back.ranges == model.ranges && back.invariants == model.invariants)
         let again = try back.measure(frames: Array(run.frames[720..<900]))

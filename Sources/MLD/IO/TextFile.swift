@@ -68,11 +68,8 @@ public enum AtomicFile {
         let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
         do {
             try data.write(to: tmp)
-            if FileManager.default.fileExists(atPath: path) {
-                _ = try FileManager.default.replaceItemAt(url, withItemAt: tmp)
-            } else {
-                try FileManager.default.moveItem(at: tmp, to: url)
-            }
+            // rename(2) replaces an existing file atomically (FileManager.replaceItemAt fails on Linux).
+            if rename(tmp.path, path) != 0 { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: String(cString: strerror(errno))]) }
         } catch {
             try? FileManager.default.removeItem(at: tmp)
             throw MLDError.output(file: path, problem: "cannot be written (\(error.localizedDescription))")
