@@ -268,7 +268,8 @@ public enum LossFitter {
         let K = settings.ridge == nil ? max(1, min(settings.validationBlocks, trainIdx.count)) : 1
         var jobs: [(frame: Int, block: Int)] = []
         for (i, f) in trainIdx.enumerated() { jobs.append((f, i * K / trainIdx.count)) }
-        for f in testIdx { jobs.append((f, K)) }
+        // The test frames' normal equations are only needed for the sensitivity refits.
+        if settings.sensitivity { for f in testIdx { jobs.append((f, K)) } }
         let t1 = Date()
         final class Worker {
             var eq: [[NormalEquations]]
