@@ -69,7 +69,9 @@ public enum AtomicFile {
         do {
             try data.write(to: tmp)
             // rename(2) replaces an existing file atomically (FileManager.replaceItemAt fails on Linux).
-            if rename(tmp.path, path) != 0 { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: String(cString: strerror(errno))]) }
+            guard rename(tmp.path, url.path) == 0 else {
+                throw MLDError.output(file: path, problem: "cannot be replaced (\(String(cString: strerror(errno))))")
+            }
         } catch {
             try? FileManager.default.removeItem(at: tmp)
             throw MLDError.output(file: path, problem: "cannot be written (\(error.localizedDescription))")
