@@ -40,7 +40,7 @@ struct FitCommand: ParsableCommand {
     @Option(name: .long, help: "Test frames a..b (half-open).")
     var test: String?
 
-    @Option(name: .long, help: "Scan one setting: neighbours=1:12, neighbours-O=2:8, cutoff=3:6.5:0.5, basis-size=4:24:4, form=full,diagonal,linear, ridge=0,1e-8.")
+    @Option(name: .long, help: "Scan one setting: neighbours=1:12, neighbours-O=2:8, cutoff=3:6.5:0.5, basis-size=4:24:4, form=full,diagonal,linear, ridge=0,1e-8, transform=distance,inverse.")
     var scan: String?
 
     @Option(name: .customLong("scan-out"), help: "CSV file of the scan (default: next to --out, else fit-scan-NAME.csv).")
@@ -96,10 +96,11 @@ struct FitCommand: ParsableCommand {
             return
         }
         let (model, report) = try LossFitter.fit(run: run, settings: settings)
-        if let out { try model.write(to: out) }
-        if global.json { try printJSON(report); return }
-        printReport(report)
-        if let out { print("wrote \(out)") }
+        if global.json { try printJSON(report) } else { printReport(report) }
+        if let out {
+            try model.write(to: out)
+            if !global.json { print("wrote \(out)") }
+        }
     }
 }
 
@@ -138,6 +139,11 @@ func printReport(_ r: FitReport) {
             print(String(format: "    %-8g", t.ridge) + zip(r.train, t.validationRelRMSE).map { String(format: "  %@ %.4f", $0.species, $1) }.joined())
         }
     }
+    let cond = r.train.map { e in
+        (r.conditionNumber[e.species].map { String(format: "%@ %.2g", e.species, $0) } ?? "\(e.species) singular")
+            + " (rank \(r.rank[e.species] ?? 0)/\(r.parameters))"
+    }
+    print("conditioning    " + cond.joined(separator: ", ") + " (scaled normal matrix + ridge)")
     print("errors          rel_RMSE      RMSE eV/Å   corr x/y/z            out of range")
     for (tr, te) in zip(r.train, r.test) {
         for (name, e) in [("train", tr), ("test", te)] {
