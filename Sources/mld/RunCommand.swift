@@ -41,8 +41,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Nose-Hoover chain length (1: plain Nose-Hoover; see docs/dynamics.md).")
     var chain: Int = SimulationSettings.defaultChainLength
 
-    @Flag(name: .long, help: "One Nose-Hoover chain per agent instead of one for the system.")
-    var massive = false
+    @Flag(name: .long, inversion: .prefixedNo,
+          help: "One Nose-Hoover chain per agent (default), or one for the whole system (--no-massive).")
+    var massive = SimulationSettings().massive
 
     @Option(name: .long, help: "Random seed for Maxwell-Boltzmann velocities.")
     var seed: UInt64 = 1
