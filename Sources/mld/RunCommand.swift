@@ -146,6 +146,12 @@ struct RunCommand: ParsableCommand {
             FileHandle.standardError.write(Data("mld: stopped by \(why) at step \(sim.step); checkpoint written, continue with: mld run --resume \(dir.path)\n".utf8))
             Foundation.exit(why == "SIGINT" ? 130 : 143)
         }
+        // How far the run strayed from what the model was trained on (last frame).
+        if let m = try? LearnedModel.load(dir.record.model.path),
+           let f = try? m.outOfRangeFraction(sim.configuration) {
+            dir.record.summary.outOfRangeLastFrame = f
+            try dir.writeRecord(sim)
+        }
         if global.json { try printJSON(dir.record); return }
         printSummary(dir.record, sim: sim, dir: dir.path)
     }
@@ -165,6 +171,9 @@ struct RunCommand: ParsableCommand {
         }
         print(String(format: "centre of mass  drift %.2e Å%@, mean |net force| %.2e eV/Å per atom",
                      s.centreOfMassDrift, set.removeCentreOfMass ? " (motion removed)" : "", s.meanNetForcePerAtom))
+        if let f = s.outOfRangeLastFrame {
+            print(String(format: "training range  %.1f %% of the agents have invariants outside it (last frame)", 100 * f))
+        }
         print(String(format: "speed           %.0f steps/s, %.3g atom-steps/s, %.1f ns/day (%.2f s wall, %.2f s in forces, %d neighbour-list builds)",
                      t.stepsPerSecond, t.atomStepsPerSecond, t.nsPerDay, t.wallSeconds, t.forceSeconds, t.neighbourListBuilds))
         print("files           \(dir)/trajectory.xyz, thermo.csv, run.json, checkpoint.bin")

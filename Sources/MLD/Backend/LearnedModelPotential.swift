@@ -31,3 +31,27 @@ extension NearestQuadraticPotential {
                   w: model.losses.map(\.w), W: model.losses.map(\.W), symbols: model.species.map(\.symbol))
     }
 }
+
+extension LearnedModel {
+    /// Fraction of the agents of `c` whose invariants lie outside the training range, found with
+    /// a neighbour list (O(N)).
+    public func outOfRangeFraction(_ c: Configuration) throws -> Double {
+        let sp = try speciesIndices(elements: c.elements, species: c.species)
+        var list = NeighbourList(radius: invariants.range, skin: 0)
+        list.build(c.positions, box: c.box)
+        let ev = makeAgentEvaluator()
+        var outside = 0
+        try c.positions.withUnsafeBufferPointer { pos in
+            try sp.withUnsafeBufferPointer { spp in
+                try list.indices.withUnsafeBufferPointer { idx in
+                    for k in 0..<c.count {
+                        let row = UnsafeBufferPointer(rebasing: idx[list.offsets[k]..<list.offsets[k + 1]])
+                        _ = try ev.force(agent: k, positions: pos, species: spp, box: c.box, candidates: row)
+                        if ev.lastOutOfRange(species: Int(spp[k])) { outside += 1 }
+                    }
+                }
+            }
+        }
+        return Double(outside) / Double(max(c.count, 1))
+    }
+}
