@@ -10,6 +10,7 @@ public struct LearnedModelPotential: AgentPotential {
     public var speciesCount: Int { model.species.count }
     public var interactionRange: Double { model.invariants.range }
     public var isAdaptive: Bool { false }
+    public var wantsDistanceOrder: Bool { false }
     public func initialRadius(counts: [Int], box: Box) -> Double { interactionRange }
     public func makeWorkspace() -> AgentForceEvaluator { model.makeAgentEvaluator() }
 
