@@ -23,7 +23,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Frame of --start: 0 the first, -1 the last.")
     var frame: Int = -1
 
-    @Option(name: .long, help: "Steps to run (with --resume: further steps; default: to the step first asked for).")
+    @Option(name: .long, help: "Steps to run (default 2000; with --resume: further steps, default: up to the step first asked for).")
     var steps: Int?
 
     @Option(name: .long, help: "Time step in fs.")
