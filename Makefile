@@ -34,16 +34,13 @@ build: setup kernels
 	$(SWIFT) build -c $(BUILD)
 
 run: build
-<<<<<<< HEAD
-	$(MLD) info --data $(DATA)
-	$(MLD) compare --reference $(DATA) --run $(OUT)/run --out $(OUT)/report $$(test -f $(OUT)/scan.csv && echo --scan $(OUT)/scan.csv)
-=======
 	mkdir -p $(OUT)
 	$(MLD) fit --data $(DATA) --out $(OUT)/model.json
+	$(MLD) fit --data $(DATA) --scan neighbours=1:12 --scan-out $(OUT)/scan.csv
 	rm -rf $(OUT)/run
 	last=$$(sed -n 's/.*"trainFrames" *: *"\([0-9]*\)\.\.\([0-9]*\).*/\2/p' $(OUT)/model.json); \
-	$(MLD) run --model $(OUT)/model.json --start $(DATA) --frame $$((last - 1)) --steps 2000 --backend cpu --out $(OUT)/run
->>>>>>> dyn
+	$(MLD) run --model $(OUT)/model.json --start $(DATA) --frame $$((last - 1)) --steps 2000 --every 2 --backend cpu --out $(OUT)/run
+	$(MLD) compare --reference $(DATA) --run $(OUT)/run --out $(OUT)/report --scan $(OUT)/scan.csv
 
 # Tests run optimised (the fits and short MD runs on the real data need it); -enable-testing
 # keeps @testable imports working in release mode.
