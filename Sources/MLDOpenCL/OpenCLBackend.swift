@@ -50,8 +50,16 @@ public final class OpenCLBackend: ForceBackend {
 
     /// A backend for `species` (model order, one per atom) in `box`. `device` is an index of
     /// `mld devices`; nil picks the first GPU, else the first device.
-    public init(model: OpenCLModel, species: [Int], box: Box, device: Int? = nil,
+    public convenience init(model: OpenCLModel, species: [Int], box: Box, device: Int? = nil,
                 precision: OpenCLPrecision = .single, skin: Double = 1.0) throws {
+        try self.init(model: model, species: species, box: box, device: device, precision: precision, skin: skin,
+                      accumulateInDouble: nil)
+    }
+
+    /// `accumulateInDouble: false` uses float + Kahan sums even where the device has fp64 (to
+    /// test the path devices without fp64 take).
+    init(model: OpenCLModel, species: [Int], box: Box, device: Int?, precision: OpenCLPrecision, skin: Double,
+         accumulateInDouble: Bool?) throws {
         let n = species.count
         let p = model.invariantCount
         guard model.linear.count == model.speciesNames.count, model.quadratic.count == model.speciesNames.count,
@@ -72,8 +80,8 @@ public final class OpenCLBackend: ForceBackend {
         self.p = p
         self.species = species
         ctx = try CLContext(device: try CLDevice.select(index: device))
-        accDouble = ctx.accumulatesInDouble
-        program = try ctx.mldProgram(precision: precision, defines: model.defines)
+        accDouble = precision == .double || (accumulateInDouble ?? ctx.accumulatesInDouble)
+        program = try ctx.mldProgram(precision: precision, defines: model.defines, accumulateInDouble: accDouble)
         nl = try DeviceNeighbourList(ctx: ctx, program: program, precision: precision, count: n, box: box,
                                      cutoff: Self.initialListCutoff(model: model, species: species, box: box), skin: skin)
         stager = PositionStager(precision: precision, box: box)
