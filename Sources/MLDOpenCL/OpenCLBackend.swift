@@ -141,6 +141,26 @@ public final class OpenCLBackend: ForceBackend {
     /// Neighbours stored per agent (grows on overflow).
     public var neighbourCapacity: Int { nl.capacity }
 
+    /// The invariants of every agent at the last `computeForces`, agent-major (phi of atom k at
+    /// `k * P ..< (k + 1) * P`), as the kernels computed them.
+    public func invariants() throws -> [Double] {
+        var raw = [Double](repeating: 0, count: p * n)
+        if accDouble {
+            try raw.withUnsafeMutableBytes { try phi.read(raw: $0) }
+        } else {
+            var f = [Float](repeating: 0, count: p * n)
+            try f.withUnsafeMutableBytes { try phi.read(raw: $0) }
+            raw = f.map(Double.init)
+        }
+        let order = try nl.order.read()
+        var out = [Double](repeating: 0, count: p * n)
+        for i in 0..<n {
+            let k = Int(order[i])
+            for a in 0..<p { out[k * p + a] = raw[a * n + i] }
+        }
+        return out
+    }
+
     /// The device's neighbour lists, per atom, sorted (diagnostics and tests).
     public func neighbourLists() throws -> [[Int]] { try nl.lists() }
 

@@ -160,3 +160,39 @@ struct BackendParityTests {
         }
     }
 }
+
+/// The invariants the device computes (read back for `mld eval`'s training-range check) equal
+/// the fit code's `InvariantEvaluator`, for both families, on a real frame.
+@Suite(.enabled(if: openCLAvailable, "needs an OpenCL device (SKIPPED otherwise, see OpenCLAvailabilityTests)"))
+struct OpenCLInvariantsTests {
+    @Test func invariantsMatchTheFitCode() throws {
+        let run = try WaterData.run.get()
+        let frame = run.frames[300]
+        for model in [try WaterData.nearestModel.get(), try WaterData.radialModel.get()] {
+            let species = try model.speciesIndices(elements: frame.elements, species: frame.species)
+            let ev = InvariantEvaluator(spec: model.invariants)
+            let p = model.invariantCount
+            let all = (0..<frame.count).map { Int32($0) }
+            for precision in testPrecisions {
+                let backend = try OpenCLBackend(model: model, configuration: frame, precision: precision)
+                var f: [SIMD3<Double>] = []
+                var l: [Double]? = nil
+                try backend.computeForces(positions: frame.positions, forces: &f, losses: &l)
+                let phi = try backend.invariants()
+                var worst = 0.0
+                try frame.positions.withUnsafeBufferPointer { pos in
+                    try species.withUnsafeBufferPointer { sp in
+                        try all.withUnsafeBufferPointer { cand in
+                            for k in 0..<frame.count {
+                                try ev.evaluate(agent: k, positions: pos, species: sp, box: frame.box, candidates: cand)
+                                for a in 0..<p { worst = max(worst, abs(phi[k * p + a] - ev.phi[a]) / max(abs(ev.phi[a]), 1)) }
+                            }
+                        }
+                    }
+                }
+                print("invariants \(model.invariants.family) [\(precision)]: max relative difference \(worst)")
+                #expect(worst < tolerance(precision, radial: model.invariants.family == .radial))
+            }
+        }
+    }
+}
