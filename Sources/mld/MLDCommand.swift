@@ -13,6 +13,7 @@ struct MLDCommand: ParsableCommand {
             FitCommand.self,
             EvalCommand.self,
             BoxCommand.self,
+            BenchCommand.self,
         ])
 }
 
