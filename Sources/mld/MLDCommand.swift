@@ -12,6 +12,8 @@ struct MLDCommand: ParsableCommand {
             DevicesCommand.self,
             FitCommand.self,
             EvalCommand.self,
+            BoxCommand.self,
+            BenchCommand.self,
         ])
 }
 

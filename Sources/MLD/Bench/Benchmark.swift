@@ -1,0 +1,184 @@
+import Foundation
+
+/// One system on one backend, as the benchmark drives it.
+///
+/// The bench knows the dynamics only through these closures, so every backend and integrator
+/// is timed by the same loop.
+public struct BenchmarkCase {
+    /// The backend that computes the forces.
+    public var backend: ForceBackend
+    /// Advances the simulation by one whole MD step: forces, velocity Verlet, thermostat,
+    /// neighbour-list rebuilds when the backend decides they are due.
+    public var step: () throws -> Void
+    /// The current positions in Å (what a force evaluation alone is timed on).
+    public var positions: () -> [SIMD3<Double>]
+    /// Host-device transfer time so far in s (positions up, forces down), for backends that
+    /// measure it.
+    public var transferSeconds: (() -> Double)?
+    /// Device memory the backend holds, in bytes, for backends that know it.
+    public var deviceMemoryBytes: (() -> Int)?
+    /// The instantaneous temperature in K (a sanity check that the timed dynamics stayed sane).
+    public var temperature: (() -> Double)?
+
+    public init(backend: ForceBackend, step: @escaping () throws -> Void,
+                positions: @escaping () -> [SIMD3<Double>], temperature: (() -> Double)? = nil,
+                transferSeconds: (() -> Double)? = nil, deviceMemoryBytes: (() -> Int)? = nil) {
+        self.backend = backend
+        self.step = step
+        self.positions = positions
+        self.temperature = temperature
+        self.transferSeconds = transferSeconds
+        self.deviceMemoryBytes = deviceMemoryBytes
+    }
+}
+
+/// How long and how often to time.
+public struct BenchmarkSettings: Codable, Sendable {
+    /// MD steps per timed run; nil chooses them from the warm-up so that a timed run takes
+    /// about `targetSeconds` (at least 2 steps, at most 10,000).
+    public var steps: Int?
+    /// Timed runs per size and backend (the median is reported, with min and max).
+    public var repeats: Int = 3
+    /// Seconds per timed run when `steps` is nil.
+    public var targetSeconds: Double = 1.0
+    /// Seconds of warm-up when `steps` is nil (at least 2 steps are always run).
+    public var warmupSeconds: Double = 0.3
+    /// MD time step in fs, for ns/day.
+    public var timeStep: Double = 0.5
+
+    public init(steps: Int? = nil, repeats: Int = 3) {
+        self.steps = steps
+        self.repeats = repeats
+    }
+
+    /// MD steps per timed run, given the seconds per step seen in the warm-up.
+    public func steps(secondsPerStep: Double) -> Int {
+        if let steps { return steps }
+        guard secondsPerStep > 0 else { return 10_000 }
+        return Swift.max(2, Swift.min(10_000, Int((targetSeconds / secondsPerStep).rounded())))
+    }
+}
+
+/// The measurements of one system on one backend. Rates are medians of `repeats` timed runs,
+/// with their min and max.
+public struct BenchmarkResult: Codable, Sendable {
+    /// "cpu", "opencl".
+    public var backend: String
+    /// The device in words.
+    public var device: String
+    public var atoms: Int
+    /// How the box was made.
+    public var origin: String
+    /// MD steps per timed run.
+    public var steps: Int
+    public var repeats: Int
+    /// Untimed steps run first.
+    public var warmupSteps: Int
+    /// Whole MD steps per second.
+    public var stepsPerSecond: Spread
+    /// Atoms times whole MD steps per second.
+    public var atomStepsPerSecond: Spread
+    /// Simulated ns per day at `timeStep`.
+    public var nsPerDay: Spread
+    /// Seconds of one force evaluation alone (no rebuild, no integration).
+    public var forceSeconds: Spread
+    /// Host-device transfer seconds per MD step (positions up, forces down), where measured.
+    public var transferSecondsPerStep: Double?
+    /// Neighbour-list rebuilds during all the timed steps.
+    public var neighbourRebuilds: Int
+    /// Timed MD steps in all (`steps * repeats`).
+    public var timedSteps: Int
+    /// Peak resident memory of the process while this system ran, in bytes (VmHWM).
+    public var peakResidentBytes: Int?
+    /// Peak resident memory above what the process held before the box was built, per atom, in bytes.
+    public var bytesPerAtom: Double?
+    /// Device memory held by the backend, in bytes, where the backend reports it.
+    public var deviceMemoryBytes: Int?
+    /// Seconds to build the box and the backend and run the warm-up.
+    public var setupSeconds: Double
+    /// Instantaneous temperature in K after the timed steps, where the case reports it.
+    public var finalTemperature: Double?
+}
+
+/// Times whole MD steps and force evaluations.
+public enum Benchmark {
+    /// Builds the system of `atoms` (see `BenchmarkSystem`), makes the case with `make`, runs
+    /// the warm-up, then `settings.repeats` timed runs of whole MD steps and as many timed runs
+    /// of force evaluations alone (at most 50 each, on the final positions).
+    public static func run(atoms: Int, reference: Configuration?, settings: BenchmarkSettings,
+                           make: (Configuration) throws -> BenchmarkCase) throws -> BenchmarkResult {
+        let canResetPeak = ProcessMemory.resetPeak()
+        let baseline = ProcessMemory.residentBytes
+        let start = Date()
+        let system = try BenchmarkSystem(atoms: atoms, reference: reference)
+        let bench = try make(system.configuration)
+        let n = system.configuration.count
+        // Warm-up: a fifth of a timed run with --steps, else at least `warmupSeconds` (and 2 steps),
+        // whose last half gives the seconds per step that sets the length of a timed run.
+        var warmup = 0
+        var steps: Int
+        if let fixed = settings.steps {
+            steps = fixed
+            warmup = Swift.max(2, fixed / 5)
+            for _ in 0..<warmup { try bench.step() }
+        } else {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            var half = (t0, 0)
+            var elapsed = 0.0
+            repeat {
+                try bench.step()
+                warmup += 1
+                let t = DispatchTime.now().uptimeNanoseconds
+                elapsed = Double(t - t0) * 1e-9
+                if elapsed < settings.warmupSeconds / 2 || warmup <= 1 { half = (t, warmup) }
+            } while warmup < 2 || elapsed < settings.warmupSeconds
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            let perStep = Double(t1 - half.0) * 1e-9 / Double(Swift.max(1, warmup - half.1))
+            steps = settings.steps(secondsPerStep: perStep)
+        }
+        let setup = Date().timeIntervalSince(start)
+
+        let repeats = Swift.max(1, settings.repeats)
+        var stepSeconds: [Double] = []
+        let builds0 = bench.backend.neighbourListBuilds
+        let transfer0 = bench.transferSeconds?()
+        for _ in 0..<repeats {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<steps { try bench.step() }
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            stepSeconds.append(Double(t1 - t0) * 1e-9 / Double(steps))
+        }
+        let rebuilds = bench.backend.neighbourListBuilds - builds0
+        let transfer = transfer0.flatMap { t0 in bench.transferSeconds.map { ($0() - t0) / Double(steps * repeats) } }
+
+        // Force evaluation alone, on the final positions (the neighbour list is current).
+        let positions = bench.positions()
+        var forces = [SIMD3<Double>](repeating: .zero, count: n)
+        var losses: [Double]? = nil
+        var forceSeconds: [Double] = []
+        let evaluations = Swift.max(1, Swift.min(steps, 50))
+        for _ in 0..<repeats {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<evaluations {
+                try bench.backend.computeForces(positions: positions, forces: &forces, losses: &losses)
+            }
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            forceSeconds.append(Double(t1 - t0) * 1e-9 / Double(evaluations))
+        }
+
+        let perStep = Spread(stepSeconds)
+        let rate = perStep.reciprocal
+        let peak = canResetPeak ? ProcessMemory.peakResidentBytes : nil
+        return BenchmarkResult(
+            backend: bench.backend.name, device: bench.backend.deviceName, atoms: n,
+            origin: system.origin, steps: steps, repeats: repeats, warmupSteps: warmup,
+            stepsPerSecond: rate, atomStepsPerSecond: rate.scaled(Double(n)),
+            nsPerDay: rate.scaled(settings.timeStep * 1e-6 * 86_400),
+            forceSeconds: Spread(forceSeconds), transferSecondsPerStep: transfer,
+            neighbourRebuilds: rebuilds, timedSteps: steps * repeats,
+            peakResidentBytes: peak,
+            bytesPerAtom: peak.flatMap { p in baseline.map { Double(p - $0) / Double(n) } },
+            deviceMemoryBytes: bench.deviceMemoryBytes?(), setupSeconds: setup,
+            finalTemperature: bench.temperature?())
+    }
+}

@@ -1,0 +1,32 @@
+/// The water box `mld bench` times at one size.
+///
+/// A size of `n k³` atoms, where `n` is the reference configuration's atom count (192 for the
+/// 64-water CP2K frame), is that configuration tiled `k x k x k`: 192, 1,536, 12,288, 98,304 and
+/// 786,432 atoms are k = 1, 2, 4, 8 and 16, the real liquid structure at every size. Any other
+/// size that is a multiple of 3 is a fresh `WaterBox` of `atoms / 3` molecules at 0.997 g/cm³
+/// and 300 K (seed 1).
+public struct BenchmarkSystem: Sendable {
+    /// The configuration to simulate.
+    public var configuration: Configuration
+    /// How it was made, in words ("CP2K frame tiled 4x4x4", "water lattice, 1000 molecules").
+    public var origin: String
+
+    public init(atoms: Int, reference: Configuration?) throws {
+        if let r = reference, r.count > 0, atoms % r.count == 0 {
+            let images = atoms / r.count
+            var k = 1
+            while k * k * k < images { k += 1 }
+            if k * k * k == images {
+                configuration = k == 1 ? r : r.replicated(SIMD3(repeating: k))
+                origin = "reference frame tiled \(k)x\(k)x\(k)"
+                return
+            }
+        }
+        guard atoms >= 3, atoms % 3 == 0 else {
+            let tiled = reference.map { " or \($0.count) k^3 (a tiled reference frame)" } ?? ""
+            throw MLDError.usage("--atoms \(atoms): a water box needs a multiple of 3 atoms\(tiled)")
+        }
+        configuration = try WaterBox(molecules: atoms / 3).build()
+        origin = "water lattice, \(atoms / 3) molecules"
+    }
+}
