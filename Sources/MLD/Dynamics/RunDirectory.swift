@@ -7,6 +7,7 @@ public struct RunRecord: Codable, Sendable {
         /// The model file as given, and its SHA-256 (hex).
         public var path: String
         public var sha256: String
+        public init(path: String, sha256: String) { self.path = path; self.sha256 = sha256 }
     }
     public struct Start: Codable, Sendable {
         /// A CP2K directory or an extended-XYZ file.
@@ -15,6 +16,9 @@ public struct RunRecord: Codable, Sendable {
         public var frame: Int
         /// Where the velocities came from ("file", or "Maxwell-Boltzmann 300 K seed 1").
         public var velocities: String
+        public init(source: String, frame: Int, velocities: String) {
+            self.source = source; self.frame = frame; self.velocities = velocities
+        }
     }
     public struct Timings: Codable, Sendable {
         public var wallSeconds = 0.0
