@@ -26,12 +26,12 @@ func makeBackend(_ choice: BackendChoice, model: LearnedModel, species: [Int], b
         if prefer {
             do {
                 let b = try makeOpenCLBackend(model: model, species: species, box: box, options: options)
-                return (b, "backend auto: opencl on \(b.deviceName) (\(why))")
+                return (b, "backend auto: opencl on \(b.deviceName), because \(why)")
             } catch {
                 return (try CPUBackend(model: model, species: species, box: box),
                         "backend auto: the OpenCL backend failed (\(error)); using the cpu backend")
             }
         }
-        return (try CPUBackend(model: model, species: species, box: box), "backend auto: cpu (\(why))")
+        return (try CPUBackend(model: model, species: species, box: box), "backend auto: cpu, because \(why)")
     }
 }

@@ -20,8 +20,8 @@ func makeOpenCLBackend(model: LearnedModel, species: [Int], box: Box, options: O
                       precision: options.precision)
 }
 
-/// What `--backend auto` picks: OpenCL when a GPU (or an explicit `--device`) is there, else
-/// the CPU. Returns nil for the CPU, with the reason.
+/// What `--backend auto` picks: OpenCL (true) when a GPU (or an explicit `--device`) is there,
+/// else the CPU (false), with the reason in words.
 func autoPrefersOpenCL(_ options: OpenCLOptions) -> (Bool, String) {
     let devices = OpenCLDeviceInfo.all()
     if let d = options.device {
@@ -29,5 +29,5 @@ func autoPrefersOpenCL(_ options: OpenCLOptions) -> (Bool, String) {
     }
     if let gpu = devices.first(where: { $0.type == "GPU" }) { return (true, "GPU \(gpu.name) found") }
     if devices.isEmpty { return (false, "no OpenCL platform or device found") }
-    return (false, "no OpenCL GPU found (only \(devices.map(\.name).joined(separator: ", ")); use --backend opencl to run there)")
+    return (false, "no OpenCL GPU found, only \(devices.map(\.name).joined(separator: ", ")): use --backend opencl to run there")
 }
