@@ -26,7 +26,7 @@
 //     status[ST_NEED_R2] (float bits of the r^2 it needs) and the host lengthens the list.
 //   invariants_radial(pos, n, box, species, order, nbr, nbr_count, capacity, phi)
 //     phi[(B*NBASIS + m)*n + i] = sum over neighbours j of species B with r < r_c of g_m(r) f_c(r).
-// phi is acc[P*n], slot-major (coalesced); its distances are formed in `real`, its sums in `acc`.
+// phi is acc[P*n] in the SLOT layout of common.cl; its distances are formed in `real`, its sums in `acc`.
 
 #ifdef MLD_NEAREST
 __constant int NEAREST_COUNT[MLD_NSPECIES] = { MLD_NEAREST_COUNTS };
@@ -74,7 +74,7 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
     for (int a = 0; a < MLD_P; a++) { best[a] = search2; bj[a] = -1; }
     int m = min(nbr_count[i], capacity);
     for (int s = 0; s < m; s++) {
-        int j = nbr[s * n + i];
+        int j = nbr[SLOT(s, i, n, capacity)];
         real4 d = min_image(pk, pos[j], box);
         real r2 = dot(d, d);
         int b = species[j];
@@ -111,8 +111,8 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
             acc4 d = min_image_acc(pk, pos[bj[a]], box);
             v = nearest_t(sqrt(dot(d, d)));
         }
-        phi[a * n + i] = v;
-        sel[a * n + i] = bj[a] >= 0 ? bj[a] : k;
+        phi[SLOT(a, i, n, MLD_P)] = v;
+        sel[SLOT(a, i, n, MLD_P)] = bj[a] >= 0 ? bj[a] : k;
     }
 }
 #endif
@@ -166,7 +166,7 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
     const real rc2 = (real)MLD_CUTOFF * (real)MLD_CUTOFF;
     int m = min(nbr_count[i], capacity);
     for (int s = 0; s < m; s++) {
-        int j = nbr[s * n + i];
+        int j = nbr[SLOT(s, i, n, capacity)];
         real4 d = min_image(pk, pos[j], box);
         real r2 = dot(d, d);
         if (r2 >= rc2) continue;
@@ -175,6 +175,6 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
         int o = species[j] * MLD_NBASIS;
         for (int b = 0; b < MLD_NBASIS; b++) ph[o + b] += (acc)(basis_value(b, r, &dg) * fc);
     }
-    for (int a = 0; a < MLD_P; a++) phi[a * n + i] = ph[a];
+    for (int a = 0; a < MLD_P; a++) phi[SLOT(a, i, n, MLD_P)] = ph[a];
 }
 #endif

@@ -105,6 +105,8 @@ final class DeviceNeighbourList {
     /// Neighbours stored per agent.
     private(set) var capacity: Int
     let groupSize: Int, scanGroupSize: Int
+    /// Layout of the lists (Kernels/common.cl SLOT).
+    let agentMajor: Bool
 
     let ref: CLBuffer<SIMD4<Double>>
     let cellOf, cellCounts, cellStart, cursor, order, nbrCount, status: CLBuffer<Int32>
@@ -121,6 +123,7 @@ final class DeviceNeighbourList {
         self.box = box
         self.cutoff = cutoff
         self.skin = skin
+        agentMajor = program.agentMajor
         let rl = cutoff + skin
         // Cells at least r_list wide (with a margin for rounding in the binning), at most 256
         // per axis.
@@ -228,7 +231,7 @@ final class DeviceNeighbourList {
         var out = [[Int]](repeating: [], count: n)
         for i in 0..<n {
             let m = min(Int(counts[i]), capacity)
-            out[Int(ord[i])] = (0..<m).map { Int(flat[$0 * n + i]) }.sorted()
+            out[Int(ord[i])] = (0..<m).map { Int(flat[agentMajor ? i * capacity + $0 : $0 * n + i]) }.sorted()
         }
         return out
     }
