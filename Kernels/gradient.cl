@@ -1,6 +1,6 @@
 // gradient.cl: the loss gradient g = w + W phi_k of every agent and its force.
 //
-// Mirrors: the quadratic agent loss of the fit code (Sources/MLD/Loss/), H_A(phi) = w.phi +
+// Mirrors: QuadraticLoss.lossAndForce (Sources/MLD/Loss/QuadraticLoss.swift), H_A(phi) = w.phi +
 // 1/2 phi^T W phi, and the CPU backend's force F_k = -sum_a g_a dphi_a/dq_k (eV/Å), with
 // dphi_a/dq_k = t'(r) (q_k - q_j)/r for `nearest` and sum_j g_m'(r) f_c + g_m f_c' times
 // (q_k - q_j)/r for `radial`. Only the agent's own coordinates are differentiated.

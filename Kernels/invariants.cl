@@ -1,7 +1,9 @@
 // invariants.cl: the invariants phi_k of every agent, from its neighbour list.
 //
-// Mirrors: the per-agent invariants of the fit code (Sources/MLD/Invariants/), `nearest` and
-// `radial` families, as the CPU backend evaluates them.
+// Mirrors: InvariantEvaluator.evaluateNearest / evaluateRadial (Sources/MLD/Invariants/
+// InvariantEvaluator.swift) and the CPU backend's NearestQuadraticPotential.evaluate
+// (Sources/MLD/Backend/NearestQuadraticPotential.swift): the same candidates (r^2 <= search
+// radius^2, ties to the lower index), the same f_c and bases.
 //
 // Model defines (set by the host from the model file when it builds the program):
 //   MLD_NSPECIES            number of species S

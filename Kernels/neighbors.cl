@@ -1,8 +1,8 @@
 // neighbors.cl: Verlet neighbour lists built on the device from a cell list.
 //
-// Mirrors: the CPU backend's cell list and Verlet list (Sources/MLD/Backend/, the all-pairs
-// definition: j is a neighbour of k when j != k and |min_image(q_j - q_k)| < r_list), with
-// r_list = cutoff + skin in Å.
+// Mirrors: NeighbourList.build and needsRebuild (Sources/MLD/Backend/NeighbourList.swift), the
+// CPU backend's cell list and Verlet list: j is a neighbour of k when j != k and
+// |min_image(q_j - q_k)| < r_list, with r_list = cutoff + skin in Å.
 //
 // Per step the host writes the positions and resets the status words, then enqueues
 //   max_displacement  every atom: |q - q_ref|^2 (minimum image) reduced per work-group, one

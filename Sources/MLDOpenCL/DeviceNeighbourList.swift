@@ -148,6 +148,7 @@ final class DeviceNeighbourList {
         order = try ctx.buffer(Int32.self, count: n)
         nbrCount = try ctx.buffer(Int32.self, count: n)
         status = try ctx.buffer(Int32.self, count: DeviceStatus.words)
+        try Self.checkIndexRange(capacity: self.capacity, atoms: n)
         nbr = try ctx.buffer(Int32.self, count: self.capacity * n)
         kMaxDisp = try program.kernel("max_displacement")
         kClear = try program.kernel("clear_cells")
@@ -156,6 +157,13 @@ final class DeviceNeighbourList {
         kScatter = try program.kernel("scatter_atoms")
         kSort = try program.kernel("sort_cells")
         kBuild = try program.kernel("build_lists")
+    }
+
+    /// The kernels index the lists with 32-bit ints.
+    static func checkIndexRange(capacity: Int, atoms: Int) throws {
+        if capacity * atoms >= Int(Int32.max) {
+            throw MLDError.backend("OpenCL neighbour lists of \(capacity) x \(atoms) entries exceed the kernels' 32-bit indices; use fewer atoms per device")
+        }
     }
 
     static func powerOfTwo(atMost m: Int) -> Int {
@@ -172,6 +180,7 @@ final class DeviceNeighbourList {
     /// Reallocates the lists for `newCapacity` neighbours per agent (contents lost: rebuild).
     func grow(to newCapacity: Int) throws {
         capacity = min(max(newCapacity, capacity + 1), max(n - 1, 1))
+        try Self.checkIndexRange(capacity: capacity, atoms: n)
         nbr = try ctx.buffer(Int32.self, count: capacity * n)
     }
 

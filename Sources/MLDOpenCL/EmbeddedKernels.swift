@@ -134,7 +134,7 @@ inline bool needs_rebuild(__global const int *status, float half_skin2) {
         "gradient.cl": #"""
 // gradient.cl: the loss gradient g = w + W phi_k of every agent and its force.
 //
-// Mirrors: the quadratic agent loss of the fit code (Sources/MLD/Loss/), H_A(phi) = w.phi +
+// Mirrors: QuadraticLoss.lossAndForce (Sources/MLD/Loss/QuadraticLoss.swift), H_A(phi) = w.phi +
 // 1/2 phi^T W phi, and the CPU backend's force F_k = -sum_a g_a dphi_a/dq_k (eV/Å), with
 // dphi_a/dq_k = t'(r) (q_k - q_j)/r for `nearest` and sum_j g_m'(r) f_c + g_m f_c' times
 // (q_k - q_j)/r for `radial`. Only the agent's own coordinates are differentiated.
@@ -245,8 +245,10 @@ __kernel void gradient_radial(__global const pos_t *pos, const int n, const pos_
         "invariants.cl": #"""
 // invariants.cl: the invariants phi_k of every agent, from its neighbour list.
 //
-// Mirrors: the per-agent invariants of the fit code (Sources/MLD/Invariants/), `nearest` and
-// `radial` families, as the CPU backend evaluates them.
+// Mirrors: InvariantEvaluator.evaluateNearest / evaluateRadial (Sources/MLD/Invariants/
+// InvariantEvaluator.swift) and the CPU backend's NearestQuadraticPotential.evaluate
+// (Sources/MLD/Backend/NearestQuadraticPotential.swift): the same candidates (r^2 <= search
+// radius^2, ties to the lower index), the same f_c and bases.
 //
 // Model defines (set by the host from the model file when it builds the program):
 //   MLD_NSPECIES            number of species S
@@ -428,9 +430,9 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
         "neighbors.cl": #"""
 // neighbors.cl: Verlet neighbour lists built on the device from a cell list.
 //
-// Mirrors: the CPU backend's cell list and Verlet list (Sources/MLD/Backend/, the all-pairs
-// definition: j is a neighbour of k when j != k and |min_image(q_j - q_k)| < r_list), with
-// r_list = cutoff + skin in Å.
+// Mirrors: NeighbourList.build and needsRebuild (Sources/MLD/Backend/NeighbourList.swift), the
+// CPU backend's cell list and Verlet list: j is a neighbour of k when j != k and
+// |min_image(q_j - q_k)| < r_list, with r_list = cutoff + skin in Å.
 //
 // Per step the host writes the positions and resets the status words, then enqueues
 //   max_displacement  every atom: |q - q_ref|^2 (minimum image) reduced per work-group, one

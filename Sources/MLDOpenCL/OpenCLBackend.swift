@@ -168,7 +168,9 @@ public final class OpenCLBackend: ForceBackend {
 
     public func computeForces(positions: [SIMD3<Double>], forces: inout [SIMD3<Double>],
                               losses: inout [Double]?) throws {
-        precondition(positions.count == n, "OpenCL backend built for \(n) atoms, given \(positions.count)")
+        guard positions.count == n else {
+            throw MLDError.backend("\(positions.count) positions for an OpenCL backend built for \(n) atoms")
+        }
         let t0 = DispatchTime.now().uptimeNanoseconds
         stager.stage(positions)
         try stager.upload(to: positionsBuffer)
