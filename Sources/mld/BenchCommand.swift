@@ -91,7 +91,7 @@ struct BenchCommand: ParsableCommand {
 
         var results: [BenchmarkResult] = []
         if !global.json {
-            print("backend   atoms   steps  steps/s (min-max)              atom-steps/s   ns/day   force ms  transfer ms  rebuilds  peak MB  B/atom  T K")
+            print("backend   atoms   steps  steps/s (min-max)              atom-steps/s   ns/day   force ms  transfer ms  rebuilds  peak MB  B/atom  T K  CPU ms/step")
         }
         for kind in backends {
             for n in sizes {
@@ -107,7 +107,14 @@ struct BenchCommand: ParsableCommand {
                     break
                 }
                 results.append(result)
-                if !global.json { print(BenchCommand.row(result)); fflush(stdout) }
+                if global.json {
+                    FileHandle.standardError.write(Data(String(
+                        format: "mld bench: %@ %d atoms: %.4g atom-steps/s (%d steps x %d)\n",
+                        result.backend, result.atoms, result.atomStepsPerSecond.median, result.steps,
+                        result.repeats).utf8))
+                } else {
+                    print(BenchCommand.row(result)); fflush(stdout)
+                }
             }
         }
         var speedup: [String: Double] = [:]
@@ -142,9 +149,10 @@ struct BenchCommand: ParsableCommand {
         let peak = r.peakResidentBytes.map { String(format: "%8.0f", Double($0) / 1_048_576) } ?? "       -"
         let perAtom = r.bytesPerAtom.map { String(format: "%7.0f", $0) } ?? "      -"
         let t = r.finalTemperature.map { String(format: "%4.0f", $0) } ?? "   -"
-        return String(format: "%-7@ %7d  %6d  %9.4g (%9.4g-%9.4g)  %12.4g  %7.3g  %9.4g  %@  %8d  %@  %@  %@",
+        return String(format: "%-7@ %7d  %6d  %9.4g (%9.4g-%9.4g)  %12.4g  %7.3g  %9.4g  %@  %8d  %@  %@  %@  %10.4g",
                       r.backend, r.atoms, r.steps, s.median, s.min, s.max, r.atomStepsPerSecond.median,
-                      r.nsPerDay.median, r.forceSeconds.median * 1e3, transfer, r.neighbourRebuilds, peak, perAtom, t)
+                      r.nsPerDay.median, r.forceSeconds.median * 1e3, transfer, r.neighbourRebuilds, peak, perAtom, t,
+                      r.cpuSecondsPerStep * 1e3)
     }
 
     /// The backend and the simulation of `configuration` for one benchmark case.
