@@ -10,6 +10,7 @@ struct MLDCommand: ParsableCommand {
         subcommands: [
             InfoCommand.self,
             DevicesCommand.self,
+            RunCommand.self,
             FitCommand.self,
             EvalCommand.self,
             BoxCommand.self,

@@ -2,9 +2,13 @@
 /// `F_k = -dH_A/dq_k` in eV/Å, from the atoms in its neighbour list.
 ///
 /// Implementations are plain values (model parameters only); everything that changes per call
-/// comes in through `AgentNeighbourhood`, and per-thread working memory through `scratch`, so an
-/// evaluation never allocates.
+/// comes in through `AgentNeighbourhood`, and per-thread working memory through a `Workspace`
+/// made once per thread, so an evaluation never allocates.
 public protocol AgentPotential: Sendable {
+    /// Per-thread working memory.
+    associatedtype Workspace
+    /// A fresh workspace for one thread.
+    func makeWorkspace() -> Workspace
     /// Number of species, in the order of `Configuration.elements`.
     var speciesCount: Int { get }
     /// Every atom that can enter an agent's loss lies within this distance, in Å (the model's
@@ -14,13 +18,11 @@ public protocol AgentPotential: Sendable {
     /// invariants). Then the backend lists neighbours within a smaller radius and grows it when
     /// an evaluation asks for more (`AgentResult.neededRadius`).
     var isAdaptive: Bool { get }
-    /// Doubles of scratch memory one evaluation needs.
-    var scratchCount: Int { get }
     /// A first neighbour-list radius in Å for `counts` atoms of each species in `box`.
     func initialRadius(counts: [Int], box: Box) -> Double
     /// Evaluates one agent. Throws when the model cannot be evaluated (for example too few atoms
     /// of a species within the search radius); the message names the agent.
-    func evaluate(_ n: AgentNeighbourhood, scratch: UnsafeMutablePointer<Double>) throws -> AgentResult
+    func evaluate(_ n: AgentNeighbourhood, workspace: Workspace) throws -> AgentResult
 }
 
 /// What one agent sees: its own index and position, its neighbour list, every position and
@@ -28,12 +30,17 @@ public protocol AgentPotential: Sendable {
 public struct AgentNeighbourhood {
     /// The agent's index.
     public var agent: Int
-    /// Neighbour indices (ascending).
+    /// Neighbour indices: species by species, ascending within each.
     public var neighbours: UnsafeBufferPointer<Int32>
+    /// Where each species' neighbours start in `neighbours`: `speciesStarts[s] ..< speciesStarts[s + 1]`
+    /// (speciesCount + 1 entries, the first 0).
+    public var speciesStarts: UnsafeMutablePointer<Int>
     /// Positions wrapped into [0, L) along every axis, in Å.
-    public var positions: UnsafePointer<SIMD3<Double>>
+    public var positions: UnsafeBufferPointer<SIMD3<Double>>
     /// Species index of every atom.
-    public var species: UnsafePointer<Int32>
+    public var species: UnsafeBufferPointer<Int32>
+    /// The box.
+    public var box: Box
     /// Box edges in Å and their halves.
     public var lengths: SIMD3<Double>
     public var halfLengths: SIMD3<Double>
@@ -108,7 +115,7 @@ public struct PairAgentLoss: AgentPotential {
 
     public var interactionRange: Double { cutoff }
     public var isAdaptive: Bool { false }
-    public var scratchCount: Int { 0 }
+    public func makeWorkspace() {}
     public func initialRadius(counts: [Int], box: Box) -> Double { cutoff }
 
     /// Pair energy V(r) in eV and -dV/dr / r in eV/Å².
@@ -133,7 +140,7 @@ public struct PairAgentLoss: AgentPotential {
         }
     }
 
-    public func evaluate(_ n: AgentNeighbourhood, scratch: UnsafeMutablePointer<Double>) throws -> AgentResult {
+    public func evaluate(_ n: AgentNeighbourhood, workspace: Void) throws -> AgentResult {
         let rc2 = cutoff * cutoff
         let row = Int(n.species[n.agent]) * speciesCount
         var loss = 0.0

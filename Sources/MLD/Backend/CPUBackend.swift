@@ -5,9 +5,10 @@ import Foundation
 ///
 /// Each call wraps the positions into the box, rebuilds the Verlet neighbour list when some atom
 /// moved more than half the skin (or an adaptive potential asked for a longer list), and runs the
-/// potential's per-agent evaluation over the agents in `threads * 4` blocks with
-/// `DispatchQueue.concurrentPerform`. Every agent's result depends only on the positions and the
-/// neighbour set, never on the blocking, so results are identical for any thread count.
+/// potential's per-agent evaluation over the agents in blocks with
+/// `DispatchQueue.concurrentPerform`, one workspace per block. Every agent's result depends only
+/// on the positions and its neighbour set (rows are sorted), never on the blocking, so results
+/// are identical for any thread count and any rebuild history.
 public final class CPUBackend: ForceBackend {
     public let name = "cpu"
     public var deviceName: String { "\(threads) thread\(threads == 1 ? "" : "s") (Swift, double precision)" }
@@ -17,7 +18,7 @@ public final class CPUBackend: ForceBackend {
     public let potential: any AgentPotential
     /// The periodic box.
     public let box: Box
-    /// Species index of every atom.
+    /// Species index of every atom (model order).
     public let species: [Int32]
     /// Worker threads.
     public let threads: Int
@@ -25,17 +26,16 @@ public final class CPUBackend: ForceBackend {
     public private(set) var list: NeighbourList
 
     private var wrapped: [SIMD3<Double>] = []
-    private var scratch: UnsafeMutableRawPointer
-    private let scratchStride: Int
     private let blocks: Int
+    private var workspaces: [Any]
 
     /// - Parameters:
     ///   - potential: the per-agent loss.
     ///   - species: species index of every atom (model order).
     ///   - box: the periodic box; the potential's range must not exceed half its shortest edge.
-    ///   - skin: neighbour-list padding in Å (default 0.8).
+    ///   - skin: neighbour-list padding in Å.
     ///   - threads: worker threads (default: every core).
-    public init(potential: any AgentPotential, species: [Int], box: Box, skin: Double = 0.8,
+    public init(potential: any AgentPotential, species: [Int], box: Box, skin: Double = CPUBackend.defaultSkin,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
         guard potential.interactionRange <= box.shortestEdge / 2 + 1e-12 else {
             throw MLDError.backend("the model's range \(potential.interactionRange) Å exceeds half the shortest box edge (\(box.shortestEdge / 2) Å)")
@@ -51,13 +51,27 @@ public final class CPUBackend: ForceBackend {
         for s in species { counts[s] += 1 }
         let radius = potential.isAdaptive ? potential.initialRadius(counts: counts, box: box)
                                           : potential.interactionRange
-        list = NeighbourList(radius: radius, skin: skin, threads: self.threads)
-        blocks = species.count < 512 ? min(self.threads, max(1, species.count / 64)) : self.threads * 4
-        scratchStride = (max(potential.scratchCount, 1) * 8 + 63) / 64 * 64
-        scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchStride * blocks, alignment: 64)
+        list = NeighbourList(radius: radius, skin: skin, speciesCount: potential.speciesCount, threads: self.threads)
+        let n = species.count
+        let b = self.threads == 1 ? 1 : (n < 1024 ? self.threads : self.threads * 4)
+        blocks = b
+        workspaces = CPUBackend.makeWorkspaces(potential, count: b)
     }
 
-    deinit { scratch.deallocate() }
+    private static func makeWorkspaces<P: AgentPotential>(_ p: P, count: Int) -> [Any] {
+        (0..<count).map { _ in p.makeWorkspace() as Any }
+    }
+
+    /// The default neighbour-list skin in Å.
+    public static let defaultSkin = 0.8
+
+    /// A backend for a fitted model: the fast adaptive `nearest` evaluation where the model uses
+    /// nearest invariants, else the model's own per-agent evaluator.
+    public convenience init(model: LearnedModel, species: [Int], box: Box, skin: Double = CPUBackend.defaultSkin,
+                            threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+        let p: any AgentPotential = NearestQuadraticPotential(model: model) ?? LearnedModelPotential(model: model)
+        try self.init(potential: p, species: species, box: box, skin: skin, threads: threads)
+    }
 
     public func computeForces(positions: [SIMD3<Double>], forces: inout [SIMD3<Double>],
                               losses: inout [Double]?) throws {
@@ -69,20 +83,21 @@ public final class CPUBackend: ForceBackend {
         if losses != nil && losses!.count != n { losses = [Double](repeating: 0, count: n) }
         if wrapped.count != n { wrapped = [SIMD3<Double>](repeating: .zero, count: n) }
         for i in 0..<n { wrapped[i] = box.wrap(positions[i]) }
-        if list.needsRebuild(positions) { list.build(positions, box: box) }
+        if list.needsRebuild(positions) { list.build(positions, box: box, species: species) }
 
         while true {
-            let needed = try evaluate(forces: &forces, losses: &losses)
+            let needed = try evaluate(potential, forces: &forces, losses: &losses)
             if needed == 0 { return }
             // The list was too short to find every nearest neighbour: grow it and start over.
             let r = min(potential.interactionRange, max(needed * 1.05, list.radius * 1.1))
             list.setRadius(r)
-            list.build(positions, box: box)
+            list.build(positions, box: box, species: species)
         }
     }
 
     /// Runs every agent; returns 0, or the largest neighbour-list radius an agent asked for.
-    private func evaluate(forces: inout [SIMD3<Double>], losses: inout [Double]?) throws -> Double {
+    private func evaluate<P: AgentPotential>(_ potential: P, forces: inout [SIMD3<Double>],
+                                             losses: inout [Double]?) throws -> Double {
         let n = species.count
         let blocks = self.blocks
         let per = (n + blocks - 1) / blocks
@@ -91,9 +106,10 @@ public final class CPUBackend: ForceBackend {
         let wantLoss = losses != nil
         var lossBuffer = losses ?? []
         let L = box.lengths
+        let box = self.box
         let radius = list.radius
-        let potential = self.potential
-        let scratch = self.scratch, stride = scratchStride
+        let S = list.speciesCount
+        let work = workspaces.map { $0 as! P.Workspace }
         wrapped.withUnsafeBufferPointer { pos in
             species.withUnsafeBufferPointer { spc in
                 list.offsets.withUnsafeBufferPointer { off in
@@ -102,19 +118,25 @@ public final class CPUBackend: ForceBackend {
                             lossBuffer.withUnsafeMutableBufferPointer { lss in
                                 needed.withUnsafeMutableBufferPointer { need in
                                     failure.withUnsafeMutableBufferPointer { fail in
+                                        let frc = frc, lss = lss, need = need, fail = fail
                                         DispatchQueue.concurrentPerform(iterations: blocks) { b in
-                                            let work = (scratch + b * stride).assumingMemoryBound(to: Double.self)
+                                            let ws = work[b]
+                                            let starts = UnsafeMutablePointer<Int>.allocate(capacity: S + 1)
+                                            defer { starts.deallocate() }
                                             var hood = AgentNeighbourhood(
                                                 agent: 0, neighbours: UnsafeBufferPointer(start: nil, count: 0),
-                                                positions: pos.baseAddress!, species: spc.baseAddress!,
+                                                speciesStarts: starts,
+                                                positions: pos, species: spc, box: box,
                                                 lengths: L, halfLengths: 0.5 * L, radius: radius)
                                             var most = 0.0
                                             do {
                                                 for k in (b * per)..<min(n, (b + 1) * per) {
                                                     hood.agent = k
+                                                    let first = off[k * S]
+                                                    for s in 0...S { starts[s] = off[k * S + s] - first }
                                                     hood.neighbours = UnsafeBufferPointer(
-                                                        rebasing: idx[off[k]..<off[k + 1]])
-                                                    let r = try potential.evaluate(hood, scratch: work)
+                                                        rebasing: idx[first..<off[(k + 1) * S]])
+                                                    let r = try potential.evaluate(hood, workspace: ws)
                                                     frc[k] = r.force
                                                     if wantLoss { lss[k] = r.loss }
                                                     most = max(most, r.neededRadius)

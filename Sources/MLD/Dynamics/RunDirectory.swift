@@ -7,6 +7,7 @@ public struct RunRecord: Codable, Sendable {
         /// The model file as given, and its SHA-256 (hex).
         public var path: String
         public var sha256: String
+        public init(path: String, sha256: String) { self.path = path; self.sha256 = sha256 }
     }
     public struct Start: Codable, Sendable {
         /// A CP2K directory or an extended-XYZ file.
@@ -15,6 +16,9 @@ public struct RunRecord: Codable, Sendable {
         public var frame: Int
         /// Where the velocities came from ("file", or "Maxwell-Boltzmann 300 K seed 1").
         public var velocities: String
+        public init(source: String, frame: Int, velocities: String) {
+            self.source = source; self.frame = frame; self.velocities = velocities
+        }
     }
     public struct Timings: Codable, Sendable {
         public var wallSeconds = 0.0
@@ -88,9 +92,17 @@ public struct RunRecord: Codable, Sendable {
 public final class StopRequest: @unchecked Sendable {
     private let lock = NSLock()
     private var why: String?
-    public init() {}
+    /// Stop once this step is reached (nil: only on request).
+    public let atStep: Int?
+    public init(atStep: Int? = nil) { self.atStep = atStep }
     public func request(_ reason: String) { lock.lock(); if why == nil { why = reason }; lock.unlock() }
     public var reason: String? { lock.lock(); defer { lock.unlock() }; return why }
+    /// The reason to stop at `step`, if any.
+    public func reason(at step: Int) -> String? {
+        if let r = reason { return r }
+        if let atStep, step >= atStep { return "stop requested at step \(atStep)" }
+        return nil
+    }
 }
 
 /// The files of a run: `trajectory.xyz` (extended XYZ, appended every `every` steps),
@@ -296,7 +308,7 @@ public final class RunDirectory {
         record.targetSteps = lastStep
         try writeRecord(s, status: "running")
         while s.step < lastStep {
-            if let why = stop?.reason {
+            if let why = stop?.reason(at: s.step) {
                 try checkpoint(s)
                 try writeRecord(s, status: "interrupted at step \(s.step) (\(why))")
                 progress?.finish(step: s.step)

@@ -17,7 +17,7 @@ public struct SimulationSettings: Codable, Sendable, Equatable {
     /// Nose-Hoover time constant in fs.
     public var tau: Double = SimulationSettings.defaultTau
     /// Nose-Hoover chain length.
-    public var chainLength: Int = 3
+    public var chainLength: Int = SimulationSettings.defaultChainLength
     /// One chain per agent instead of one for the whole system.
     public var massive: Bool = false
     /// Remove centre-of-mass motion (then 3N - 3 degrees of freedom).
@@ -37,6 +37,10 @@ public struct SimulationSettings: Codable, Sendable, Equatable {
 
     /// The default Nose-Hoover time constant in fs (see docs/dynamics.md for how it was chosen).
     public static let defaultTau: Double = 20
+    /// The default chain length: 1 (plain Nose-Hoover). Learned forces pump heat in steadily; a
+    /// chain of 2 or more thermalises its first element's velocity, which caps the heat it can
+    /// remove at about sqrt(N_f) kT / tau, so the water heats up (measured in docs/dynamics.md).
+    public static let defaultChainLength = 1
 
     public init() {}
 
