@@ -34,6 +34,8 @@ public final class OpenCLBackend: ForceBackend {
     private(set) var nl: DeviceNeighbourList
     let n: Int
     let p: Int
+    /// Species index of every atom (model order).
+    let species: [Int]
     let accDouble: Bool
     var stager: PositionStager
     let positionsBuffer: CLBuffer<SIMD4<Double>>
@@ -48,8 +50,16 @@ public final class OpenCLBackend: ForceBackend {
 
     /// A backend for `species` (model order, one per atom) in `box`. `device` is an index of
     /// `mld devices`; nil picks the first GPU, else the first device.
-    public init(model: OpenCLModel, species: [Int], box: Box, device: Int? = nil,
+    public convenience init(model: OpenCLModel, species: [Int], box: Box, device: Int? = nil,
                 precision: OpenCLPrecision = .single, skin: Double = 1.0) throws {
+        try self.init(model: model, species: species, box: box, device: device, precision: precision, skin: skin,
+                      accumulateInDouble: nil)
+    }
+
+    /// `accumulateInDouble: false` uses float + Kahan sums even where the device has fp64 (to
+    /// test the path devices without fp64 take).
+    init(model: OpenCLModel, species: [Int], box: Box, device: Int?, precision: OpenCLPrecision, skin: Double,
+         accumulateInDouble: Bool?) throws {
         let n = species.count
         let p = model.invariantCount
         guard model.linear.count == model.speciesNames.count, model.quadratic.count == model.speciesNames.count,
@@ -68,9 +78,10 @@ public final class OpenCLBackend: ForceBackend {
         self.skin = skin
         self.n = n
         self.p = p
+        self.species = species
         ctx = try CLContext(device: try CLDevice.select(index: device))
-        accDouble = ctx.accumulatesInDouble
-        program = try ctx.mldProgram(precision: precision, defines: model.defines)
+        accDouble = precision == .double || (accumulateInDouble ?? ctx.accumulatesInDouble)
+        program = try ctx.mldProgram(precision: precision, defines: model.defines, accumulateInDouble: accDouble)
         nl = try DeviceNeighbourList(ctx: ctx, program: program, precision: precision, count: n, box: box,
                                      cutoff: Self.initialListCutoff(model: model, species: species, box: box), skin: skin)
         stager = PositionStager(precision: precision, box: box)
@@ -129,6 +140,26 @@ public final class OpenCLBackend: ForceBackend {
 
     /// Neighbours stored per agent (grows on overflow).
     public var neighbourCapacity: Int { nl.capacity }
+
+    /// The invariants of every agent at the last `computeForces`, agent-major (phi of atom k at
+    /// `k * P ..< (k + 1) * P`), as the kernels computed them.
+    public func invariants() throws -> [Double] {
+        var raw = [Double](repeating: 0, count: p * n)
+        if accDouble {
+            try raw.withUnsafeMutableBytes { try phi.read(raw: $0) }
+        } else {
+            var f = [Float](repeating: 0, count: p * n)
+            try f.withUnsafeMutableBytes { try phi.read(raw: $0) }
+            raw = f.map(Double.init)
+        }
+        let order = try nl.order.read()
+        var out = [Double](repeating: 0, count: p * n)
+        for i in 0..<n {
+            let k = Int(order[i])
+            for a in 0..<p { out[k * p + a] = raw[a * n + i] }
+        }
+        return out
+    }
 
     /// The device's neighbour lists, per atom, sorted (diagnostics and tests).
     public func neighbourLists() throws -> [[Int]] { try nl.lists() }
@@ -222,7 +253,7 @@ public final class OpenCLBackend: ForceBackend {
         let s = model.speciesNames.count
         let agent = code / s, b = code % s
         guard case let .nearest(counts, _, r) = model.invariants else { return .backend("OpenCL backend: bad status \(code)") }
-        return .backend(String(format: "agent %d has fewer than %d atoms of %@ within the search radius %.3f Å",
-                               agent, counts[b], model.speciesNames[b], r))
+        return .backend(String(format: "agent %d (%@): fewer than %d atoms of %@ within the model's search radius %.3f Å",
+                               agent, model.speciesNames[species[agent]], counts[b], model.speciesNames[b], r))
     }
 }

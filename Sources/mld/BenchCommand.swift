@@ -43,6 +43,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "OpenCL device index (mld devices); default: the first GPU, else the first device.")
     var device: Int?
 
+    @Option(name: .long, help: "OpenCL precision: single (default; sums in double where the device has fp64) or double.")
+    var precision: OpenCLPrecision = .single
+
     @Option(name: .long, help: "Nose-Hoover time constant in fs.")
     var tau: Double = SimulationSettings.defaultTau
 
@@ -99,7 +102,7 @@ struct BenchCommand: ParsableCommand {
                 do {
                     result = try Benchmark.run(atoms: n, reference: reference, settings: settings) { c in
                         try BenchCommand.makeCase(kind, model: learned, configuration: c, simulation: simulation,
-                                                  device: device)
+                                                  device: device, precision: precision)
                     }
                 } catch let e as MLDError where backend == .all && kind == .opencl {
                     skipped.append("opencl at \(n) atoms: \(e)")
@@ -157,7 +160,7 @@ struct BenchCommand: ParsableCommand {
 
     /// The backend and the simulation of `configuration` for one benchmark case.
     static func makeCase(_ kind: BackendChoice, model: LearnedModel, configuration c: Configuration,
-                         simulation: SimulationSettings, device: Int?) throws -> BenchmarkCase {
+                         simulation: SimulationSettings, device: Int?, precision: OpenCLPrecision = .single) throws -> BenchmarkCase {
         switch kind {
         case .cpu, .all:
             let backend = try makeCPUBackend(model: model, configuration: c, skin: simulation.skin)
@@ -165,7 +168,7 @@ struct BenchCommand: ParsableCommand {
             return BenchmarkCase(backend: backend, step: { try sim.advance() }, positions: { sim.positions },
                                  temperature: { sim.temperature })
         case .opencl:
-            let backend = try OpenCLBackend(model: model, configuration: c, device: device, skin: simulation.skin)
+            let backend = try OpenCLBackend(model: model, configuration: c, device: device, precision: precision, skin: simulation.skin)
             let sim = try Simulation(configuration: c, backend: backend, settings: simulation)
             return BenchmarkCase(backend: backend, step: { try sim.advance() }, positions: { sim.positions },
                                  temperature: { sim.temperature }, transferSeconds: { backend.transferSeconds })

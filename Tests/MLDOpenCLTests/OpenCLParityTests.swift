@@ -34,7 +34,7 @@ struct OpenCLReferenceTests {
         let center = centerO + centerH
         let c = inverse ? center.map { 1 / $0 } : center
         let (w, W) = TestSystems.plantedLoss(p: 14, species: 2, center: c, seed: seed)
-        return OpenCLModel(speciesNames: ["O", "H"], invariants: .nearest(counts: counts, inverse: inverse, searchRadius: 5.0),
+        return OpenCLModel(speciesNames: ["O", "H"], invariants: .nearest(counts: counts, inverse: inverse, searchRadius: 5.5),
                            linear: w, quadratic: W)
     }
 
@@ -81,5 +81,28 @@ struct OpenCLReferenceTests {
     @Test(arguments: testPrecisions)
     func radialInversePower(precision: OpenCLPrecision) throws {
         try check(Self.radialModel(gaussian: false, seed: 4), atoms: 1000, precision: precision, seed: 24)
+    }
+}
+
+/// The path of devices without fp64: single precision with float + Kahan sums, forced here on
+/// a device that has fp64. Everything, the selected distances included, is then float.
+@Suite(.enabled(if: openCLAvailable, "needs an OpenCL device (SKIPPED otherwise, see OpenCLAvailabilityTests)"))
+struct OpenCLWithoutFP64Tests {
+    @Test(arguments: [false, true])
+    func nearestFloatAccumulation(inverse: Bool) throws {
+        let model = OpenCLReferenceTests.nearestModel(inverse: inverse, seed: 41)
+        let box = Box(cubic: pow(1000 / 0.1, 1.0 / 3.0))
+        let (species, positions) = TestSystems.water(1000, box: box, seed: 42)
+        let ref = ReferenceForces.compute(model, species: species, positions: positions, box: box)
+        let backend = try OpenCLBackend(model: model, species: species, box: box, device: nil, precision: .single,
+                                        skin: 1.0, accumulateInDouble: false)
+        var forces: [SIMD3<Double>] = []
+        var losses: [Double]? = []
+        try backend.computeForces(positions: positions, forces: &forces, losses: &losses)
+        let ef = relativeError(forces, ref.forces), el = relativeError(losses!, ref.losses)
+        print("parity without fp64 (float + Kahan), nearest \(inverse ? "inverse" : "distance"): force \(ef), loss \(el)")
+        #expect(ef < 1e-5)
+        #expect(el < 1e-5)
+        #expect(ef > 1e-9, "the float path must really run in float")
     }
 }
