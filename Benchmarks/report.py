@@ -41,6 +41,15 @@ def main(argv):
     for r in omm:
         cols[("openmm", r["platform"].lower(), r["atoms"])] = cell(
             r["atom_steps_per_s"], r["atom_steps_per_s_min"], r["atom_steps_per_s_max"])
+    # Atom-steps per CPU-second (all threads of the process): what sharing the cores with
+    # other work disturbs least.
+    cpu = {}
+    for r in mld["results"]:
+        if r.get("cpuSecondsPerStep"):
+            cpu[("mld", r["backend"], r["atoms"])] = fmt(r["atoms"] / r["cpuSecondsPerStep"])
+    for r in omm:
+        if r.get("cpu_seconds_per_step"):
+            cpu[("openmm", r["platform"].lower(), r["atoms"])] = fmt(r["atoms"] / r["cpu_seconds_per_step"])
     sizes = sorted({k[2] for k in cols})
     heads = [("mld", "cpu", "mld CPU"), ("mld", "opencl", "mld OpenCL"),
              ("openmm", "cpu", "OpenMM CPU"), ("openmm", "opencl", "OpenMM OpenCL")]
@@ -60,6 +69,13 @@ def main(argv):
              "|---:|" + "---:|" * len(heads)]
     for n in sizes:
         lines.append("| %d | " % n + " | ".join(cols.get((h[0], h[1], n), "-") for h in heads) + " |")
+    lines += ["", "Atom-steps per CPU-second (user + system time of all the process's threads; on a machine "
+              "shared with other work this is steadier than the wall-clock rate above, and times the core "
+              "count it estimates the rate on an idle machine when every core is busy):", "",
+              "| atoms | " + " | ".join(h[2] for h in heads) + " |",
+              "|---:|" + "---:|" * len(heads)]
+    for n in sizes:
+        lines.append("| %d | " % n + " | ".join(cpu.get((h[0], h[1], n), "-") for h in heads) + " |")
     lines.append("")
     cp2k = mld.get("cp2k")
     if cp2k:
