@@ -15,7 +15,7 @@ struct BenchCommand: ParsableCommand {
             Example: mld bench --model model.json --backend all --atoms 192,1536,12288 --cp2k Data/cp2k-water64-xtb-300K
             """)
 
-    enum BackendChoice: String, ExpressibleByArgument, CaseIterable {
+    enum BenchBackend: String, ExpressibleByArgument, CaseIterable {
         case cpu, opencl, all
     }
 
@@ -23,7 +23,7 @@ struct BenchCommand: ParsableCommand {
     var model: String
 
     @Option(name: .long, help: "Backends to time: cpu, opencl, or all (cpu and, where a device exists, opencl).")
-    var backend: BackendChoice = .cpu
+    var backend: BenchBackend = .cpu
 
     @Option(name: .long, help: "Comma-separated atom counts.")
     var atoms: String = "192,1536,12288,98304,786432"
@@ -40,11 +40,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "The CP2K directory whose first frame is tiled into the boxes.")
     var data: String = "Data/cp2k-water64-xtb-300K"
 
-    @Option(name: .long, help: "OpenCL device index (mld devices); default: the first GPU, else the first device.")
-    var device: Int?
-
-    @Option(name: .long, help: "OpenCL precision: single (default; sums in double where the device has fp64) or double.")
-    var precision: OpenCLPrecision = .single
+    @OptionGroup var opencl: OpenCLOptions
 
     @Option(name: .long, help: "Nose-Hoover time constant in fs.")
     var tau: Double = SimulationSettings.defaultTau
@@ -79,7 +75,7 @@ struct BenchCommand: ParsableCommand {
         let learned = try LearnedModel.load(model)
         let timing = try cp2k.map { try CP2KTiming(path: $0) }
         let reference = try BoxSummary.load(data, frame: 0)
-        var backends: [BackendChoice] = backend == .all ? [.cpu, .opencl] : [backend]
+        var backends: [BenchBackend] = backend == .all ? [.cpu, .opencl] : [backend]
         var skipped: [String] = []
         if backend == .all && OpenCLDeviceInfo.all().isEmpty {
             backends = [.cpu]
@@ -94,7 +90,7 @@ struct BenchCommand: ParsableCommand {
 
         var results: [BenchmarkResult] = []
         if !global.json {
-            print("backend   atoms   steps  steps/s (min-max)              atom-steps/s   ns/day   force ms  transfer ms  rebuilds  peak MB  B/atom  T K")
+            print("backend   atoms   steps  steps/s (min-max)              atom-steps/s   ns/day   force ms  transfer ms  rebuilds  peak MB  B/atom  T K  CPU ms/step")
         }
         for kind in backends {
             for n in sizes {
@@ -102,7 +98,7 @@ struct BenchCommand: ParsableCommand {
                 do {
                     result = try Benchmark.run(atoms: n, reference: reference, settings: settings) { c in
                         try BenchCommand.makeCase(kind, model: learned, configuration: c, simulation: simulation,
-                                                  device: device, precision: precision)
+                                                  opencl: opencl)
                     }
                 } catch let e as MLDError where backend == .all && kind == .opencl {
                     skipped.append("opencl at \(n) atoms: \(e)")
@@ -110,7 +106,14 @@ struct BenchCommand: ParsableCommand {
                     break
                 }
                 results.append(result)
-                if !global.json { print(BenchCommand.row(result)); fflush(stdout) }
+                if global.json {
+                    FileHandle.standardError.write(Data(String(
+                        format: "mld bench: %@ %d atoms: %.4g atom-steps/s (%d steps x %d)\n",
+                        result.backend, result.atoms, result.atomStepsPerSecond.median, result.steps,
+                        result.repeats).utf8))
+                } else {
+                    print(BenchCommand.row(result)); fflush(stdout)
+                }
             }
         }
         var speedup: [String: Double] = [:]
@@ -145,39 +148,23 @@ struct BenchCommand: ParsableCommand {
         let peak = r.peakResidentBytes.map { String(format: "%8.0f", Double($0) / 1_048_576) } ?? "       -"
         let perAtom = r.bytesPerAtom.map { String(format: "%7.0f", $0) } ?? "      -"
         let t = r.finalTemperature.map { String(format: "%4.0f", $0) } ?? "   -"
-        return String(format: "%-7@ %7d  %6d  %9.4g (%9.4g-%9.4g)  %12.4g  %7.3g  %9.4g  %@  %8d  %@  %@  %@",
+        return String(format: "%-7@ %7d  %6d  %9.4g (%9.4g-%9.4g)  %12.4g  %7.3g  %9.4g  %@  %8d  %@  %@  %@  %10.4g",
                       r.backend, r.atoms, r.steps, s.median, s.min, s.max, r.atomStepsPerSecond.median,
-                      r.nsPerDay.median, r.forceSeconds.median * 1e3, transfer, r.neighbourRebuilds, peak, perAtom, t)
+                      r.nsPerDay.median, r.forceSeconds.median * 1e3, transfer, r.neighbourRebuilds, peak, perAtom, t,
+                      r.cpuSecondsPerStep * 1e3)
     }
 
     /// The backend and the simulation of `configuration` for one benchmark case.
-    static func makeCase(_ kind: BackendChoice, model: LearnedModel, configuration c: Configuration,
-                         simulation: SimulationSettings, device: Int?, precision: OpenCLPrecision = .single) throws -> BenchmarkCase {
-        switch kind {
-        case .cpu, .all:
-            let backend = try makeCPUBackend(model: model, configuration: c, skin: simulation.skin)
-            let sim = try Simulation(configuration: c, backend: backend, settings: simulation)
-            return BenchmarkCase(backend: backend, step: { try sim.advance() }, positions: { sim.positions },
-                                 temperature: { sim.temperature })
-        case .opencl:
-            let backend = try OpenCLBackend(model: model, configuration: c, device: device, precision: precision, skin: simulation.skin)
-            let sim = try Simulation(configuration: c, backend: backend, settings: simulation)
-            return BenchmarkCase(backend: backend, step: { try sim.advance() }, positions: { sim.positions },
-                                 temperature: { sim.temperature }, transferSeconds: { backend.transferSeconds })
-        }
-    }
-
-    /// The CPU backend for a fitted `nearest` model.
-    static func makeCPUBackend(model: LearnedModel, configuration c: Configuration, skin: Double) throws -> CPUBackend {
+    static func makeCase(_ kind: BenchBackend, model: LearnedModel, configuration c: Configuration,
+                         simulation: SimulationSettings, opencl: OpenCLOptions) throws -> BenchmarkCase {
         try model.check(elements: c.elements, box: c.box)
         let species = try model.speciesIndices(elements: c.elements, species: c.species).map(Int.init)
-        let spec = model.invariants
-        guard spec.family == .nearest, let counts = spec.counts, let radius = spec.searchRadius else {
-            throw MLDError.usage("the cpu backend of mld bench runs nearest-neighbour models; \(spec.family) is not one")
-        }
-        let potential = NearestQuadraticPotential(
-            counts: counts, inverse: spec.transform == .inverse, searchRadius: radius,
-            w: model.losses.map(\.w), W: model.losses.map(\.W), symbols: model.species.map(\.symbol))
-        return try CPUBackend(potential: potential, species: species, box: c.box, skin: skin)
+        let backend = try makeBackend(kind == .opencl ? .opencl : .cpu, model: model, species: species,
+                                      box: c.box, opencl: opencl).backend
+        let sim = try Simulation(configuration: c, backend: backend, settings: simulation)
+        let device = backend as? OpenCLBackend
+        return BenchmarkCase(backend: backend, step: { try sim.advance() }, positions: { sim.positions },
+                             temperature: { sim.temperature },
+                             transferSeconds: device.map { d in { d.transferSeconds } })
     }
 }

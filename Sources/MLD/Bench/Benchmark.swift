@@ -98,6 +98,9 @@ public struct BenchmarkResult: Codable, Sendable {
     public var setupSeconds: Double
     /// Instantaneous temperature in K after the timed steps, where the case reports it.
     public var finalTemperature: Double?
+    /// CPU seconds (user + system, all threads of this process) per timed MD step: with
+    /// `1 / stepsPerSecond` it shows how much of the machine the run actually got.
+    public var cpuSecondsPerStep: Double
 }
 
 /// Times whole MD steps and force evaluations.
@@ -140,6 +143,7 @@ public enum Benchmark {
 
         let repeats = Swift.max(1, settings.repeats)
         var stepSeconds: [Double] = []
+        let cpu0 = Benchmark.processCPUSeconds()
         let builds0 = bench.backend.neighbourListBuilds
         let transfer0 = bench.transferSeconds?()
         for _ in 0..<repeats {
@@ -148,6 +152,7 @@ public enum Benchmark {
             let t1 = DispatchTime.now().uptimeNanoseconds
             stepSeconds.append(Double(t1 - t0) * 1e-9 / Double(steps))
         }
+        let cpuPerStep = (Benchmark.processCPUSeconds() - cpu0) / Double(steps * repeats)
         let rebuilds = bench.backend.neighbourListBuilds - builds0
         let transfer = transfer0.flatMap { t0 in bench.transferSeconds.map { ($0() - t0) / Double(steps * repeats) } }
 
@@ -179,6 +184,14 @@ public enum Benchmark {
             peakResidentBytes: peak,
             bytesPerAtom: peak.flatMap { p in baseline.map { Double(p - $0) / Double(n) } },
             deviceMemoryBytes: bench.deviceMemoryBytes?(), setupSeconds: setup,
-            finalTemperature: bench.temperature?())
+            finalTemperature: bench.temperature?(), cpuSecondsPerStep: cpuPerStep)
+    }
+
+    /// User plus system CPU time of this process so far, in s (getrusage).
+    public static func processCPUSeconds() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) * 1e-6
+            + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) * 1e-6
     }
 }
