@@ -278,6 +278,36 @@ __kernel void gradient_radial(__global const pos_t *pos, const int n, const pos_
 #ifdef MLD_NEAREST
 __constant int NEAREST_COUNT[MLD_NSPECIES] = { MLD_NEAREST_COUNTS };
 
+#ifdef MLD_SELECT_NETWORK
+// n_c as a compile-time constant (MLD_NC0 ... MLD_NC7 from the host; at most 8 species).
+#if MLD_NSPECIES > 8
+#error "MLD_SELECT_NETWORK supports at most 8 species"
+#endif
+#ifndef MLD_NC1
+#define MLD_NC1 0
+#endif
+#ifndef MLD_NC2
+#define MLD_NC2 0
+#endif
+#ifndef MLD_NC3
+#define MLD_NC3 0
+#endif
+#ifndef MLD_NC4
+#define MLD_NC4 0
+#endif
+#ifndef MLD_NC5
+#define MLD_NC5 0
+#endif
+#ifndef MLD_NC6
+#define MLD_NC6 0
+#endif
+#ifndef MLD_NC7
+#define MLD_NC7 0
+#endif
+#define NEAREST_NC(c) ((c) == 0 ? MLD_NC0 : (c) == 1 ? MLD_NC1 : (c) == 2 ? MLD_NC2 : (c) == 3 ? MLD_NC3 : \
+                       (c) == 4 ? MLD_NC4 : (c) == 5 ? MLD_NC5 : (c) == 6 ? MLD_NC6 : MLD_NC7)
+#endif
+
 // Offset of species B's block in phi.
 inline int nearest_offset(int b) {
     int o = 0;
@@ -318,8 +348,47 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
     pos_t pk = pos[k];
     real best[MLD_P];
     int bj[MLD_P];
-    for (int a = 0; a < MLD_P; a++) { best[a] = search2; bj[a] = -1; }
     int m = min(nbr_count[i], capacity);
+#ifdef MLD_SELECT_NETWORK
+    // GPU form: per species block a sorted list of the n_B smallest (r2, j), kept by a
+    // branch-free insertion pass (compare, keep the smaller, carry the larger on). The block
+    // sizes are compile-time constants (MLD_NC0, MLD_NC1, ...) and every loop is unrolled, so
+    // best[] and bj[] live in registers and the work-items of a warp never diverge. A candidate
+    // of another species, or beyond the search radius, enters every block as an empty slot
+    // (MAXFLOAT, INT_MAX) and changes nothing.
+#pragma unroll
+    for (int a = 0; a < MLD_P; a++) { best[a] = MAXFLOAT; bj[a] = INT_MAX; }
+    for (int s = 0; s < m; s++) {
+        int j = nbr[SLOT(s, i, n, capacity)];
+        real4 d = min_image(pk, pos[j], box);
+        real r2 = dot(d, d);
+        int b = species[j];
+        bool ok = r2 <= search2;
+        int o = 0;
+#pragma unroll
+        for (int c = 0; c < MLD_NSPECIES; c++) {
+            real x = (ok && b == c) ? r2 : MAXFLOAT;
+            int xj = (ok && b == c) ? j : INT_MAX;
+#pragma unroll
+            for (int a = 0; a < NEAREST_NC(c); a++) {
+                real t = best[o + a];
+                int tj = bj[o + a];
+                bool lt = x < t || (x == t && xj < tj);
+                best[o + a] = lt ? x : t;
+                bj[o + a] = lt ? xj : tj;
+                x = lt ? t : x;
+                xj = lt ? tj : xj;
+            }
+            o += NEAREST_NC(c);
+        }
+    }
+#pragma unroll
+    for (int a = 0; a < MLD_P; a++) {
+        if (bj[a] == INT_MAX) { best[a] = search2; bj[a] = -1; }
+    }
+#else
+    // CPU-device form: insertion into the block of the candidate's species.
+    for (int a = 0; a < MLD_P; a++) { best[a] = search2; bj[a] = -1; }
     for (int s = 0; s < m; s++) {
         int j = nbr[SLOT(s, i, n, capacity)];
         real4 d = min_image(pk, pos[j], box);
@@ -340,6 +409,7 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
             best[a] = r2; bj[a] = j;
         }
     }
+#endif
     // The list is complete only within complete2: an n_B-th nearest beyond it (or missing)
     // means a longer list is needed, unless the list already reaches the search radius.
     for (int b = 0; b < MLD_NSPECIES; b++) {

@@ -58,9 +58,10 @@ public final class OpenCLBackend: ForceBackend {
 
     /// `accumulateInDouble: false` uses float + Kahan sums even where the device has fp64 (to
     /// test the path devices without fp64 take); `agentMajor` overrides the per-agent array
-    /// layout chosen from the device type (to test the GPU layout on a CPU device).
+    /// layout chosen from the device type (to test the GPU layout on a CPU device), and
+    /// `selectNetwork` the `nearest` selection chosen from it.
     init(model: OpenCLModel, species: [Int], box: Box, device: Int?, precision: OpenCLPrecision, skin: Double,
-         accumulateInDouble: Bool?, agentMajor: Bool? = nil) throws {
+         accumulateInDouble: Bool?, agentMajor: Bool? = nil, selectNetwork: Bool? = nil) throws {
         let n = species.count
         let p = model.invariantCount
         guard model.linear.count == model.speciesNames.count, model.quadratic.count == model.speciesNames.count,
@@ -82,7 +83,14 @@ public final class OpenCLBackend: ForceBackend {
         self.species = species
         ctx = try CLContext(device: try CLDevice.select(index: device))
         accDouble = precision == .double || (accumulateInDouble ?? ctx.accumulatesInDouble)
-        program = try ctx.mldProgram(precision: precision, defines: model.defines, accumulateInDouble: accDouble,
+        // The nearest selection: a branch-free network in registers on GPUs, insertion into
+        // private arrays on CPU devices (measured faster there), see Kernels/invariants.cl.
+        var defines = model.defines
+        if case .nearest = model.invariants, model.speciesNames.count <= 8,
+           selectNetwork ?? (ctx.device.info.type == "GPU") {
+            defines.append("MLD_SELECT_NETWORK")
+        }
+        program = try ctx.mldProgram(precision: precision, defines: defines, accumulateInDouble: accDouble,
                                      agentMajor: agentMajor)
         nl = try DeviceNeighbourList(ctx: ctx, program: program, precision: precision, count: n, box: box,
                                      cutoff: Self.initialListCutoff(model: model, species: species, box: box), skin: skin)

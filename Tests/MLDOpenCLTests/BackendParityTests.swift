@@ -196,3 +196,36 @@ struct OpenCLInvariantsTests {
         }
     }
 }
+
+/// The GPU form of the kernels (slot-major arrays, branch-free selection network) on this
+/// device: real frames against the CPU backend, and too few neighbours named.
+@Suite(.enabled(if: openCLAvailable, "needs an OpenCL device (SKIPPED otherwise, see OpenCLAvailabilityTests)"))
+struct OpenCLGPUFormTests {
+    @Test(arguments: testPrecisions)
+    func realFramesAndShortage(precision: OpenCLPrecision) throws {
+        let run = try WaterData.run.get(), model = try WaterData.nearestModel.get()
+        for index in [0, 899] {
+            let frame = run.frames[index]
+            let species = try model.speciesIndices(elements: frame.elements, species: frame.species).map(Int.init)
+            let ref = try BackendParityTests.cpu(model, species: species, positions: frame.positions, box: frame.box)
+            let backend = try OpenCLBackend(model: try OpenCLModel(model), species: species, box: frame.box, device: nil,
+                                            precision: precision, skin: 1.0, accumulateInDouble: nil,
+                                            agentMajor: false, selectNetwork: true)
+            var f: [SIMD3<Double>] = []
+            var l: [Double]? = []
+            try backend.computeForces(positions: frame.positions, forces: &f, losses: &l)
+            let ef = relativeError(f, ref.0), el = relativeError(l!, ref.1)
+            print("parity GPU form, CP2K frame \(index) [\(precision)]: force \(ef), loss \(el)")
+            #expect(ef < tolerance(precision) && el < tolerance(precision))
+        }
+        var m = OpenCLReferenceTests.nearestModel(inverse: false, seed: 36)
+        m.invariants = .nearest(counts: [6, 8], inverse: false, searchRadius: 3.0)
+        let box = Box(cubic: 20)
+        let (species, positions) = TestSystems.water(400, box: box, seed: 35)
+        let backend = try OpenCLBackend(model: m, species: species, box: box, device: nil, precision: precision, skin: 1.0,
+                                        accumulateInDouble: nil, agentMajor: false, selectNetwork: true)
+        var f: [SIMD3<Double>] = []
+        var l: [Double]? = nil
+        #expect(throws: MLDError.self) { try backend.computeForces(positions: positions, forces: &f, losses: &l) }
+    }
+}

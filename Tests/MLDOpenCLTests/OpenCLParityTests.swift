@@ -26,7 +26,8 @@ func tolerance(_ p: OpenCLPrecision, radial: Bool = false) -> Double {
 }
 
 /// Every kernel against `ReferenceForces` (a plain all-pairs evaluation of the definition), in
-/// both layouts of the per-agent arrays (agent-major as on CPU devices, slot-major as on GPUs).
+/// both forms the device type selects: the CPU form (agent-major arrays, insertion selection)
+/// and the GPU form (slot-major arrays, branch-free selection network), on any device.
 @Suite(.enabled(if: openCLAvailable, "needs an OpenCL device (SKIPPED otherwise, see OpenCLAvailabilityTests)"))
 struct OpenCLReferenceTests {
     static func nearestModel(inverse: Bool, seed: UInt64) -> OpenCLModel {
@@ -54,12 +55,13 @@ struct OpenCLReferenceTests {
         let (species, positions) = TestSystems.water(atoms, box: box, seed: seed)
         let ref = ReferenceForces.compute(model, species: species, positions: positions, box: box)
         let backend = try OpenCLBackend(model: model, species: species, box: box, device: nil, precision: precision,
-                                        skin: 1.0, accumulateInDouble: nil, agentMajor: agentMajor)
+                                        skin: 1.0, accumulateInDouble: nil, agentMajor: agentMajor,
+                                        selectNetwork: !agentMajor)
         var forces: [SIMD3<Double>] = []
         var losses: [Double]? = []
         try backend.computeForces(positions: positions, forces: &forces, losses: &losses)
         let ef = relativeError(forces, ref.forces), el = relativeError(losses!, ref.losses)
-        print("parity vs reference: \(model.invariants) \(atoms) atoms \(precision) \(agentMajor ? "agent-major" : "slot-major"): force \(ef), loss \(el)")
+        print("parity vs reference: \(model.invariants) \(atoms) atoms \(precision) \(agentMajor ? "CPU form (agent-major, insertion)" : "GPU form (slot-major, network)"): force \(ef), loss \(el)")
         let phi = try backend.invariants()
         #expect(phi.allSatisfy(\.isFinite) && phi.contains { $0 != 0 })
         var radial = false
