@@ -70,3 +70,47 @@ struct OpenCLCommandTests {
         #expect(r.out.contains("opencl"))
     }
 }
+
+/// With no OpenCL platform (the ICD loader pointed at an empty vendors folder), `--backend
+/// opencl` fails with one clear line and `auto` runs on the CPU and says why. Runs everywhere.
+@Suite(.serialized) struct NoOpenCLPlatformTests {
+    /// `runMLD` with OCL_ICD_VENDORS set for the child process only.
+    static func runWithoutOpenCL(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+        let empty = NSTemporaryDirectory() + "mld-no-vendors-\(getpid())"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("mld").path
+        let candidates = [besideTests] + [".build/release/mld", ".build/debug/mld"].map { url.appendingPathComponent($0).path }
+        let exe = ProcessInfo.processInfo.environment["MLD_BINARY"]
+            ?? candidates.first { FileManager.default.isExecutableFile(atPath: $0) }!
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        p.currentDirectoryURL = url
+        var env = ProcessInfo.processInfo.environment
+        env["OCL_ICD_VENDORS"] = empty
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    @Test func openCLFailsCleanlyAndAutoFallsBack() throws {
+        let out = NSTemporaryDirectory() + "mld-nocl-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
+        let bad = try Self.runWithoutOpenCL(["run", "--model", RunCommandTests.model, "--start", RunCommandTests.data,
+                                             "--steps", "10", "--backend", "opencl", "--out", out + "-a"])
+        #expect(bad.status == 1)
+        #expect(bad.err == "mld: error: no OpenCL platform or device found (install an OpenCL driver, e.g. pocl-opencl-icd, or use --backend cpu)\n", "\(bad.err)")
+        let auto = try Self.runWithoutOpenCL(["run", "--model", RunCommandTests.model, "--start", RunCommandTests.data,
+                                              "--steps", "10", "--out", out + "-b"])
+        #expect(auto.status == 0, "\(auto.err)")
+        #expect(auto.err.contains("backend auto: cpu, because no OpenCL platform or device found"), "\(auto.err)")
+    }
+}
