@@ -134,8 +134,10 @@ final class CLKernel {
 
     func set<T>(_ index: Int, _ value: T) throws {
         var v = value
-        try clCheck(clSetKernelArg(kernel, cl_uint(index), MemoryLayout<T>.size, &v),
-                    "clSetKernelArg(\(name), \(index))")
+        try withUnsafeBytes(of: &v) { raw in
+            try clCheck(clSetKernelArg(kernel, cl_uint(index), MemoryLayout<T>.size, raw.baseAddress),
+                        "clSetKernelArg(\(name), \(index))")
+        }
     }
 
     func set<T>(_ index: Int, _ buffer: CLBuffer<T>) throws {

@@ -20,14 +20,13 @@ func measureOnOpenCL(_ model: LearnedModel, frames: [Configuration], options: Op
         }
         try backend.computeForces(positions: c.positions, forces: &forces, losses: &losses)
         let phi = try backend.invariants()
-        try phi.withUnsafeBufferPointer { ph in
+        phi.withUnsafeBufferPointer { ph in
             for k in 0..<c.count {
                 let s = species[k]
                 let outside = model.ranges[s].excludes(UnsafeBufferPointer(rebasing: ph[(k * p)..<((k + 1) * p)]))
                 acc[s].add(predicted: forces[k], reference: ref[k], outside: outside)
             }
         }
-        _ = f
     }
     return (acc, backend.deviceName)
 }
