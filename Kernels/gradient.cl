@@ -27,7 +27,7 @@
 
 #if defined(MLD_NEAREST) || defined(MLD_RADIAL)
 // g = w + W phi for agent species A; returns H_A(phi) = sum_a phi_a (w_a + g_a) / 2.
-inline acc loss_gradient(int A, const acc *ph, acc *g, __constant acc *w, __constant acc *W) {
+static inline acc loss_gradient(int A, const acc *ph, acc *g, __constant acc *w, __constant acc *W) {
     ksum h = { 0, 0 };
     for (int a = 0; a < MLD_P; a++) {
         __constant acc *row = W + (A * MLD_P + a) * MLD_P;

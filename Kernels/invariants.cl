@@ -64,21 +64,21 @@ __constant int NEAREST_COUNT[MLD_NSPECIES] = { MLD_NEAREST_COUNTS };
 #endif
 
 // Offset of species B's block in phi.
-inline int nearest_offset(int b) {
+static inline int nearest_offset(int b) {
     int o = 0;
     for (int c = 0; c < b; c++) o += NEAREST_COUNT[c];
     return o;
 }
 
 // t(r) and t'(r) of the nearest family, in acc precision.
-inline acc nearest_t(acc r) {
+static inline acc nearest_t(acc r) {
 #ifdef MLD_INVERSE_DISTANCE
     return (acc)1 / r;
 #else
     return r;
 #endif
 }
-inline acc nearest_dt(acc r) {
+static inline acc nearest_dt(acc r) {
 #ifdef MLD_INVERSE_DISTANCE
     return -(acc)1 / (r * r);
 #else
@@ -87,7 +87,7 @@ inline acc nearest_dt(acc r) {
 }
 
 // Whether candidate (r2, j) sorts before slot (best, bj).
-inline bool nearest_before(real r2, int j, real best, int bj) {
+static inline bool nearest_before(real r2, int j, real best, int bj) {
     return bj < 0 || r2 < best || (r2 == best && j < bj);
 }
 
@@ -198,7 +198,7 @@ __constant real BASIS_POWER[MLD_NBASIS] = { MLD_BASIS_POWERS };
 #endif
 
 // g_m(r) and its derivative in r.
-inline real basis_value(int m, real r, real *deriv) {
+static inline real basis_value(int m, real r, real *deriv) {
 #ifdef MLD_BASIS_GAUSSIAN
     real x = r - BASIS_CENTER[m];
     real inv_s2 = (real)1 / (BASIS_WIDTH[m] * BASIS_WIDTH[m]);
@@ -214,7 +214,7 @@ inline real basis_value(int m, real r, real *deriv) {
 }
 
 // f_c(r) and its derivative in r, for r < r_c.
-inline real cutoff_value(real r, real *deriv) {
+static inline real cutoff_value(real r, real *deriv) {
 #ifdef MLD_DOUBLE
     const real pi = M_PI;
 #else

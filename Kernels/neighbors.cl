@@ -123,8 +123,8 @@ __kernel void sort_cells(const int ncells, __global const int *cell_start,
 
 // The cells to visit along one axis around cell coordinate c: c-1, c, c+1 (periodic) when the
 // axis has at least three cells, otherwise every cell of the axis once.
-inline int axis_span(int nc) { return nc >= 3 ? 3 : nc; }
-inline int axis_cell(int c, int t, int nc) {
+static inline int axis_span(int nc) { return nc >= 3 ? 3 : nc; }
+static inline int axis_cell(int c, int t, int nc) {
     if (nc >= 3) { int v = c + t - 1; return v < 0 ? v + nc : (v >= nc ? v - nc : v); }
     return t;
 }

@@ -51,7 +51,7 @@ typedef float4 acc4;
 // Accurate accumulation: a plain double sum of float-sized terms when acc is double, a
 // Kahan-compensated float sum otherwise.
 typedef struct { acc sum; acc c; } ksum;
-inline void kadd(ksum *s, acc x) {
+static inline void kadd(ksum *s, acc x) {
 #ifdef MLD_ACC_DOUBLE
     s->sum += x;
 #else
@@ -63,7 +63,7 @@ inline void kadd(ksum *s, acc x) {
 }
 
 // Minimum-image displacement b - a in Å (w component 0).
-inline real4 min_image(pos_t a, pos_t b, pos_t box) {
+static inline real4 min_image(pos_t a, pos_t b, pos_t box) {
 #ifdef MLD_DOUBLE
     real4 d = b - a;
     d.xyz -= box.xyz * rint(d.xyz / box.xyz);
@@ -83,7 +83,7 @@ inline real4 min_image(pos_t a, pos_t b, pos_t box) {
 // fp64 the hi/lo parts are combined in double (x = hi + lo holds 48 bits of the wrapped double
 // position), so the few displacements that feed the nearest invariants and their forces are
 // as accurate as in double precision; otherwise it is min_image().
-inline acc4 min_image_acc(pos_t a, pos_t b, pos_t box) {
+static inline acc4 min_image_acc(pos_t a, pos_t b, pos_t box) {
 #if defined(MLD_DOUBLE) || !defined(MLD_ACC_DOUBLE)
     return convert_acc4(min_image(a, b, box));
 #else
@@ -108,14 +108,14 @@ inline acc4 min_image_acc(pos_t a, pos_t b, pos_t box) {
 #endif
 
 // Integer cell coordinate of a wrapped position along each axis, clamped into [0, nc).
-inline int4 cell_coord(pos_t p, real4 inv_cell_width, int4 nc) {
+static inline int4 cell_coord(pos_t p, real4 inv_cell_width, int4 nc) {
     real4 x = POS_HI(p);
     int4 c = (int4)((int)floor(x.x * inv_cell_width.x), (int)floor(x.y * inv_cell_width.y),
                     (int)floor(x.z * inv_cell_width.z), 0);
     return clamp(c, (int4)(0), nc - (int4)(1));
 }
 
-inline int cell_index(int4 c, int4 nc) { return (c.z * nc.y + c.y) * nc.x + c.x; }
+static inline int cell_index(int4 c, int4 nc) { return (c.z * nc.y + c.y) * nc.x + c.x; }
 
 // Status words shared by the neighbour, invariant and gradient kernels (int buffer).
 #define ST_MAX_DISP2   0   // bits of the largest squared displacement since the last build (float, >= 0)
@@ -126,7 +126,7 @@ inline int cell_index(int4 c, int4 nc) { return (c.z * nc.y + c.y) * nc.x + c.x;
 #define ST_WORDS       8
 
 // Whether this step rebuilds the neighbour list: some atom moved more than half the skin.
-inline bool needs_rebuild(__global const int *status, float half_skin2) {
+static inline bool needs_rebuild(__global const int *status, float half_skin2) {
     return as_float(status[ST_MAX_DISP2]) > half_skin2;
 }
 
@@ -161,7 +161,7 @@ inline bool needs_rebuild(__global const int *status, float half_skin2) {
 
 #if defined(MLD_NEAREST) || defined(MLD_RADIAL)
 // g = w + W phi for agent species A; returns H_A(phi) = sum_a phi_a (w_a + g_a) / 2.
-inline acc loss_gradient(int A, const acc *ph, acc *g, __constant acc *w, __constant acc *W) {
+static inline acc loss_gradient(int A, const acc *ph, acc *g, __constant acc *w, __constant acc *W) {
     ksum h = { 0, 0 };
     for (int a = 0; a < MLD_P; a++) {
         __constant acc *row = W + (A * MLD_P + a) * MLD_P;
@@ -309,21 +309,21 @@ __constant int NEAREST_COUNT[MLD_NSPECIES] = { MLD_NEAREST_COUNTS };
 #endif
 
 // Offset of species B's block in phi.
-inline int nearest_offset(int b) {
+static inline int nearest_offset(int b) {
     int o = 0;
     for (int c = 0; c < b; c++) o += NEAREST_COUNT[c];
     return o;
 }
 
 // t(r) and t'(r) of the nearest family, in acc precision.
-inline acc nearest_t(acc r) {
+static inline acc nearest_t(acc r) {
 #ifdef MLD_INVERSE_DISTANCE
     return (acc)1 / r;
 #else
     return r;
 #endif
 }
-inline acc nearest_dt(acc r) {
+static inline acc nearest_dt(acc r) {
 #ifdef MLD_INVERSE_DISTANCE
     return -(acc)1 / (r * r);
 #else
@@ -332,7 +332,7 @@ inline acc nearest_dt(acc r) {
 }
 
 // Whether candidate (r2, j) sorts before slot (best, bj).
-inline bool nearest_before(real r2, int j, real best, int bj) {
+static inline bool nearest_before(real r2, int j, real best, int bj) {
     return bj < 0 || r2 < best || (r2 == best && j < bj);
 }
 
@@ -443,7 +443,7 @@ __constant real BASIS_POWER[MLD_NBASIS] = { MLD_BASIS_POWERS };
 #endif
 
 // g_m(r) and its derivative in r.
-inline real basis_value(int m, real r, real *deriv) {
+static inline real basis_value(int m, real r, real *deriv) {
 #ifdef MLD_BASIS_GAUSSIAN
     real x = r - BASIS_CENTER[m];
     real inv_s2 = (real)1 / (BASIS_WIDTH[m] * BASIS_WIDTH[m]);
@@ -459,7 +459,7 @@ inline real basis_value(int m, real r, real *deriv) {
 }
 
 // f_c(r) and its derivative in r, for r < r_c.
-inline real cutoff_value(real r, real *deriv) {
+static inline real cutoff_value(real r, real *deriv) {
 #ifdef MLD_DOUBLE
     const real pi = M_PI;
 #else
@@ -623,8 +623,8 @@ __kernel void sort_cells(const int ncells, __global const int *cell_start,
 
 // The cells to visit along one axis around cell coordinate c: c-1, c, c+1 (periodic) when the
 // axis has at least three cells, otherwise every cell of the axis once.
-inline int axis_span(int nc) { return nc >= 3 ? 3 : nc; }
-inline int axis_cell(int c, int t, int nc) {
+static inline int axis_span(int nc) { return nc >= 3 ? 3 : nc; }
+static inline int axis_cell(int c, int t, int nc) {
     if (nc >= 3) { int v = c + t - 1; return v < 0 ? v + nc : (v >= nc ? v - nc : v); }
     return t;
 }
