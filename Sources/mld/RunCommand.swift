@@ -23,7 +23,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Frame of --start: 0 the first, -1 the last.")
     var frame: Int = -1
 
-    @Option(name: .long, help: "Steps to run (with --resume: further steps; default: to the step first asked for).")
+    @Option(name: .long, help: "Steps to run (default 2000; with --resume: further steps, default: up to the step first asked for).")
     var steps: Int?
 
     @Option(name: .long, help: "Time step in fs.")
@@ -41,8 +41,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Nose-Hoover chain length (1: plain Nose-Hoover; see docs/dynamics.md).")
     var chain: Int = SimulationSettings.defaultChainLength
 
-    @Flag(name: .long, help: "One Nose-Hoover chain per agent instead of one for the system.")
-    var massive = false
+    @Flag(name: .long, inversion: .prefixedNo,
+          help: "One Nose-Hoover chain per agent (default), or one for the whole system (--no-massive).")
+    var massive = SimulationSettings().massive
 
     @Option(name: .long, help: "Random seed for Maxwell-Boltzmann velocities.")
     var seed: UInt64 = 1
@@ -147,6 +148,12 @@ struct RunCommand: ParsableCommand {
             FileHandle.standardError.write(Data("mld: stopped by \(why) at step \(sim.step); checkpoint written, continue with: mld run --resume \(dir.path)\n".utf8))
             Foundation.exit(why == "SIGINT" ? 130 : 143)
         }
+        // How far the run strayed from what the model was trained on (last frame).
+        if let m = try? LearnedModel.load(dir.record.model.path),
+           let f = try? m.outOfRangeFraction(sim.configuration) {
+            dir.record.summary.outOfRangeLastFrame = f
+            try dir.writeRecord(sim)
+        }
         if global.json { try printJSON(dir.record); return }
         printSummary(dir.record, sim: sim, dir: dir.path)
     }
@@ -166,6 +173,9 @@ struct RunCommand: ParsableCommand {
         }
         print(String(format: "centre of mass  drift %.2e Å%@, mean |net force| %.2e eV/Å per atom",
                      s.centreOfMassDrift, set.removeCentreOfMass ? " (motion removed)" : "", s.meanNetForcePerAtom))
+        if let f = s.outOfRangeLastFrame {
+            print(String(format: "training range  %.1f %% of the agents have invariants outside it (last frame)", 100 * f))
+        }
         print(String(format: "speed           %.0f steps/s, %.3g atom-steps/s, %.1f ns/day (%.2f s wall, %.2f s in forces, %d neighbour-list builds)",
                      t.stepsPerSecond, t.atomStepsPerSecond, t.nsPerDay, t.wallSeconds, t.forceSeconds, t.neighbourListBuilds))
         print("files           \(dir)/trajectory.xyz, thermo.csv, run.json, checkpoint.bin")
