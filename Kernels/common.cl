@@ -90,6 +90,16 @@ inline acc4 min_image_acc(pos_t a, pos_t b, pos_t box) {
 #endif
 }
 
+// Per-agent arrays (neighbour lists, invariants, selected neighbours): entry s of the agent of
+// work-item i, with `stride` entries per agent. Slot-major by default (GPUs: the work-items of
+// a warp read consecutive words); agent-major with MLD_AGENT_MAJOR (CPU devices such as PoCL,
+// where one work-item at a time walks its own entries).
+#ifdef MLD_AGENT_MAJOR
+#define SLOT(s, i, n, stride) ((i) * (stride) + (s))
+#else
+#define SLOT(s, i, n, stride) ((s) * (n) + (i))
+#endif
+
 // Integer cell coordinate of a wrapped position along each axis, clamped into [0, nc).
 inline int4 cell_coord(pos_t p, real4 inv_cell_width, int4 nc) {
     real4 x = POS_HI(p);

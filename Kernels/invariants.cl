@@ -1,7 +1,9 @@
 // invariants.cl: the invariants phi_k of every agent, from its neighbour list.
 //
-// Mirrors: the per-agent invariants of the fit code (Sources/MLD/Invariants/), `nearest` and
-// `radial` families, as the CPU backend evaluates them.
+// Mirrors: InvariantEvaluator.evaluateNearest / evaluateRadial (Sources/MLD/Invariants/
+// InvariantEvaluator.swift) and the CPU backend's NearestQuadraticPotential.evaluate
+// (Sources/MLD/Backend/NearestQuadraticPotential.swift): the same candidates (r^2 <= search
+// radius^2, ties to the lower index), the same f_c and bases.
 //
 // Model defines (set by the host from the model file when it builds the program):
 //   MLD_NSPECIES            number of species S
@@ -26,7 +28,7 @@
 //     status[ST_NEED_R2] (float bits of the r^2 it needs) and the host lengthens the list.
 //   invariants_radial(pos, n, box, species, order, nbr, nbr_count, capacity, phi)
 //     phi[(B*NBASIS + m)*n + i] = sum over neighbours j of species B with r < r_c of g_m(r) f_c(r).
-// phi is acc[P*n], slot-major (coalesced); its distances are formed in `real`, its sums in `acc`.
+// phi is acc[P*n] in the SLOT layout of common.cl; its distances are formed in `real`, its sums in `acc`.
 
 #ifdef MLD_NEAREST
 __constant int NEAREST_COUNT[MLD_NSPECIES] = { MLD_NEAREST_COUNTS };
@@ -74,7 +76,7 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
     for (int a = 0; a < MLD_P; a++) { best[a] = search2; bj[a] = -1; }
     int m = min(nbr_count[i], capacity);
     for (int s = 0; s < m; s++) {
-        int j = nbr[s * n + i];
+        int j = nbr[SLOT(s, i, n, capacity)];
         real4 d = min_image(pk, pos[j], box);
         real r2 = dot(d, d);
         int b = species[j];
@@ -111,8 +113,8 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
             acc4 d = min_image_acc(pk, pos[bj[a]], box);
             v = nearest_t(sqrt(dot(d, d)));
         }
-        phi[a * n + i] = v;
-        sel[a * n + i] = bj[a] >= 0 ? bj[a] : k;
+        phi[SLOT(a, i, n, MLD_P)] = v;
+        sel[SLOT(a, i, n, MLD_P)] = bj[a] >= 0 ? bj[a] : k;
     }
 }
 #endif
@@ -166,7 +168,7 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
     const real rc2 = (real)MLD_CUTOFF * (real)MLD_CUTOFF;
     int m = min(nbr_count[i], capacity);
     for (int s = 0; s < m; s++) {
-        int j = nbr[s * n + i];
+        int j = nbr[SLOT(s, i, n, capacity)];
         real4 d = min_image(pk, pos[j], box);
         real r2 = dot(d, d);
         if (r2 >= rc2) continue;
@@ -175,6 +177,6 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
         int o = species[j] * MLD_NBASIS;
         for (int b = 0; b < MLD_NBASIS; b++) ph[o + b] += (acc)(basis_value(b, r, &dg) * fc);
     }
-    for (int a = 0; a < MLD_P; a++) phi[a * n + i] = ph[a];
+    for (int a = 0; a < MLD_P; a++) phi[SLOT(a, i, n, MLD_P)] = ph[a];
 }
 #endif

@@ -111,6 +111,8 @@ final class CLContext {
 
 final class CLProgram {
     let program: cl_program
+    /// Whether per-agent arrays are agent-major (MLD_AGENT_MAJOR, see Kernels/common.cl).
+    var agentMajor = false
     init(program: cl_program) { self.program = program }
     deinit { clReleaseProgram(program) }
 

@@ -97,6 +97,16 @@ inline acc4 min_image_acc(pos_t a, pos_t b, pos_t box) {
 #endif
 }
 
+// Per-agent arrays (neighbour lists, invariants, selected neighbours): entry s of the agent of
+// work-item i, with `stride` entries per agent. Slot-major by default (GPUs: the work-items of
+// a warp read consecutive words); agent-major with MLD_AGENT_MAJOR (CPU devices such as PoCL,
+// where one work-item at a time walks its own entries).
+#ifdef MLD_AGENT_MAJOR
+#define SLOT(s, i, n, stride) ((i) * (stride) + (s))
+#else
+#define SLOT(s, i, n, stride) ((s) * (n) + (i))
+#endif
+
 // Integer cell coordinate of a wrapped position along each axis, clamped into [0, nc).
 inline int4 cell_coord(pos_t p, real4 inv_cell_width, int4 nc) {
     real4 x = POS_HI(p);
@@ -124,14 +134,14 @@ inline bool needs_rebuild(__global const int *status, float half_skin2) {
         "gradient.cl": #"""
 // gradient.cl: the loss gradient g = w + W phi_k of every agent and its force.
 //
-// Mirrors: the quadratic agent loss of the fit code (Sources/MLD/Loss/), H_A(phi) = w.phi +
+// Mirrors: QuadraticLoss.lossAndForce (Sources/MLD/Loss/QuadraticLoss.swift), H_A(phi) = w.phi +
 // 1/2 phi^T W phi, and the CPU backend's force F_k = -sum_a g_a dphi_a/dq_k (eV/Å), with
 // dphi_a/dq_k = t'(r) (q_k - q_j)/r for `nearest` and sum_j g_m'(r) f_c + g_m f_c' times
 // (q_k - q_j)/r for `radial`. Only the agent's own coordinates are differentiated.
 //
 // Arguments (one work-item per agent; work-item i handles agent k = order[i]):
 //   pos, n, box, species, order      as in neighbors.cl (pos_t, Å)
-//   phi      acc[P*n]   slot-major invariants from invariants.cl
+//   phi      acc[P*n]   invariants from invariants.cl, SLOT layout (common.cl)
 //   sel      int[P*n]   (nearest) the atom behind each invariant
 //   nbr, nbr_count, capacity         (radial) the neighbour list
 //   w        acc[S*P]   linear coefficients per agent species, eV per invariant unit
@@ -175,12 +185,12 @@ __kernel void gradient_nearest(__global const pos_t *pos, const int n, const pos
     int k = order[i];
     int A = species[k];
     acc ph[MLD_P], g[MLD_P];
-    for (int a = 0; a < MLD_P; a++) ph[a] = phi[a * n + i];
+    for (int a = 0; a < MLD_P; a++) ph[a] = phi[SLOT(a, i, n, MLD_P)];
     acc h = loss_gradient(A, ph, g, w, W);
     pos_t pk = pos[k];
     acc4 F = 0, C = 0;
     for (int a = 0; a < MLD_P; a++) {
-        int j = sel[a * n + i];
+        int j = sel[SLOT(a, i, n, MLD_P)];
         if (j == k) continue;
         acc4 d = min_image_acc(pk, pos[j], box);
         acc r = sqrt(dot(d, d));
@@ -204,14 +214,14 @@ __kernel void gradient_radial(__global const pos_t *pos, const int n, const pos_
     int k = order[i];
     int A = species[k];
     acc ph[MLD_P], g[MLD_P];
-    for (int a = 0; a < MLD_P; a++) ph[a] = phi[a * n + i];
+    for (int a = 0; a < MLD_P; a++) ph[a] = phi[SLOT(a, i, n, MLD_P)];
     acc h = loss_gradient(A, ph, g, w, W);
     pos_t pk = pos[k];
     const real rc2 = (real)MLD_CUTOFF * (real)MLD_CUTOFF;
     acc4 F = 0, C = 0;
     int m = min(nbr_count[i], capacity);
     for (int s = 0; s < m; s++) {
-        int j = nbr[s * n + i];
+        int j = nbr[SLOT(s, i, n, capacity)];
         real4 d = min_image(pk, pos[j], box);
         real r2 = dot(d, d);
         if (r2 >= rc2) continue;
@@ -235,8 +245,10 @@ __kernel void gradient_radial(__global const pos_t *pos, const int n, const pos_
         "invariants.cl": #"""
 // invariants.cl: the invariants phi_k of every agent, from its neighbour list.
 //
-// Mirrors: the per-agent invariants of the fit code (Sources/MLD/Invariants/), `nearest` and
-// `radial` families, as the CPU backend evaluates them.
+// Mirrors: InvariantEvaluator.evaluateNearest / evaluateRadial (Sources/MLD/Invariants/
+// InvariantEvaluator.swift) and the CPU backend's NearestQuadraticPotential.evaluate
+// (Sources/MLD/Backend/NearestQuadraticPotential.swift): the same candidates (r^2 <= search
+// radius^2, ties to the lower index), the same f_c and bases.
 //
 // Model defines (set by the host from the model file when it builds the program):
 //   MLD_NSPECIES            number of species S
@@ -261,7 +273,7 @@ __kernel void gradient_radial(__global const pos_t *pos, const int n, const pos_
 //     status[ST_NEED_R2] (float bits of the r^2 it needs) and the host lengthens the list.
 //   invariants_radial(pos, n, box, species, order, nbr, nbr_count, capacity, phi)
 //     phi[(B*NBASIS + m)*n + i] = sum over neighbours j of species B with r < r_c of g_m(r) f_c(r).
-// phi is acc[P*n], slot-major (coalesced); its distances are formed in `real`, its sums in `acc`.
+// phi is acc[P*n] in the SLOT layout of common.cl; its distances are formed in `real`, its sums in `acc`.
 
 #ifdef MLD_NEAREST
 __constant int NEAREST_COUNT[MLD_NSPECIES] = { MLD_NEAREST_COUNTS };
@@ -309,7 +321,7 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
     for (int a = 0; a < MLD_P; a++) { best[a] = search2; bj[a] = -1; }
     int m = min(nbr_count[i], capacity);
     for (int s = 0; s < m; s++) {
-        int j = nbr[s * n + i];
+        int j = nbr[SLOT(s, i, n, capacity)];
         real4 d = min_image(pk, pos[j], box);
         real r2 = dot(d, d);
         int b = species[j];
@@ -346,8 +358,8 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
             acc4 d = min_image_acc(pk, pos[bj[a]], box);
             v = nearest_t(sqrt(dot(d, d)));
         }
-        phi[a * n + i] = v;
-        sel[a * n + i] = bj[a] >= 0 ? bj[a] : k;
+        phi[SLOT(a, i, n, MLD_P)] = v;
+        sel[SLOT(a, i, n, MLD_P)] = bj[a] >= 0 ? bj[a] : k;
     }
 }
 #endif
@@ -401,7 +413,7 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
     const real rc2 = (real)MLD_CUTOFF * (real)MLD_CUTOFF;
     int m = min(nbr_count[i], capacity);
     for (int s = 0; s < m; s++) {
-        int j = nbr[s * n + i];
+        int j = nbr[SLOT(s, i, n, capacity)];
         real4 d = min_image(pk, pos[j], box);
         real r2 = dot(d, d);
         if (r2 >= rc2) continue;
@@ -410,7 +422,7 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
         int o = species[j] * MLD_NBASIS;
         for (int b = 0; b < MLD_NBASIS; b++) ph[o + b] += (acc)(basis_value(b, r, &dg) * fc);
     }
-    for (int a = 0; a < MLD_P; a++) phi[a * n + i] = ph[a];
+    for (int a = 0; a < MLD_P; a++) phi[SLOT(a, i, n, MLD_P)] = ph[a];
 }
 #endif
 
@@ -418,9 +430,9 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
         "neighbors.cl": #"""
 // neighbors.cl: Verlet neighbour lists built on the device from a cell list.
 //
-// Mirrors: the CPU backend's cell list and Verlet list (Sources/MLD/Backend/, the all-pairs
-// definition: j is a neighbour of k when j != k and |min_image(q_j - q_k)| < r_list), with
-// r_list = cutoff + skin in Å.
+// Mirrors: NeighbourList.build and needsRebuild (Sources/MLD/Backend/NeighbourList.swift), the
+// CPU backend's cell list and Verlet list: j is a neighbour of k when j != k and
+// |min_image(q_j - q_k)| < r_list, with r_list = cutoff + skin in Å.
 //
 // Per step the host writes the positions and resets the status words, then enqueues
 //   max_displacement  every atom: |q - q_ref|^2 (minimum image) reduced per work-group, one
@@ -442,8 +454,10 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
 //   order    int[N]    atom indices sorted by cell, by index within a cell; work-item i of the
 //                      per-agent kernels handles agent order[i], so neighbouring work-items
 //                      share cells and read the same candidates
-//   nbr      int[K*N]  slot-major: neighbour s of the agent handled by work-item i is at
-//                      nbr[s*N + i] (coalesced loads when a warp walks its lists)
+//   nbr      int[K*N]  neighbour s of the agent handled by work-item i at nbr[SLOT(s, i, N, K)]:
+//                      slot-major s*N + i on GPUs (coalesced loads when a warp walks its
+//                      lists), agent-major i*K + s on CPU devices (MLD_AGENT_MAJOR: one
+//                      work-item walks contiguous memory); see common.cl
 //   nbr_count int[N]   the true neighbour count of work-item i's agent, even beyond K
 // Overflow: a count above K is never truncated silently: status[ST_MAX_COUNT] receives the
 // largest count, the host sees it above K, grows K and rebuilds before using any force.
@@ -570,7 +584,7 @@ __kernel void build_lists(__global const pos_t *pos, __global pos_t *ref, const 
                     if (j == k) continue;
                     real4 d = min_image(pk, pos[j], box);
                     if (dot(d, d) < rlist2) {
-                        if (count < capacity) nbr[count * n + i] = j;
+                        if (count < capacity) nbr[SLOT(count, i, n, capacity)] = j;
                         count++;
                     }
                 }

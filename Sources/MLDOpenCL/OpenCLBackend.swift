@@ -57,9 +57,10 @@ public final class OpenCLBackend: ForceBackend {
     }
 
     /// `accumulateInDouble: false` uses float + Kahan sums even where the device has fp64 (to
-    /// test the path devices without fp64 take).
+    /// test the path devices without fp64 take); `agentMajor` overrides the per-agent array
+    /// layout chosen from the device type (to test the GPU layout on a CPU device).
     init(model: OpenCLModel, species: [Int], box: Box, device: Int?, precision: OpenCLPrecision, skin: Double,
-         accumulateInDouble: Bool?) throws {
+         accumulateInDouble: Bool?, agentMajor: Bool? = nil) throws {
         let n = species.count
         let p = model.invariantCount
         guard model.linear.count == model.speciesNames.count, model.quadratic.count == model.speciesNames.count,
@@ -81,7 +82,8 @@ public final class OpenCLBackend: ForceBackend {
         self.species = species
         ctx = try CLContext(device: try CLDevice.select(index: device))
         accDouble = precision == .double || (accumulateInDouble ?? ctx.accumulatesInDouble)
-        program = try ctx.mldProgram(precision: precision, defines: model.defines, accumulateInDouble: accDouble)
+        program = try ctx.mldProgram(precision: precision, defines: model.defines, accumulateInDouble: accDouble,
+                                     agentMajor: agentMajor)
         nl = try DeviceNeighbourList(ctx: ctx, program: program, precision: precision, count: n, box: box,
                                      cutoff: Self.initialListCutoff(model: model, species: species, box: box), skin: skin)
         stager = PositionStager(precision: precision, box: box)
@@ -156,7 +158,7 @@ public final class OpenCLBackend: ForceBackend {
         var out = [Double](repeating: 0, count: p * n)
         for i in 0..<n {
             let k = Int(order[i])
-            for a in 0..<p { out[k * p + a] = raw[a * n + i] }
+            for a in 0..<p { out[k * p + a] = raw[program.agentMajor ? i * p + a : a * n + i] }
         }
         return out
     }
@@ -166,7 +168,9 @@ public final class OpenCLBackend: ForceBackend {
 
     public func computeForces(positions: [SIMD3<Double>], forces: inout [SIMD3<Double>],
                               losses: inout [Double]?) throws {
-        precondition(positions.count == n, "OpenCL backend built for \(n) atoms, given \(positions.count)")
+        guard positions.count == n else {
+            throw MLDError.backend("\(positions.count) positions for an OpenCL backend built for \(n) atoms")
+        }
         let t0 = DispatchTime.now().uptimeNanoseconds
         stager.stage(positions)
         try stager.upload(to: positionsBuffer)
