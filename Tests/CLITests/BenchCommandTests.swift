@@ -43,7 +43,10 @@ import Testing
         #expect(abs(atomSteps - steps * Double(atoms)) <= 1e-9 * atomSteps)
         #expect(abs(nsDay - steps * 0.5e-6 * 86_400) <= 1e-9 * nsDay)
         #expect((r["neighbourRebuilds"] as? Int).map { $0 >= 0 } == true)
-        #expect((r["peakResidentBytes"] as? Int).map { $0 > 1_000_000 } == true)
+        // The peak is per size only where /proc/self/clear_refs can reset it (Linux, as here).
+        if FileManager.default.isWritableFile(atPath: "/proc/self/clear_refs") {
+            #expect((r["peakResidentBytes"] as? Int).map { $0 > 1_000_000 } == true)
+        }
         #expect((r["device"] as? String).map { !$0.isEmpty } == true)
         #expect((r["cpuSecondsPerStep"] as? Double).map { $0 > 0 } == true)
         let t = r["finalTemperature"] as? Double
