@@ -54,3 +54,24 @@ figures: run
 
 clean:
 	rm -rf .build $(OUT)
+
+# Benchmarks: mld (cpu, and opencl where a device exists) and OpenMM on the same tiled water boxes;
+# BENCHMARKS.md gets one side-by-side table. BENCH_ATOMS are 192 k^3 (the CP2K frame tiled).
+BENCH_ATOMS ?= 192,1536,12288,98304,786432
+BENCH_MODEL ?= $(OUT)/model.json
+VENV        ?= .venv
+
+bench: build
+	mkdir -p $(OUT)
+	test -f $(BENCH_MODEL) || $(MLD) fit --data $(DATA) --out $(BENCH_MODEL)
+	$(MLD) bench --model $(BENCH_MODEL) --backend all --atoms $(BENCH_ATOMS) --cp2k $(DATA) --json > $(OUT)/bench-mld.json
+	$(MAKE) bench-openmm
+	python3 Benchmarks/report.py $(OUT)/bench-mld.json $(OUT)/bench-openmm.json --out BENCHMARKS.md
+	cat BENCHMARKS.md
+
+bench-openmm:
+	mkdir -p $(OUT)
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV) || \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv && python3 -m venv $(VENV))
+	$(VENV)/bin/python -c 'import openmm' 2>/dev/null || $(VENV)/bin/pip install openmm
+	$(VENV)/bin/python Benchmarks/openmm_water.py --atoms $(BENCH_ATOMS) --data $(DATA) --json $(OUT)/bench-openmm.json

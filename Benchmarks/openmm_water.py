@@ -18,7 +18,8 @@ Timing: per size and platform, build the context, run warm-up steps, then `--rep
 of `steps` steps each (ending with a getState(getEnergy=True) that waits for the device);
 steps per size are chosen so that a run is about `--target` atom-steps.  Prints CSV on standard
 output (atoms,platform,device,steps,repeats,steps_per_s,atom_steps_per_s,min,max,ns_per_day)
-and writes JSON with `--json FILE`.
+and writes JSON with `--json FILE` (which also holds the CPU seconds per step, all threads of the
+process, a measure that other work sharing the cores disturbs less than wall time).
 """
 import argparse
 import json
@@ -161,18 +162,21 @@ def time_size(k, platform_name, data, repeats, target, steps_override):
     integrator.step(max(2, steps // 5))            # warm-up (kernels compiled, lists built)
     context.getState(getEnergy=True)
     rates = []
+    cpu0 = time.process_time()
     for _ in range(repeats):
         t0 = time.perf_counter()
         integrator.step(steps)
         context.getState(getEnergy=True)          # waits for the device to finish
         rates.append(steps / (time.perf_counter() - t0))
+    cpu_per_step = (time.process_time() - cpu0) / (steps * repeats)   # all threads of this process
     del context, integrator
     med = statistics.median(rates)
     return {"engine": "openmm", "version": openmm.__version__, "platform": platform_name, "device": device,
             "atoms": atoms, "steps": steps, "repeats": repeats,
             "steps_per_s": med, "steps_per_s_min": min(rates), "steps_per_s_max": max(rates),
             "atom_steps_per_s": med * atoms, "atom_steps_per_s_min": min(rates) * atoms,
-            "atom_steps_per_s_max": max(rates) * atoms, "ns_per_day": med * 0.5e-6 * 86400}
+            "atom_steps_per_s_max": max(rates) * atoms, "ns_per_day": med * 0.5e-6 * 86400,
+            "cpu_seconds_per_step": cpu_per_step}
 
 
 def main():

@@ -44,7 +44,7 @@ typedef float4 acc4;
 // Accurate accumulation: a plain double sum of float-sized terms when acc is double, a
 // Kahan-compensated float sum otherwise.
 typedef struct { acc sum; acc c; } ksum;
-inline void kadd(ksum *s, acc x) {
+static inline void kadd(ksum *s, acc x) {
 #ifdef MLD_ACC_DOUBLE
     s->sum += x;
 #else
@@ -56,7 +56,7 @@ inline void kadd(ksum *s, acc x) {
 }
 
 // Minimum-image displacement b - a in Å (w component 0).
-inline real4 min_image(pos_t a, pos_t b, pos_t box) {
+static inline real4 min_image(pos_t a, pos_t b, pos_t box) {
 #ifdef MLD_DOUBLE
     real4 d = b - a;
     d.xyz -= box.xyz * rint(d.xyz / box.xyz);
@@ -76,7 +76,7 @@ inline real4 min_image(pos_t a, pos_t b, pos_t box) {
 // fp64 the hi/lo parts are combined in double (x = hi + lo holds 48 bits of the wrapped double
 // position), so the few displacements that feed the nearest invariants and their forces are
 // as accurate as in double precision; otherwise it is min_image().
-inline acc4 min_image_acc(pos_t a, pos_t b, pos_t box) {
+static inline acc4 min_image_acc(pos_t a, pos_t b, pos_t box) {
 #if defined(MLD_DOUBLE) || !defined(MLD_ACC_DOUBLE)
     return convert_acc4(min_image(a, b, box));
 #else
@@ -90,15 +90,25 @@ inline acc4 min_image_acc(pos_t a, pos_t b, pos_t box) {
 #endif
 }
 
+// Per-agent arrays (neighbour lists, invariants, selected neighbours): entry s of the agent of
+// work-item i, with `stride` entries per agent. Slot-major by default (GPUs: the work-items of
+// a warp read consecutive words); agent-major with MLD_AGENT_MAJOR (CPU devices such as PoCL,
+// where one work-item at a time walks its own entries).
+#ifdef MLD_AGENT_MAJOR
+#define SLOT(s, i, n, stride) ((i) * (stride) + (s))
+#else
+#define SLOT(s, i, n, stride) ((s) * (n) + (i))
+#endif
+
 // Integer cell coordinate of a wrapped position along each axis, clamped into [0, nc).
-inline int4 cell_coord(pos_t p, real4 inv_cell_width, int4 nc) {
+static inline int4 cell_coord(pos_t p, real4 inv_cell_width, int4 nc) {
     real4 x = POS_HI(p);
     int4 c = (int4)((int)floor(x.x * inv_cell_width.x), (int)floor(x.y * inv_cell_width.y),
                     (int)floor(x.z * inv_cell_width.z), 0);
     return clamp(c, (int4)(0), nc - (int4)(1));
 }
 
-inline int cell_index(int4 c, int4 nc) { return (c.z * nc.y + c.y) * nc.x + c.x; }
+static inline int cell_index(int4 c, int4 nc) { return (c.z * nc.y + c.y) * nc.x + c.x; }
 
 // Status words shared by the neighbour, invariant and gradient kernels (int buffer).
 #define ST_MAX_DISP2   0   // bits of the largest squared displacement since the last build (float, >= 0)
@@ -109,6 +119,6 @@ inline int cell_index(int4 c, int4 nc) { return (c.z * nc.y + c.y) * nc.x + c.x;
 #define ST_WORDS       8
 
 // Whether this step rebuilds the neighbour list: some atom moved more than half the skin.
-inline bool needs_rebuild(__global const int *status, float half_skin2) {
+static inline bool needs_rebuild(__global const int *status, float half_skin2) {
     return as_float(status[ST_MAX_DISP2]) > half_skin2;
 }

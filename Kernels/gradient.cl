@@ -1,13 +1,13 @@
 // gradient.cl: the loss gradient g = w + W phi_k of every agent and its force.
 //
-// Mirrors: the quadratic agent loss of the fit code (Sources/MLD/Loss/), H_A(phi) = w.phi +
+// Mirrors: QuadraticLoss.lossAndForce (Sources/MLD/Loss/QuadraticLoss.swift), H_A(phi) = w.phi +
 // 1/2 phi^T W phi, and the CPU backend's force F_k = -sum_a g_a dphi_a/dq_k (eV/Å), with
 // dphi_a/dq_k = t'(r) (q_k - q_j)/r for `nearest` and sum_j g_m'(r) f_c + g_m f_c' times
 // (q_k - q_j)/r for `radial`. Only the agent's own coordinates are differentiated.
 //
 // Arguments (one work-item per agent; work-item i handles agent k = order[i]):
 //   pos, n, box, species, order      as in neighbors.cl (pos_t, Å)
-//   phi      acc[P*n]   slot-major invariants from invariants.cl
+//   phi      acc[P*n]   invariants from invariants.cl, SLOT layout (common.cl)
 //   sel      int[P*n]   (nearest) the atom behind each invariant
 //   nbr, nbr_count, capacity         (radial) the neighbour list
 //   w        acc[S*P]   linear coefficients per agent species, eV per invariant unit
@@ -27,7 +27,7 @@
 
 #if defined(MLD_NEAREST) || defined(MLD_RADIAL)
 // g = w + W phi for agent species A; returns H_A(phi) = sum_a phi_a (w_a + g_a) / 2.
-inline acc loss_gradient(int A, const acc *ph, acc *g, __constant acc *w, __constant acc *W) {
+static inline acc loss_gradient(int A, const acc *ph, acc *g, __constant acc *w, __constant acc *W) {
     ksum h = { 0, 0 };
     for (int a = 0; a < MLD_P; a++) {
         __constant acc *row = W + (A * MLD_P + a) * MLD_P;
@@ -51,12 +51,12 @@ __kernel void gradient_nearest(__global const pos_t *pos, const int n, const pos
     int k = order[i];
     int A = species[k];
     acc ph[MLD_P], g[MLD_P];
-    for (int a = 0; a < MLD_P; a++) ph[a] = phi[a * n + i];
+    for (int a = 0; a < MLD_P; a++) ph[a] = phi[SLOT(a, i, n, MLD_P)];
     acc h = loss_gradient(A, ph, g, w, W);
     pos_t pk = pos[k];
     acc4 F = 0, C = 0;
     for (int a = 0; a < MLD_P; a++) {
-        int j = sel[a * n + i];
+        int j = sel[SLOT(a, i, n, MLD_P)];
         if (j == k) continue;
         acc4 d = min_image_acc(pk, pos[j], box);
         acc r = sqrt(dot(d, d));
@@ -80,14 +80,14 @@ __kernel void gradient_radial(__global const pos_t *pos, const int n, const pos_
     int k = order[i];
     int A = species[k];
     acc ph[MLD_P], g[MLD_P];
-    for (int a = 0; a < MLD_P; a++) ph[a] = phi[a * n + i];
+    for (int a = 0; a < MLD_P; a++) ph[a] = phi[SLOT(a, i, n, MLD_P)];
     acc h = loss_gradient(A, ph, g, w, W);
     pos_t pk = pos[k];
     const real rc2 = (real)MLD_CUTOFF * (real)MLD_CUTOFF;
     acc4 F = 0, C = 0;
     int m = min(nbr_count[i], capacity);
     for (int s = 0; s < m; s++) {
-        int j = nbr[s * n + i];
+        int j = nbr[SLOT(s, i, n, capacity)];
         real4 d = min_image(pk, pos[j], box);
         real r2 = dot(d, d);
         if (r2 >= rc2) continue;

@@ -1,7 +1,9 @@
 // invariants.cl: the invariants phi_k of every agent, from its neighbour list.
 //
-// Mirrors: the per-agent invariants of the fit code (Sources/MLD/Invariants/), `nearest` and
-// `radial` families, as the CPU backend evaluates them.
+// Mirrors: InvariantEvaluator.evaluateNearest / evaluateRadial (Sources/MLD/Invariants/
+// InvariantEvaluator.swift) and the CPU backend's NearestQuadraticPotential.evaluate
+// (Sources/MLD/Backend/NearestQuadraticPotential.swift): the same candidates (r^2 <= search
+// radius^2, ties to the lower index), the same f_c and bases.
 //
 // Model defines (set by the host from the model file when it builds the program):
 //   MLD_NSPECIES            number of species S
@@ -26,27 +28,57 @@
 //     status[ST_NEED_R2] (float bits of the r^2 it needs) and the host lengthens the list.
 //   invariants_radial(pos, n, box, species, order, nbr, nbr_count, capacity, phi)
 //     phi[(B*NBASIS + m)*n + i] = sum over neighbours j of species B with r < r_c of g_m(r) f_c(r).
-// phi is acc[P*n], slot-major (coalesced); its distances are formed in `real`, its sums in `acc`.
+// phi is acc[P*n] in the SLOT layout of common.cl; its distances are formed in `real`, its sums in `acc`.
 
 #ifdef MLD_NEAREST
 __constant int NEAREST_COUNT[MLD_NSPECIES] = { MLD_NEAREST_COUNTS };
 
+#ifdef MLD_SELECT_NETWORK
+// n_c as a compile-time constant (MLD_NC0 ... MLD_NC7 from the host; at most 8 species).
+#if MLD_NSPECIES > 8
+#error "MLD_SELECT_NETWORK supports at most 8 species"
+#endif
+#ifndef MLD_NC1
+#define MLD_NC1 0
+#endif
+#ifndef MLD_NC2
+#define MLD_NC2 0
+#endif
+#ifndef MLD_NC3
+#define MLD_NC3 0
+#endif
+#ifndef MLD_NC4
+#define MLD_NC4 0
+#endif
+#ifndef MLD_NC5
+#define MLD_NC5 0
+#endif
+#ifndef MLD_NC6
+#define MLD_NC6 0
+#endif
+#ifndef MLD_NC7
+#define MLD_NC7 0
+#endif
+#define NEAREST_NC(c) ((c) == 0 ? MLD_NC0 : (c) == 1 ? MLD_NC1 : (c) == 2 ? MLD_NC2 : (c) == 3 ? MLD_NC3 : \
+                       (c) == 4 ? MLD_NC4 : (c) == 5 ? MLD_NC5 : (c) == 6 ? MLD_NC6 : MLD_NC7)
+#endif
+
 // Offset of species B's block in phi.
-inline int nearest_offset(int b) {
+static inline int nearest_offset(int b) {
     int o = 0;
     for (int c = 0; c < b; c++) o += NEAREST_COUNT[c];
     return o;
 }
 
 // t(r) and t'(r) of the nearest family, in acc precision.
-inline acc nearest_t(acc r) {
+static inline acc nearest_t(acc r) {
 #ifdef MLD_INVERSE_DISTANCE
     return (acc)1 / r;
 #else
     return r;
 #endif
 }
-inline acc nearest_dt(acc r) {
+static inline acc nearest_dt(acc r) {
 #ifdef MLD_INVERSE_DISTANCE
     return -(acc)1 / (r * r);
 #else
@@ -55,7 +87,7 @@ inline acc nearest_dt(acc r) {
 }
 
 // Whether candidate (r2, j) sorts before slot (best, bj).
-inline bool nearest_before(real r2, int j, real best, int bj) {
+static inline bool nearest_before(real r2, int j, real best, int bj) {
     return bj < 0 || r2 < best || (r2 == best && j < bj);
 }
 
@@ -71,10 +103,49 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
     pos_t pk = pos[k];
     real best[MLD_P];
     int bj[MLD_P];
-    for (int a = 0; a < MLD_P; a++) { best[a] = search2; bj[a] = -1; }
     int m = min(nbr_count[i], capacity);
+#ifdef MLD_SELECT_NETWORK
+    // GPU form: per species block a sorted list of the n_B smallest (r2, j), kept by a
+    // branch-free insertion pass (compare, keep the smaller, carry the larger on). The block
+    // sizes are compile-time constants (MLD_NC0, MLD_NC1, ...) and every loop is unrolled, so
+    // best[] and bj[] live in registers and the work-items of a warp never diverge. A candidate
+    // of another species, or beyond the search radius, enters every block as an empty slot
+    // (MAXFLOAT, INT_MAX) and changes nothing.
+#pragma unroll
+    for (int a = 0; a < MLD_P; a++) { best[a] = MAXFLOAT; bj[a] = INT_MAX; }
     for (int s = 0; s < m; s++) {
-        int j = nbr[s * n + i];
+        int j = nbr[SLOT(s, i, n, capacity)];
+        real4 d = min_image(pk, pos[j], box);
+        real r2 = dot(d, d);
+        int b = species[j];
+        bool ok = r2 <= search2;
+        int o = 0;
+#pragma unroll
+        for (int c = 0; c < MLD_NSPECIES; c++) {
+            real x = (ok && b == c) ? r2 : MAXFLOAT;
+            int xj = (ok && b == c) ? j : INT_MAX;
+#pragma unroll
+            for (int a = 0; a < NEAREST_NC(c); a++) {
+                real t = best[o + a];
+                int tj = bj[o + a];
+                bool lt = x < t || (x == t && xj < tj);
+                best[o + a] = lt ? x : t;
+                bj[o + a] = lt ? xj : tj;
+                x = lt ? t : x;
+                xj = lt ? tj : xj;
+            }
+            o += NEAREST_NC(c);
+        }
+    }
+#pragma unroll
+    for (int a = 0; a < MLD_P; a++) {
+        if (bj[a] == INT_MAX) { best[a] = search2; bj[a] = -1; }
+    }
+#else
+    // CPU-device form: insertion into the block of the candidate's species.
+    for (int a = 0; a < MLD_P; a++) { best[a] = search2; bj[a] = -1; }
+    for (int s = 0; s < m; s++) {
+        int j = nbr[SLOT(s, i, n, capacity)];
         real4 d = min_image(pk, pos[j], box);
         real r2 = dot(d, d);
         int b = species[j];
@@ -93,6 +164,7 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
             best[a] = r2; bj[a] = j;
         }
     }
+#endif
     // The list is complete only within complete2: an n_B-th nearest beyond it (or missing)
     // means a longer list is needed, unless the list already reaches the search radius.
     for (int b = 0; b < MLD_NSPECIES; b++) {
@@ -111,8 +183,8 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
             acc4 d = min_image_acc(pk, pos[bj[a]], box);
             v = nearest_t(sqrt(dot(d, d)));
         }
-        phi[a * n + i] = v;
-        sel[a * n + i] = bj[a] >= 0 ? bj[a] : k;
+        phi[SLOT(a, i, n, MLD_P)] = v;
+        sel[SLOT(a, i, n, MLD_P)] = bj[a] >= 0 ? bj[a] : k;
     }
 }
 #endif
@@ -126,7 +198,7 @@ __constant real BASIS_POWER[MLD_NBASIS] = { MLD_BASIS_POWERS };
 #endif
 
 // g_m(r) and its derivative in r.
-inline real basis_value(int m, real r, real *deriv) {
+static inline real basis_value(int m, real r, real *deriv) {
 #ifdef MLD_BASIS_GAUSSIAN
     real x = r - BASIS_CENTER[m];
     real inv_s2 = (real)1 / (BASIS_WIDTH[m] * BASIS_WIDTH[m]);
@@ -142,7 +214,7 @@ inline real basis_value(int m, real r, real *deriv) {
 }
 
 // f_c(r) and its derivative in r, for r < r_c.
-inline real cutoff_value(real r, real *deriv) {
+static inline real cutoff_value(real r, real *deriv) {
 #ifdef MLD_DOUBLE
     const real pi = M_PI;
 #else
@@ -166,7 +238,7 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
     const real rc2 = (real)MLD_CUTOFF * (real)MLD_CUTOFF;
     int m = min(nbr_count[i], capacity);
     for (int s = 0; s < m; s++) {
-        int j = nbr[s * n + i];
+        int j = nbr[SLOT(s, i, n, capacity)];
         real4 d = min_image(pk, pos[j], box);
         real r2 = dot(d, d);
         if (r2 >= rc2) continue;
@@ -175,6 +247,6 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
         int o = species[j] * MLD_NBASIS;
         for (int b = 0; b < MLD_NBASIS; b++) ph[o + b] += (acc)(basis_value(b, r, &dg) * fc);
     }
-    for (int a = 0; a < MLD_P; a++) phi[a * n + i] = ph[a];
+    for (int a = 0; a < MLD_P; a++) phi[SLOT(a, i, n, MLD_P)] = ph[a];
 }
 #endif

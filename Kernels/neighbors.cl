@@ -1,8 +1,8 @@
 // neighbors.cl: Verlet neighbour lists built on the device from a cell list.
 //
-// Mirrors: the CPU backend's cell list and Verlet list (Sources/MLD/Backend/, the all-pairs
-// definition: j is a neighbour of k when j != k and |min_image(q_j - q_k)| < r_list), with
-// r_list = cutoff + skin in Å.
+// Mirrors: NeighbourList.build and needsRebuild (Sources/MLD/Backend/NeighbourList.swift), the
+// CPU backend's cell list and Verlet list: j is a neighbour of k when j != k and
+// |min_image(q_j - q_k)| < r_list, with r_list = cutoff + skin in Å.
 //
 // Per step the host writes the positions and resets the status words, then enqueues
 //   max_displacement  every atom: |q - q_ref|^2 (minimum image) reduced per work-group, one
@@ -24,8 +24,10 @@
 //   order    int[N]    atom indices sorted by cell, by index within a cell; work-item i of the
 //                      per-agent kernels handles agent order[i], so neighbouring work-items
 //                      share cells and read the same candidates
-//   nbr      int[K*N]  slot-major: neighbour s of the agent handled by work-item i is at
-//                      nbr[s*N + i] (coalesced loads when a warp walks its lists)
+//   nbr      int[K*N]  neighbour s of the agent handled by work-item i at nbr[SLOT(s, i, N, K)]:
+//                      slot-major s*N + i on GPUs (coalesced loads when a warp walks its
+//                      lists), agent-major i*K + s on CPU devices (MLD_AGENT_MAJOR: one
+//                      work-item walks contiguous memory); see common.cl
 //   nbr_count int[N]   the true neighbour count of work-item i's agent, even beyond K
 // Overflow: a count above K is never truncated silently: status[ST_MAX_COUNT] receives the
 // largest count, the host sees it above K, grows K and rebuilds before using any force.
@@ -121,8 +123,8 @@ __kernel void sort_cells(const int ncells, __global const int *cell_start,
 
 // The cells to visit along one axis around cell coordinate c: c-1, c, c+1 (periodic) when the
 // axis has at least three cells, otherwise every cell of the axis once.
-inline int axis_span(int nc) { return nc >= 3 ? 3 : nc; }
-inline int axis_cell(int c, int t, int nc) {
+static inline int axis_span(int nc) { return nc >= 3 ? 3 : nc; }
+static inline int axis_cell(int c, int t, int nc) {
     if (nc >= 3) { int v = c + t - 1; return v < 0 ? v + nc : (v >= nc ? v - nc : v); }
     return t;
 }
@@ -152,7 +154,7 @@ __kernel void build_lists(__global const pos_t *pos, __global pos_t *ref, const 
                     if (j == k) continue;
                     real4 d = min_image(pk, pos[j], box);
                     if (dot(d, d) < rlist2) {
-                        if (count < capacity) nbr[count * n + i] = j;
+                        if (count < capacity) nbr[SLOT(count, i, n, capacity)] = j;
                         count++;
                     }
                 }

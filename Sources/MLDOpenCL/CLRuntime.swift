@@ -111,6 +111,8 @@ final class CLContext {
 
 final class CLProgram {
     let program: cl_program
+    /// Whether per-agent arrays are agent-major (MLD_AGENT_MAJOR, see Kernels/common.cl).
+    var agentMajor = false
     init(program: cl_program) { self.program = program }
     deinit { clReleaseProgram(program) }
 
@@ -132,8 +134,10 @@ final class CLKernel {
 
     func set<T>(_ index: Int, _ value: T) throws {
         var v = value
-        try clCheck(clSetKernelArg(kernel, cl_uint(index), MemoryLayout<T>.size, &v),
-                    "clSetKernelArg(\(name), \(index))")
+        try withUnsafeBytes(of: &v) { raw in
+            try clCheck(clSetKernelArg(kernel, cl_uint(index), MemoryLayout<T>.size, raw.baseAddress),
+                        "clSetKernelArg(\(name), \(index))")
+        }
     }
 
     func set<T>(_ index: Int, _ buffer: CLBuffer<T>) throws {

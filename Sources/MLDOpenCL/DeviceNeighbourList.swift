@@ -105,6 +105,8 @@ final class DeviceNeighbourList {
     /// Neighbours stored per agent.
     private(set) var capacity: Int
     let groupSize: Int, scanGroupSize: Int
+    /// Layout of the lists (Kernels/common.cl SLOT).
+    let agentMajor: Bool
 
     let ref: CLBuffer<SIMD4<Double>>
     let cellOf, cellCounts, cellStart, cursor, order, nbrCount, status: CLBuffer<Int32>
@@ -121,6 +123,7 @@ final class DeviceNeighbourList {
         self.box = box
         self.cutoff = cutoff
         self.skin = skin
+        agentMajor = program.agentMajor
         let rl = cutoff + skin
         // Cells at least r_list wide (with a margin for rounding in the binning), at most 256
         // per axis.
@@ -145,6 +148,7 @@ final class DeviceNeighbourList {
         order = try ctx.buffer(Int32.self, count: n)
         nbrCount = try ctx.buffer(Int32.self, count: n)
         status = try ctx.buffer(Int32.self, count: DeviceStatus.words)
+        try Self.checkIndexRange(capacity: self.capacity, atoms: n)
         nbr = try ctx.buffer(Int32.self, count: self.capacity * n)
         kMaxDisp = try program.kernel("max_displacement")
         kClear = try program.kernel("clear_cells")
@@ -153,6 +157,13 @@ final class DeviceNeighbourList {
         kScatter = try program.kernel("scatter_atoms")
         kSort = try program.kernel("sort_cells")
         kBuild = try program.kernel("build_lists")
+    }
+
+    /// The kernels index the lists with 32-bit ints.
+    static func checkIndexRange(capacity: Int, atoms: Int) throws {
+        if capacity * atoms >= Int(Int32.max) {
+            throw MLDError.backend("OpenCL neighbour lists of \(capacity) x \(atoms) entries exceed the kernels' 32-bit indices; use fewer atoms per device")
+        }
     }
 
     static func powerOfTwo(atMost m: Int) -> Int {
@@ -169,6 +180,7 @@ final class DeviceNeighbourList {
     /// Reallocates the lists for `newCapacity` neighbours per agent (contents lost: rebuild).
     func grow(to newCapacity: Int) throws {
         capacity = min(max(newCapacity, capacity + 1), max(n - 1, 1))
+        try Self.checkIndexRange(capacity: capacity, atoms: n)
         nbr = try ctx.buffer(Int32.self, count: capacity * n)
     }
 
@@ -228,7 +240,7 @@ final class DeviceNeighbourList {
         var out = [[Int]](repeating: [], count: n)
         for i in 0..<n {
             let m = min(Int(counts[i]), capacity)
-            out[Int(ord[i])] = (0..<m).map { Int(flat[$0 * n + i]) }.sorted()
+            out[Int(ord[i])] = (0..<m).map { Int(flat[agentMajor ? i * capacity + $0 : $0 * n + i]) }.sorted()
         }
         return out
     }

@@ -51,7 +51,7 @@ typedef float4 acc4;
 // Accurate accumulation: a plain double sum of float-sized terms when acc is double, a
 // Kahan-compensated float sum otherwise.
 typedef struct { acc sum; acc c; } ksum;
-inline void kadd(ksum *s, acc x) {
+static inline void kadd(ksum *s, acc x) {
 #ifdef MLD_ACC_DOUBLE
     s->sum += x;
 #else
@@ -63,7 +63,7 @@ inline void kadd(ksum *s, acc x) {
 }
 
 // Minimum-image displacement b - a in Å (w component 0).
-inline real4 min_image(pos_t a, pos_t b, pos_t box) {
+static inline real4 min_image(pos_t a, pos_t b, pos_t box) {
 #ifdef MLD_DOUBLE
     real4 d = b - a;
     d.xyz -= box.xyz * rint(d.xyz / box.xyz);
@@ -83,7 +83,7 @@ inline real4 min_image(pos_t a, pos_t b, pos_t box) {
 // fp64 the hi/lo parts are combined in double (x = hi + lo holds 48 bits of the wrapped double
 // position), so the few displacements that feed the nearest invariants and their forces are
 // as accurate as in double precision; otherwise it is min_image().
-inline acc4 min_image_acc(pos_t a, pos_t b, pos_t box) {
+static inline acc4 min_image_acc(pos_t a, pos_t b, pos_t box) {
 #if defined(MLD_DOUBLE) || !defined(MLD_ACC_DOUBLE)
     return convert_acc4(min_image(a, b, box));
 #else
@@ -97,15 +97,25 @@ inline acc4 min_image_acc(pos_t a, pos_t b, pos_t box) {
 #endif
 }
 
+// Per-agent arrays (neighbour lists, invariants, selected neighbours): entry s of the agent of
+// work-item i, with `stride` entries per agent. Slot-major by default (GPUs: the work-items of
+// a warp read consecutive words); agent-major with MLD_AGENT_MAJOR (CPU devices such as PoCL,
+// where one work-item at a time walks its own entries).
+#ifdef MLD_AGENT_MAJOR
+#define SLOT(s, i, n, stride) ((i) * (stride) + (s))
+#else
+#define SLOT(s, i, n, stride) ((s) * (n) + (i))
+#endif
+
 // Integer cell coordinate of a wrapped position along each axis, clamped into [0, nc).
-inline int4 cell_coord(pos_t p, real4 inv_cell_width, int4 nc) {
+static inline int4 cell_coord(pos_t p, real4 inv_cell_width, int4 nc) {
     real4 x = POS_HI(p);
     int4 c = (int4)((int)floor(x.x * inv_cell_width.x), (int)floor(x.y * inv_cell_width.y),
                     (int)floor(x.z * inv_cell_width.z), 0);
     return clamp(c, (int4)(0), nc - (int4)(1));
 }
 
-inline int cell_index(int4 c, int4 nc) { return (c.z * nc.y + c.y) * nc.x + c.x; }
+static inline int cell_index(int4 c, int4 nc) { return (c.z * nc.y + c.y) * nc.x + c.x; }
 
 // Status words shared by the neighbour, invariant and gradient kernels (int buffer).
 #define ST_MAX_DISP2   0   // bits of the largest squared displacement since the last build (float, >= 0)
@@ -116,7 +126,7 @@ inline int cell_index(int4 c, int4 nc) { return (c.z * nc.y + c.y) * nc.x + c.x;
 #define ST_WORDS       8
 
 // Whether this step rebuilds the neighbour list: some atom moved more than half the skin.
-inline bool needs_rebuild(__global const int *status, float half_skin2) {
+static inline bool needs_rebuild(__global const int *status, float half_skin2) {
     return as_float(status[ST_MAX_DISP2]) > half_skin2;
 }
 
@@ -124,14 +134,14 @@ inline bool needs_rebuild(__global const int *status, float half_skin2) {
         "gradient.cl": #"""
 // gradient.cl: the loss gradient g = w + W phi_k of every agent and its force.
 //
-// Mirrors: the quadratic agent loss of the fit code (Sources/MLD/Loss/), H_A(phi) = w.phi +
+// Mirrors: QuadraticLoss.lossAndForce (Sources/MLD/Loss/QuadraticLoss.swift), H_A(phi) = w.phi +
 // 1/2 phi^T W phi, and the CPU backend's force F_k = -sum_a g_a dphi_a/dq_k (eV/Å), with
 // dphi_a/dq_k = t'(r) (q_k - q_j)/r for `nearest` and sum_j g_m'(r) f_c + g_m f_c' times
 // (q_k - q_j)/r for `radial`. Only the agent's own coordinates are differentiated.
 //
 // Arguments (one work-item per agent; work-item i handles agent k = order[i]):
 //   pos, n, box, species, order      as in neighbors.cl (pos_t, Å)
-//   phi      acc[P*n]   slot-major invariants from invariants.cl
+//   phi      acc[P*n]   invariants from invariants.cl, SLOT layout (common.cl)
 //   sel      int[P*n]   (nearest) the atom behind each invariant
 //   nbr, nbr_count, capacity         (radial) the neighbour list
 //   w        acc[S*P]   linear coefficients per agent species, eV per invariant unit
@@ -151,7 +161,7 @@ inline bool needs_rebuild(__global const int *status, float half_skin2) {
 
 #if defined(MLD_NEAREST) || defined(MLD_RADIAL)
 // g = w + W phi for agent species A; returns H_A(phi) = sum_a phi_a (w_a + g_a) / 2.
-inline acc loss_gradient(int A, const acc *ph, acc *g, __constant acc *w, __constant acc *W) {
+static inline acc loss_gradient(int A, const acc *ph, acc *g, __constant acc *w, __constant acc *W) {
     ksum h = { 0, 0 };
     for (int a = 0; a < MLD_P; a++) {
         __constant acc *row = W + (A * MLD_P + a) * MLD_P;
@@ -175,12 +185,12 @@ __kernel void gradient_nearest(__global const pos_t *pos, const int n, const pos
     int k = order[i];
     int A = species[k];
     acc ph[MLD_P], g[MLD_P];
-    for (int a = 0; a < MLD_P; a++) ph[a] = phi[a * n + i];
+    for (int a = 0; a < MLD_P; a++) ph[a] = phi[SLOT(a, i, n, MLD_P)];
     acc h = loss_gradient(A, ph, g, w, W);
     pos_t pk = pos[k];
     acc4 F = 0, C = 0;
     for (int a = 0; a < MLD_P; a++) {
-        int j = sel[a * n + i];
+        int j = sel[SLOT(a, i, n, MLD_P)];
         if (j == k) continue;
         acc4 d = min_image_acc(pk, pos[j], box);
         acc r = sqrt(dot(d, d));
@@ -204,14 +214,14 @@ __kernel void gradient_radial(__global const pos_t *pos, const int n, const pos_
     int k = order[i];
     int A = species[k];
     acc ph[MLD_P], g[MLD_P];
-    for (int a = 0; a < MLD_P; a++) ph[a] = phi[a * n + i];
+    for (int a = 0; a < MLD_P; a++) ph[a] = phi[SLOT(a, i, n, MLD_P)];
     acc h = loss_gradient(A, ph, g, w, W);
     pos_t pk = pos[k];
     const real rc2 = (real)MLD_CUTOFF * (real)MLD_CUTOFF;
     acc4 F = 0, C = 0;
     int m = min(nbr_count[i], capacity);
     for (int s = 0; s < m; s++) {
-        int j = nbr[s * n + i];
+        int j = nbr[SLOT(s, i, n, capacity)];
         real4 d = min_image(pk, pos[j], box);
         real r2 = dot(d, d);
         if (r2 >= rc2) continue;
@@ -235,8 +245,10 @@ __kernel void gradient_radial(__global const pos_t *pos, const int n, const pos_
         "invariants.cl": #"""
 // invariants.cl: the invariants phi_k of every agent, from its neighbour list.
 //
-// Mirrors: the per-agent invariants of the fit code (Sources/MLD/Invariants/), `nearest` and
-// `radial` families, as the CPU backend evaluates them.
+// Mirrors: InvariantEvaluator.evaluateNearest / evaluateRadial (Sources/MLD/Invariants/
+// InvariantEvaluator.swift) and the CPU backend's NearestQuadraticPotential.evaluate
+// (Sources/MLD/Backend/NearestQuadraticPotential.swift): the same candidates (r^2 <= search
+// radius^2, ties to the lower index), the same f_c and bases.
 //
 // Model defines (set by the host from the model file when it builds the program):
 //   MLD_NSPECIES            number of species S
@@ -261,27 +273,57 @@ __kernel void gradient_radial(__global const pos_t *pos, const int n, const pos_
 //     status[ST_NEED_R2] (float bits of the r^2 it needs) and the host lengthens the list.
 //   invariants_radial(pos, n, box, species, order, nbr, nbr_count, capacity, phi)
 //     phi[(B*NBASIS + m)*n + i] = sum over neighbours j of species B with r < r_c of g_m(r) f_c(r).
-// phi is acc[P*n], slot-major (coalesced); its distances are formed in `real`, its sums in `acc`.
+// phi is acc[P*n] in the SLOT layout of common.cl; its distances are formed in `real`, its sums in `acc`.
 
 #ifdef MLD_NEAREST
 __constant int NEAREST_COUNT[MLD_NSPECIES] = { MLD_NEAREST_COUNTS };
 
+#ifdef MLD_SELECT_NETWORK
+// n_c as a compile-time constant (MLD_NC0 ... MLD_NC7 from the host; at most 8 species).
+#if MLD_NSPECIES > 8
+#error "MLD_SELECT_NETWORK supports at most 8 species"
+#endif
+#ifndef MLD_NC1
+#define MLD_NC1 0
+#endif
+#ifndef MLD_NC2
+#define MLD_NC2 0
+#endif
+#ifndef MLD_NC3
+#define MLD_NC3 0
+#endif
+#ifndef MLD_NC4
+#define MLD_NC4 0
+#endif
+#ifndef MLD_NC5
+#define MLD_NC5 0
+#endif
+#ifndef MLD_NC6
+#define MLD_NC6 0
+#endif
+#ifndef MLD_NC7
+#define MLD_NC7 0
+#endif
+#define NEAREST_NC(c) ((c) == 0 ? MLD_NC0 : (c) == 1 ? MLD_NC1 : (c) == 2 ? MLD_NC2 : (c) == 3 ? MLD_NC3 : \
+                       (c) == 4 ? MLD_NC4 : (c) == 5 ? MLD_NC5 : (c) == 6 ? MLD_NC6 : MLD_NC7)
+#endif
+
 // Offset of species B's block in phi.
-inline int nearest_offset(int b) {
+static inline int nearest_offset(int b) {
     int o = 0;
     for (int c = 0; c < b; c++) o += NEAREST_COUNT[c];
     return o;
 }
 
 // t(r) and t'(r) of the nearest family, in acc precision.
-inline acc nearest_t(acc r) {
+static inline acc nearest_t(acc r) {
 #ifdef MLD_INVERSE_DISTANCE
     return (acc)1 / r;
 #else
     return r;
 #endif
 }
-inline acc nearest_dt(acc r) {
+static inline acc nearest_dt(acc r) {
 #ifdef MLD_INVERSE_DISTANCE
     return -(acc)1 / (r * r);
 #else
@@ -290,7 +332,7 @@ inline acc nearest_dt(acc r) {
 }
 
 // Whether candidate (r2, j) sorts before slot (best, bj).
-inline bool nearest_before(real r2, int j, real best, int bj) {
+static inline bool nearest_before(real r2, int j, real best, int bj) {
     return bj < 0 || r2 < best || (r2 == best && j < bj);
 }
 
@@ -306,10 +348,49 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
     pos_t pk = pos[k];
     real best[MLD_P];
     int bj[MLD_P];
-    for (int a = 0; a < MLD_P; a++) { best[a] = search2; bj[a] = -1; }
     int m = min(nbr_count[i], capacity);
+#ifdef MLD_SELECT_NETWORK
+    // GPU form: per species block a sorted list of the n_B smallest (r2, j), kept by a
+    // branch-free insertion pass (compare, keep the smaller, carry the larger on). The block
+    // sizes are compile-time constants (MLD_NC0, MLD_NC1, ...) and every loop is unrolled, so
+    // best[] and bj[] live in registers and the work-items of a warp never diverge. A candidate
+    // of another species, or beyond the search radius, enters every block as an empty slot
+    // (MAXFLOAT, INT_MAX) and changes nothing.
+#pragma unroll
+    for (int a = 0; a < MLD_P; a++) { best[a] = MAXFLOAT; bj[a] = INT_MAX; }
     for (int s = 0; s < m; s++) {
-        int j = nbr[s * n + i];
+        int j = nbr[SLOT(s, i, n, capacity)];
+        real4 d = min_image(pk, pos[j], box);
+        real r2 = dot(d, d);
+        int b = species[j];
+        bool ok = r2 <= search2;
+        int o = 0;
+#pragma unroll
+        for (int c = 0; c < MLD_NSPECIES; c++) {
+            real x = (ok && b == c) ? r2 : MAXFLOAT;
+            int xj = (ok && b == c) ? j : INT_MAX;
+#pragma unroll
+            for (int a = 0; a < NEAREST_NC(c); a++) {
+                real t = best[o + a];
+                int tj = bj[o + a];
+                bool lt = x < t || (x == t && xj < tj);
+                best[o + a] = lt ? x : t;
+                bj[o + a] = lt ? xj : tj;
+                x = lt ? t : x;
+                xj = lt ? tj : xj;
+            }
+            o += NEAREST_NC(c);
+        }
+    }
+#pragma unroll
+    for (int a = 0; a < MLD_P; a++) {
+        if (bj[a] == INT_MAX) { best[a] = search2; bj[a] = -1; }
+    }
+#else
+    // CPU-device form: insertion into the block of the candidate's species.
+    for (int a = 0; a < MLD_P; a++) { best[a] = search2; bj[a] = -1; }
+    for (int s = 0; s < m; s++) {
+        int j = nbr[SLOT(s, i, n, capacity)];
         real4 d = min_image(pk, pos[j], box);
         real r2 = dot(d, d);
         int b = species[j];
@@ -328,6 +409,7 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
             best[a] = r2; bj[a] = j;
         }
     }
+#endif
     // The list is complete only within complete2: an n_B-th nearest beyond it (or missing)
     // means a longer list is needed, unless the list already reaches the search radius.
     for (int b = 0; b < MLD_NSPECIES; b++) {
@@ -346,8 +428,8 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
             acc4 d = min_image_acc(pk, pos[bj[a]], box);
             v = nearest_t(sqrt(dot(d, d)));
         }
-        phi[a * n + i] = v;
-        sel[a * n + i] = bj[a] >= 0 ? bj[a] : k;
+        phi[SLOT(a, i, n, MLD_P)] = v;
+        sel[SLOT(a, i, n, MLD_P)] = bj[a] >= 0 ? bj[a] : k;
     }
 }
 #endif
@@ -361,7 +443,7 @@ __constant real BASIS_POWER[MLD_NBASIS] = { MLD_BASIS_POWERS };
 #endif
 
 // g_m(r) and its derivative in r.
-inline real basis_value(int m, real r, real *deriv) {
+static inline real basis_value(int m, real r, real *deriv) {
 #ifdef MLD_BASIS_GAUSSIAN
     real x = r - BASIS_CENTER[m];
     real inv_s2 = (real)1 / (BASIS_WIDTH[m] * BASIS_WIDTH[m]);
@@ -377,7 +459,7 @@ inline real basis_value(int m, real r, real *deriv) {
 }
 
 // f_c(r) and its derivative in r, for r < r_c.
-inline real cutoff_value(real r, real *deriv) {
+static inline real cutoff_value(real r, real *deriv) {
 #ifdef MLD_DOUBLE
     const real pi = M_PI;
 #else
@@ -401,7 +483,7 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
     const real rc2 = (real)MLD_CUTOFF * (real)MLD_CUTOFF;
     int m = min(nbr_count[i], capacity);
     for (int s = 0; s < m; s++) {
-        int j = nbr[s * n + i];
+        int j = nbr[SLOT(s, i, n, capacity)];
         real4 d = min_image(pk, pos[j], box);
         real r2 = dot(d, d);
         if (r2 >= rc2) continue;
@@ -410,7 +492,7 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
         int o = species[j] * MLD_NBASIS;
         for (int b = 0; b < MLD_NBASIS; b++) ph[o + b] += (acc)(basis_value(b, r, &dg) * fc);
     }
-    for (int a = 0; a < MLD_P; a++) phi[a * n + i] = ph[a];
+    for (int a = 0; a < MLD_P; a++) phi[SLOT(a, i, n, MLD_P)] = ph[a];
 }
 #endif
 
@@ -418,9 +500,9 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
         "neighbors.cl": #"""
 // neighbors.cl: Verlet neighbour lists built on the device from a cell list.
 //
-// Mirrors: the CPU backend's cell list and Verlet list (Sources/MLD/Backend/, the all-pairs
-// definition: j is a neighbour of k when j != k and |min_image(q_j - q_k)| < r_list), with
-// r_list = cutoff + skin in Å.
+// Mirrors: NeighbourList.build and needsRebuild (Sources/MLD/Backend/NeighbourList.swift), the
+// CPU backend's cell list and Verlet list: j is a neighbour of k when j != k and
+// |min_image(q_j - q_k)| < r_list, with r_list = cutoff + skin in Å.
 //
 // Per step the host writes the positions and resets the status words, then enqueues
 //   max_displacement  every atom: |q - q_ref|^2 (minimum image) reduced per work-group, one
@@ -442,8 +524,10 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
 //   order    int[N]    atom indices sorted by cell, by index within a cell; work-item i of the
 //                      per-agent kernels handles agent order[i], so neighbouring work-items
 //                      share cells and read the same candidates
-//   nbr      int[K*N]  slot-major: neighbour s of the agent handled by work-item i is at
-//                      nbr[s*N + i] (coalesced loads when a warp walks its lists)
+//   nbr      int[K*N]  neighbour s of the agent handled by work-item i at nbr[SLOT(s, i, N, K)]:
+//                      slot-major s*N + i on GPUs (coalesced loads when a warp walks its
+//                      lists), agent-major i*K + s on CPU devices (MLD_AGENT_MAJOR: one
+//                      work-item walks contiguous memory); see common.cl
 //   nbr_count int[N]   the true neighbour count of work-item i's agent, even beyond K
 // Overflow: a count above K is never truncated silently: status[ST_MAX_COUNT] receives the
 // largest count, the host sees it above K, grows K and rebuilds before using any force.
@@ -539,8 +623,8 @@ __kernel void sort_cells(const int ncells, __global const int *cell_start,
 
 // The cells to visit along one axis around cell coordinate c: c-1, c, c+1 (periodic) when the
 // axis has at least three cells, otherwise every cell of the axis once.
-inline int axis_span(int nc) { return nc >= 3 ? 3 : nc; }
-inline int axis_cell(int c, int t, int nc) {
+static inline int axis_span(int nc) { return nc >= 3 ? 3 : nc; }
+static inline int axis_cell(int c, int t, int nc) {
     if (nc >= 3) { int v = c + t - 1; return v < 0 ? v + nc : (v >= nc ? v - nc : v); }
     return t;
 }
@@ -570,7 +654,7 @@ __kernel void build_lists(__global const pos_t *pos, __global pos_t *ref, const 
                     if (j == k) continue;
                     real4 d = min_image(pk, pos[j], box);
                     if (dot(d, d) < rlist2) {
-                        if (count < capacity) nbr[count * n + i] = j;
+                        if (count < capacity) nbr[SLOT(count, i, n, capacity)] = j;
                         count++;
                     }
                 }

@@ -36,16 +36,27 @@ extension CLContext {
     /// Builds the mld program (every kernel file) for `precision` plus the model's `defines`
     /// ("MLD_P=14", ...). Double precision needs fp64; sums are kept in double whenever the
     /// device has fp64 (MLD_ACC_DOUBLE), in Kahan-compensated float otherwise.
-    func mldProgram(precision: OpenCLPrecision, defines: [String]) throws -> CLProgram {
+    /// `accumulateInDouble: false` forces the float + Kahan path (tests of devices without fp64).
+    /// Per-agent arrays are agent-major on CPU devices and slot-major elsewhere, unless
+    /// `agentMajor` says otherwise (tests run both layouts on any device).
+    func mldProgram(precision: OpenCLPrecision, defines: [String], accumulateInDouble: Bool? = nil,
+                    agentMajor: Bool? = nil) throws -> CLProgram {
         if precision == .double && !device.info.fp64 {
             throw MLDError.backend("OpenCL device \(device.info.name) has no double precision (cl_khr_fp64); use --precision single")
         }
         var all: [String] = []
         if precision == .double { all.append("MLD_DOUBLE") }
-        if device.info.fp64 { all.append("MLD_ACC_DOUBLE") }
+        if accumulateInDouble ?? device.info.fp64 {
+            if !device.info.fp64 { throw MLDError.backend("OpenCL device \(device.info.name) has no fp64 for double accumulation") }
+            all.append("MLD_ACC_DOUBLE")
+        }
+        let major = agentMajor ?? (device.info.type == "CPU")
+        if major { all.append("MLD_AGENT_MAJOR") }
         all += defines
         let options = all.map { "-D \($0)" }.joined(separator: " ")
-        return try program(source: try KernelSource.program(), options: options)
+        let p = try program(source: try KernelSource.program(), options: options)
+        p.agentMajor = major
+        return p
     }
 
     /// Whether sums are accumulated in double on this device.

@@ -50,8 +50,18 @@ public final class OpenCLBackend: ForceBackend {
 
     /// A backend for `species` (model order, one per atom) in `box`. `device` is an index of
     /// `mld devices`; nil picks the first GPU, else the first device.
-    public init(model: OpenCLModel, species: [Int], box: Box, device: Int? = nil,
+    public convenience init(model: OpenCLModel, species: [Int], box: Box, device: Int? = nil,
                 precision: OpenCLPrecision = .single, skin: Double = 1.0) throws {
+        try self.init(model: model, species: species, box: box, device: device, precision: precision, skin: skin,
+                      accumulateInDouble: nil)
+    }
+
+    /// `accumulateInDouble: false` uses float + Kahan sums even where the device has fp64 (to
+    /// test the path devices without fp64 take); `agentMajor` overrides the per-agent array
+    /// layout chosen from the device type (to test the GPU layout on a CPU device), and
+    /// `selectNetwork` the `nearest` selection chosen from it.
+    init(model: OpenCLModel, species: [Int], box: Box, device: Int?, precision: OpenCLPrecision, skin: Double,
+         accumulateInDouble: Bool?, agentMajor: Bool? = nil, selectNetwork: Bool? = nil) throws {
         let n = species.count
         let p = model.invariantCount
         guard model.linear.count == model.speciesNames.count, model.quadratic.count == model.speciesNames.count,
@@ -72,8 +82,16 @@ public final class OpenCLBackend: ForceBackend {
         self.p = p
         self.species = species
         ctx = try CLContext(device: try CLDevice.select(index: device))
-        accDouble = ctx.accumulatesInDouble
-        program = try ctx.mldProgram(precision: precision, defines: model.defines)
+        accDouble = precision == .double || (accumulateInDouble ?? ctx.accumulatesInDouble)
+        // The nearest selection: a branch-free network in registers on GPUs, insertion into
+        // private arrays on CPU devices (measured faster there), see Kernels/invariants.cl.
+        var defines = model.defines
+        if case .nearest = model.invariants, model.speciesNames.count <= 8,
+           selectNetwork ?? (ctx.device.info.type == "GPU") {
+            defines.append("MLD_SELECT_NETWORK")
+        }
+        program = try ctx.mldProgram(precision: precision, defines: defines, accumulateInDouble: accDouble,
+                                     agentMajor: agentMajor)
         nl = try DeviceNeighbourList(ctx: ctx, program: program, precision: precision, count: n, box: box,
                                      cutoff: Self.initialListCutoff(model: model, species: species, box: box), skin: skin)
         stager = PositionStager(precision: precision, box: box)
@@ -133,12 +151,34 @@ public final class OpenCLBackend: ForceBackend {
     /// Neighbours stored per agent (grows on overflow).
     public var neighbourCapacity: Int { nl.capacity }
 
+    /// The invariants of every agent at the last `computeForces`, agent-major (phi of atom k at
+    /// `k * P ..< (k + 1) * P`), as the kernels computed them.
+    public func invariants() throws -> [Double] {
+        var raw = [Double](repeating: 0, count: p * n)
+        if accDouble {
+            try raw.withUnsafeMutableBytes { try phi.read(raw: $0) }
+        } else {
+            var f = [Float](repeating: 0, count: p * n)
+            try f.withUnsafeMutableBytes { try phi.read(raw: $0) }
+            raw = f.map(Double.init)
+        }
+        let order = try nl.order.read()
+        var out = [Double](repeating: 0, count: p * n)
+        for i in 0..<n {
+            let k = Int(order[i])
+            for a in 0..<p { out[k * p + a] = raw[program.agentMajor ? i * p + a : a * n + i] }
+        }
+        return out
+    }
+
     /// The device's neighbour lists, per atom, sorted (diagnostics and tests).
     public func neighbourLists() throws -> [[Int]] { try nl.lists() }
 
     public func computeForces(positions: [SIMD3<Double>], forces: inout [SIMD3<Double>],
                               losses: inout [Double]?) throws {
-        precondition(positions.count == n, "OpenCL backend built for \(n) atoms, given \(positions.count)")
+        guard positions.count == n else {
+            throw MLDError.backend("\(positions.count) positions for an OpenCL backend built for \(n) atoms")
+        }
         let t0 = DispatchTime.now().uptimeNanoseconds
         stager.stage(positions)
         try stager.upload(to: positionsBuffer)

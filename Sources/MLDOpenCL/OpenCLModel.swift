@@ -62,6 +62,7 @@ public struct OpenCLModel: Sendable {
         switch invariants {
         case let .nearest(counts, inverse, _):
             d += ["MLD_NEAREST", "MLD_NEAREST_COUNTS=" + counts.map(String.init).joined(separator: ",")]
+            d += counts.enumerated().map { "MLD_NC\($0.offset)=\($0.element)" }
             if inverse { d.append("MLD_INVERSE_DISTANCE") }
         case let .radial(basis, rc):
             d += ["MLD_RADIAL", "MLD_NBASIS=\(basis.count)", "MLD_CUTOFF=" + String(format: "%.17g", rc)]

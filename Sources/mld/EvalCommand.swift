@@ -22,6 +22,11 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "Frames a..b (half-open, optional :stride); default all.")
     var frames: String?
 
+    @Option(name: .long, help: "Force backend: cpu (the model's own evaluation, default), opencl, or auto (opencl where a GPU exists).")
+    var backend: BackendChoice = .cpu
+
+    @OptionGroup var opencl: OpenCLOptions
+
     @OptionGroup var global: GlobalOptions
 
     struct Summary: Encodable {
@@ -41,13 +46,22 @@ struct EvalCommand: ParsableCommand {
         try m.check(elements: first.elements, box: first.box, file: model)
         let idx = try range.indices(frameCount: run.frames.count, what: "--frames")
         let t0 = Date()
-        let acc = try m.measure(frames: idx.map { run.frames[$0] }, file: data)
+        let useOpenCL = backend == .opencl || (backend == .auto && autoPrefersOpenCL(opencl).0)
+        var device = "cpu (all pairs, double precision)"
+        let acc: [ForceErrorAccumulator]
+        if useOpenCL {
+            (acc, device) = try measureOnOpenCL(m, frames: idx.map { run.frames[$0] }, options: opencl, file: data)
+            device = "opencl on " + device
+        } else {
+            acc = try m.measure(frames: idx.map { run.frames[$0] }, file: data)
+        }
         let errors = (0..<m.species.count).map { acc[$0].errors(species: m.species[$0].symbol) }
         let summary = Summary(model: model, data: data, frames: range.description, frameCount: idx.count,
                               species: errors, seconds: Date().timeIntervalSince(t0))
         if global.json { try printJSON(summary); return }
         print("model     \(model) (\(m.invariants.summary), \(m.form.rawValue))")
         print("data      \(data), frames \(range) (\(idx.count))")
+        print("backend   \(device)")
         print("species   rel_RMSE   RMSE eV/Å   corr x/y/z            out of range")
         for e in errors {
             print("  " + e.species.padding(toLength: 8, withPad: " ", startingAt: 0) + String(format: "%.4f     %.4f      %.3f/%.3f/%.3f   %.2f %%", e.relRMSE, e.rmse,

@@ -15,6 +15,7 @@ struct MLDCommand: ParsableCommand {
             EvalCommand.self,
             CompareCommand.self,
             BoxCommand.self,
+            BenchCommand.self,
         ])
 }
 

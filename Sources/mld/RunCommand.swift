@@ -51,6 +51,8 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Force backend: auto, cpu or opencl.")
     var backend: BackendChoice = .auto
 
+    @OptionGroup var opencl: OpenCLOptions
+
     @Option(name: .long, help: "Steps between trajectory frames and thermo rows (default 10).")
     var every: Int?
 
@@ -115,7 +117,7 @@ struct RunCommand: ParsableCommand {
             }
             let ck = dir.checkpointData!
             let sp = try model.speciesIndices(elements: ck.elements, species: ck.species, file: rec.model.path).map(Int.init)
-            let made = try makeBackend(backend, model: model, species: sp, box: ck.box)
+            let made = try makeBackend(backend, model: model, species: sp, box: ck.box, opencl: opencl)
             note = made.note
             sim = try Simulation(checkpoint: ck, backend: made.backend, settings: rec.settings)
             lastStep = steps.map { ck.step + $0 } ?? rec.targetSteps
@@ -138,7 +140,7 @@ struct RunCommand: ParsableCommand {
                                                                 rng: &rng, seed: seed)
             try m.check(elements: c.elements, box: c.box, file: modelPath)
             let sp = try m.speciesIndices(elements: c.elements, species: c.species, file: modelPath).map(Int.init)
-            let made = try makeBackend(backend, model: m, species: sp, box: c.box)
+            let made = try makeBackend(backend, model: m, species: sp, box: c.box, opencl: opencl)
             note = made.note
             sim = try Simulation(configuration: c, backend: made.backend, settings: settings)
             lastStep = steps ?? 2000

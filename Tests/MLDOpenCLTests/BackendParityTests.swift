@@ -160,3 +160,72 @@ struct BackendParityTests {
         }
     }
 }
+
+/// The invariants the device computes (read back for `mld eval`'s training-range check) equal
+/// the fit code's `InvariantEvaluator`, for both families, on a real frame.
+@Suite(.enabled(if: openCLAvailable, "needs an OpenCL device (SKIPPED otherwise, see OpenCLAvailabilityTests)"))
+struct OpenCLInvariantsTests {
+    @Test func invariantsMatchTheFitCode() throws {
+        let run = try WaterData.run.get()
+        let frame = run.frames[300]
+        for model in [try WaterData.nearestModel.get(), try WaterData.radialModel.get()] {
+            let species = try model.speciesIndices(elements: frame.elements, species: frame.species)
+            let ev = InvariantEvaluator(spec: model.invariants)
+            let p = model.invariantCount
+            let all = (0..<frame.count).map { Int32($0) }
+            for precision in testPrecisions {
+                let backend = try OpenCLBackend(model: model, configuration: frame, precision: precision)
+                var f: [SIMD3<Double>] = []
+                var l: [Double]? = nil
+                try backend.computeForces(positions: frame.positions, forces: &f, losses: &l)
+                let phi = try backend.invariants()
+                var worst = 0.0
+                try frame.positions.withUnsafeBufferPointer { pos in
+                    try species.withUnsafeBufferPointer { sp in
+                        try all.withUnsafeBufferPointer { cand in
+                            for k in 0..<frame.count {
+                                try ev.evaluate(agent: k, positions: pos, species: sp, box: frame.box, candidates: cand)
+                                for a in 0..<p { worst = max(worst, abs(phi[k * p + a] - ev.phi[a]) / max(abs(ev.phi[a]), 1)) }
+                            }
+                        }
+                    }
+                }
+                print("invariants \(model.invariants.family) [\(precision)]: max relative difference \(worst)")
+                #expect(worst < tolerance(precision, radial: model.invariants.family == .radial))
+            }
+        }
+    }
+}
+
+/// The GPU form of the kernels (slot-major arrays, branch-free selection network) on this
+/// device: real frames against the CPU backend, and too few neighbours named.
+@Suite(.enabled(if: openCLAvailable, "needs an OpenCL device (SKIPPED otherwise, see OpenCLAvailabilityTests)"))
+struct OpenCLGPUFormTests {
+    @Test(arguments: testPrecisions)
+    func realFramesAndShortage(precision: OpenCLPrecision) throws {
+        let run = try WaterData.run.get(), model = try WaterData.nearestModel.get()
+        for index in [0, 899] {
+            let frame = run.frames[index]
+            let species = try model.speciesIndices(elements: frame.elements, species: frame.species).map(Int.init)
+            let ref = try BackendParityTests.cpu(model, species: species, positions: frame.positions, box: frame.box)
+            let backend = try OpenCLBackend(model: try OpenCLModel(model), species: species, box: frame.box, device: nil,
+                                            precision: precision, skin: 1.0, accumulateInDouble: nil,
+                                            agentMajor: false, selectNetwork: true)
+            var f: [SIMD3<Double>] = []
+            var l: [Double]? = []
+            try backend.computeForces(positions: frame.positions, forces: &f, losses: &l)
+            let ef = relativeError(f, ref.0), el = relativeError(l!, ref.1)
+            print("parity GPU form, CP2K frame \(index) [\(precision)]: force \(ef), loss \(el)")
+            #expect(ef < tolerance(precision) && el < tolerance(precision))
+        }
+        var m = OpenCLReferenceTests.nearestModel(inverse: false, seed: 36)
+        m.invariants = .nearest(counts: [6, 8], inverse: false, searchRadius: 3.0)
+        let box = Box(cubic: 20)
+        let (species, positions) = TestSystems.water(400, box: box, seed: 35)
+        let backend = try OpenCLBackend(model: m, species: species, box: box, device: nil, precision: precision, skin: 1.0,
+                                        accumulateInDouble: nil, agentMajor: false, selectNetwork: true)
+        var f: [SIMD3<Double>] = []
+        var l: [Double]? = nil
+        #expect(throws: MLDError.self) { try backend.computeForces(positions: positions, forces: &f, losses: &l) }
+    }
+}

@@ -50,9 +50,9 @@ struct NeighbourListTests {
     }
 
     static func make(_ n: Int, box: Box, cutoff: Double, skin: Double, precision: OpenCLPrecision,
-                     capacity: Int? = nil) throws -> (CLContext, DeviceNeighbourList, CLBuffer<SIMD4<Double>>) {
+                     capacity: Int? = nil, agentMajor: Bool? = nil) throws -> (CLContext, DeviceNeighbourList, CLBuffer<SIMD4<Double>>) {
         let ctx = try CLContext(device: try CLDevice.select(index: nil))
-        let program = try ctx.mldProgram(precision: precision, defines: [])
+        let program = try ctx.mldProgram(precision: precision, defines: [], agentMajor: agentMajor)
         let nl = try DeviceNeighbourList(ctx: ctx, program: program, precision: precision, count: n,
                                          box: box, cutoff: cutoff, skin: skin, capacity: capacity)
         let pos = try ctx.buffer(SIMD4<Double>.self, count: n)
@@ -75,12 +75,15 @@ struct NeighbourListTests {
         return st
     }
 
-    @Test(arguments: testPrecisions)
-    func randomSystemMatchesAllPairs(precision: OpenCLPrecision) throws {
+    /// Both layouts of the lists (agent-major, as on CPU devices, and slot-major, as on GPUs).
+    @Test(arguments: testPrecisions, [false, true])
+    func randomSystemMatchesAllPairs(precision: OpenCLPrecision, agentMajor: Bool) throws {
         var rng = SplitMix64(seed: 11)
         let box = Box(21.0, 23.5, 19.7)
         let positions = randomPositions(1500, box: box, rng: &rng)
-        let (_, nl, pos) = try Self.make(positions.count, box: box, cutoff: 4.0, skin: 1.0, precision: precision)
+        let (_, nl, pos) = try Self.make(positions.count, box: box, cutoff: 4.0, skin: 1.0, precision: precision,
+                                         agentMajor: agentMajor)
+        #expect(nl.agentMajor == agentMajor)
         #expect(nl.cells.x == 4 && nl.cells.y == 4 && nl.cells.z == 3)
         let st = try Self.update(nl, pos, positions, force: true)
         #expect(st[DeviceStatus.rebuilt] == 1)
@@ -129,12 +132,13 @@ struct NeighbourListTests {
 
     /// A capacity far too small is reported in the status words, grown, and the rebuilt lists
     /// are complete.
-    @Test(arguments: testPrecisions)
-    func overflowIsDetectedAndRecovered(precision: OpenCLPrecision) throws {
+    @Test(arguments: testPrecisions, [false, true])
+    func overflowIsDetectedAndRecovered(precision: OpenCLPrecision, agentMajor: Bool) throws {
         var rng = SplitMix64(seed: 14)
         let box = Box(cubic: 18.0)
         let positions = randomPositions(1000, box: box, rng: &rng)
-        let (_, nl, pos) = try Self.make(positions.count, box: box, cutoff: 4.0, skin: 1.0, precision: precision, capacity: 4)
+        let (_, nl, pos) = try Self.make(positions.count, box: box, cutoff: 4.0, skin: 1.0, precision: precision,
+                                         capacity: 4, agentMajor: agentMajor)
         #expect(nl.capacity == 4)
         var st = try Self.update(nl, pos, positions, force: true, grow: false)
         let needed = Int(st[DeviceStatus.maxCount])

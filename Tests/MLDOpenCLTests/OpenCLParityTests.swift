@@ -25,6 +25,9 @@ func tolerance(_ p: OpenCLPrecision, radial: Bool = false) -> Double {
     p == .double ? 1e-12 : (radial ? 5e-5 : 1e-5)
 }
 
+/// Every kernel against `ReferenceForces` (a plain all-pairs evaluation of the definition), in
+/// both forms the device type selects: the CPU form (agent-major arrays, insertion selection)
+/// and the GPU form (slot-major arrays, branch-free selection network), on any device.
 @Suite(.enabled(if: openCLAvailable, "needs an OpenCL device (SKIPPED otherwise, see OpenCLAvailabilityTests)"))
 struct OpenCLReferenceTests {
     static func nearestModel(inverse: Bool, seed: UInt64) -> OpenCLModel {
@@ -47,39 +50,66 @@ struct OpenCLReferenceTests {
         return OpenCLModel(speciesNames: ["O", "H"], invariants: .radial(basis: basis, cutoff: 5.5), linear: w, quadratic: W)
     }
 
-    func check(_ model: OpenCLModel, atoms: Int, precision: OpenCLPrecision, seed: UInt64) throws {
+    func check(_ model: OpenCLModel, atoms: Int, precision: OpenCLPrecision, agentMajor: Bool, seed: UInt64) throws {
         let box = Box(cubic: pow(Double(atoms) / 0.1, 1.0 / 3.0))
         let (species, positions) = TestSystems.water(atoms, box: box, seed: seed)
         let ref = ReferenceForces.compute(model, species: species, positions: positions, box: box)
-        let backend = try OpenCLBackend(model: model, species: species, box: box, precision: precision)
+        let backend = try OpenCLBackend(model: model, species: species, box: box, device: nil, precision: precision,
+                                        skin: 1.0, accumulateInDouble: nil, agentMajor: agentMajor,
+                                        selectNetwork: !agentMajor)
         var forces: [SIMD3<Double>] = []
         var losses: [Double]? = []
         try backend.computeForces(positions: positions, forces: &forces, losses: &losses)
         let ef = relativeError(forces, ref.forces), el = relativeError(losses!, ref.losses)
-        print("parity vs reference: \(model.invariants) \(atoms) atoms \(precision): force \(ef), loss \(el)")
+        print("parity vs reference: \(model.invariants) \(atoms) atoms \(precision) \(agentMajor ? "CPU form (agent-major, insertion)" : "GPU form (slot-major, network)"): force \(ef), loss \(el)")
+        let phi = try backend.invariants()
+        #expect(phi.allSatisfy(\.isFinite) && phi.contains { $0 != 0 })
         var radial = false
         if case .radial = model.invariants { radial = true }
         #expect(ef < tolerance(precision, radial: radial))
         #expect(el < tolerance(precision, radial: radial))
     }
 
-    @Test(arguments: testPrecisions)
-    func nearestDistance(precision: OpenCLPrecision) throws {
-        try check(Self.nearestModel(inverse: false, seed: 1), atoms: 1000, precision: precision, seed: 21)
+    @Test(arguments: testPrecisions, [false, true])
+    func nearestDistance(precision: OpenCLPrecision, agentMajor: Bool) throws {
+        try check(Self.nearestModel(inverse: false, seed: 1), atoms: 1000, precision: precision, agentMajor: agentMajor, seed: 21)
     }
 
-    @Test(arguments: testPrecisions)
-    func nearestInverse(precision: OpenCLPrecision) throws {
-        try check(Self.nearestModel(inverse: true, seed: 2), atoms: 1000, precision: precision, seed: 22)
+    @Test(arguments: testPrecisions, [false, true])
+    func nearestInverse(precision: OpenCLPrecision, agentMajor: Bool) throws {
+        try check(Self.nearestModel(inverse: true, seed: 2), atoms: 1000, precision: precision, agentMajor: agentMajor, seed: 22)
     }
 
-    @Test(arguments: testPrecisions)
-    func radialGaussian(precision: OpenCLPrecision) throws {
-        try check(Self.radialModel(gaussian: true, seed: 3), atoms: 1000, precision: precision, seed: 23)
+    @Test(arguments: testPrecisions, [false, true])
+    func radialGaussian(precision: OpenCLPrecision, agentMajor: Bool) throws {
+        try check(Self.radialModel(gaussian: true, seed: 3), atoms: 1000, precision: precision, agentMajor: agentMajor, seed: 23)
     }
 
-    @Test(arguments: testPrecisions)
-    func radialInversePower(precision: OpenCLPrecision) throws {
-        try check(Self.radialModel(gaussian: false, seed: 4), atoms: 1000, precision: precision, seed: 24)
+    @Test(arguments: testPrecisions, [false, true])
+    func radialInversePower(precision: OpenCLPrecision, agentMajor: Bool) throws {
+        try check(Self.radialModel(gaussian: false, seed: 4), atoms: 1000, precision: precision, agentMajor: agentMajor, seed: 24)
+    }
+}
+
+/// The path of devices without fp64: single precision with float + Kahan sums, forced here on
+/// a device that has fp64. Everything, the selected distances included, is then float.
+@Suite(.enabled(if: openCLAvailable, "needs an OpenCL device (SKIPPED otherwise, see OpenCLAvailabilityTests)"))
+struct OpenCLWithoutFP64Tests {
+    @Test(arguments: [false, true])
+    func nearestFloatAccumulation(inverse: Bool) throws {
+        let model = OpenCLReferenceTests.nearestModel(inverse: inverse, seed: 41)
+        let box = Box(cubic: pow(1000 / 0.1, 1.0 / 3.0))
+        let (species, positions) = TestSystems.water(1000, box: box, seed: 42)
+        let ref = ReferenceForces.compute(model, species: species, positions: positions, box: box)
+        let backend = try OpenCLBackend(model: model, species: species, box: box, device: nil, precision: .single,
+                                        skin: 1.0, accumulateInDouble: false)
+        var forces: [SIMD3<Double>] = []
+        var losses: [Double]? = []
+        try backend.computeForces(positions: positions, forces: &forces, losses: &losses)
+        let ef = relativeError(forces, ref.forces), el = relativeError(losses!, ref.losses)
+        print("parity without fp64 (float + Kahan), nearest \(inverse ? "inverse" : "distance"): force \(ef), loss \(el)")
+        #expect(ef < 1e-5)
+        #expect(el < 1e-5)
+        #expect(ef > 1e-9, "the float path must really run in float")
     }
 }

@@ -210,3 +210,64 @@ func checkWaterBox(_ c: Configuration, molecules: Int, density: Double,
         #expect(left == ["box.xyz"])
     }
 }
+
+/// Tiling against the real force code: a nearest-neighbour model (search radius under half the
+/// original box) gives every atom of the tiled box the force of its original, on the CPU
+/// backend and against the model's all-pairs evaluation.
+@Suite struct ReplicationModelForceTests {
+    /// A nearest O:6,H:8 model with seeded random coefficients (any quadratic loss will do).
+    static func model(searchRadius: Double) -> LearnedModel {
+        var rng = SplitMix64(seed: 42)
+        let p = 14
+        func losses() -> QuadraticLoss {
+            let w = (0..<p).map { _ in Double.random(in: -0.5...0.5, using: &rng) }
+            var W = [Double](repeating: 0, count: p * p)
+            for i in 0..<p {
+                for j in i..<p {
+                    let x = Double.random(in: -0.1...0.1, using: &rng)
+                    W[i * p + j] = x; W[j * p + i] = x
+                }
+            }
+            return QuadraticLoss(w: w, W: W)
+        }
+        let range = InvariantRange(min: [Double](repeating: 0, count: p), max: [Double](repeating: 10, count: p))
+        return LearnedModel(species: [.oxygen, .hydrogen],
+                            invariants: .nearest(species: ["O", "H"], counts: [6, 8], searchRadius: searchRadius),
+                            form: .full, losses: [losses(), losses()], ranges: [range, range])
+    }
+
+    static func cpuForces(_ m: LearnedModel, _ c: Configuration) throws -> [SIMD3<Double>] {
+        let spec = m.invariants
+        let potential = NearestQuadraticPotential(
+            counts: spec.counts!, inverse: false, searchRadius: spec.searchRadius!,
+            w: m.losses.map(\.w), W: m.losses.map(\.W), symbols: ["O", "H"])
+        let species = try m.speciesIndices(elements: c.elements, species: c.species).map(Int.init)
+        let backend = try CPUBackend(potential: potential, species: species, box: c.box)
+        var f: [SIMD3<Double>] = []
+        var l: [Double]? = nil
+        try backend.computeForces(positions: c.positions, forces: &f, losses: &l)
+        return f
+    }
+
+    @Test func tiledBoxHasTheOriginalPerAtomForces() throws {
+        let c = try ReplicationTests.frame()
+        let m = Self.model(searchRadius: 0.48 * c.box.shortestEdge)
+        let original = try m.forces(c)            // all pairs, the original box
+        let originalCPU = try Self.cpuForces(m, c)
+        let big = c.replicated(SIMD3(2, 2, 2))
+        let tiled = try Self.cpuForces(m, big)
+        #expect(tiled.count == 8 * c.count)
+        var worst = 0.0, scale = 0.0
+        for a in 0..<c.count {
+            scale = max(scale, (original[a] * original[a]).sum().squareRoot())
+            let d0 = originalCPU[a] - original[a]
+            worst = max(worst, (d0 * d0).sum().squareRoot())
+            for image in 0..<8 {
+                let d = tiled[image * c.count + a] - original[a]
+                worst = max(worst, (d * d).sum().squareRoot())
+            }
+        }
+        #expect(scale > 0.01, "the test model gives forces (largest \(scale) eV/Å)")
+        #expect(worst <= 1e-9 * max(scale, 1), "largest per-atom force difference \(worst) eV/Å")
+    }
+}

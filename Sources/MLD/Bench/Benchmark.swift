@@ -17,13 +17,16 @@ public struct BenchmarkCase {
     public var transferSeconds: (() -> Double)?
     /// Device memory the backend holds, in bytes, for backends that know it.
     public var deviceMemoryBytes: (() -> Int)?
+    /// The instantaneous temperature in K (a sanity check that the timed dynamics stayed sane).
+    public var temperature: (() -> Double)?
 
     public init(backend: ForceBackend, step: @escaping () throws -> Void,
-                positions: @escaping () -> [SIMD3<Double>],
+                positions: @escaping () -> [SIMD3<Double>], temperature: (() -> Double)? = nil,
                 transferSeconds: (() -> Double)? = nil, deviceMemoryBytes: (() -> Int)? = nil) {
         self.backend = backend
         self.step = step
         self.positions = positions
+        self.temperature = temperature
         self.transferSeconds = transferSeconds
         self.deviceMemoryBytes = deviceMemoryBytes
     }
@@ -31,12 +34,15 @@ public struct BenchmarkCase {
 
 /// How long and how often to time.
 public struct BenchmarkSettings: Codable, Sendable {
-    /// MD steps per timed run; nil chooses `targetAtomSteps / atoms` (at least 2, at most 5,000).
+    /// MD steps per timed run; nil chooses them from the warm-up so that a timed run takes
+    /// about `targetSeconds` (at least 2 steps, at most 10,000).
     public var steps: Int?
     /// Timed runs per size and backend (the median is reported, with min and max).
     public var repeats: Int = 3
-    /// Atom-steps per timed run when `steps` is nil (2e6: about a second at 2e6 atom-steps/s).
-    public var targetAtomSteps: Double = 2e6
+    /// Seconds per timed run when `steps` is nil.
+    public var targetSeconds: Double = 1.0
+    /// Seconds of warm-up when `steps` is nil (at least 2 steps are always run).
+    public var warmupSeconds: Double = 0.3
     /// MD time step in fs, for ns/day.
     public var timeStep: Double = 0.5
 
@@ -45,10 +51,11 @@ public struct BenchmarkSettings: Codable, Sendable {
         self.repeats = repeats
     }
 
-    /// MD steps per timed run for a system of `atoms`.
-    public func steps(atoms: Int) -> Int {
+    /// MD steps per timed run, given the seconds per step seen in the warm-up.
+    public func steps(secondsPerStep: Double) -> Int {
         if let steps { return steps }
-        return Swift.max(2, Swift.min(5_000, Int(targetAtomSteps / Double(Swift.max(atoms, 1)))))
+        guard secondsPerStep > 0 else { return 10_000 }
+        return Swift.max(2, Swift.min(10_000, Int((targetSeconds / secondsPerStep).rounded())))
     }
 }
 
@@ -89,13 +96,18 @@ public struct BenchmarkResult: Codable, Sendable {
     public var deviceMemoryBytes: Int?
     /// Seconds to build the box and the backend and run the warm-up.
     public var setupSeconds: Double
+    /// Instantaneous temperature in K after the timed steps, where the case reports it.
+    public var finalTemperature: Double?
+    /// CPU seconds (user + system, all threads of this process) per timed MD step: with
+    /// `1 / stepsPerSecond` it shows how much of the machine the run actually got.
+    public var cpuSecondsPerStep: Double
 }
 
 /// Times whole MD steps and force evaluations.
 public enum Benchmark {
     /// Builds the system of `atoms` (see `BenchmarkSystem`), makes the case with `make`, runs
-    /// warm-up steps (a fifth of a timed run, at least 2), then `settings.repeats` timed runs of
-    /// whole MD steps and as many timed force evaluations.
+    /// the warm-up, then `settings.repeats` timed runs of whole MD steps and as many timed runs
+    /// of force evaluations alone (at most 50 each, on the final positions).
     public static func run(atoms: Int, reference: Configuration?, settings: BenchmarkSettings,
                            make: (Configuration) throws -> BenchmarkCase) throws -> BenchmarkResult {
         let canResetPeak = ProcessMemory.resetPeak()
@@ -104,13 +116,34 @@ public enum Benchmark {
         let system = try BenchmarkSystem(atoms: atoms, reference: reference)
         let bench = try make(system.configuration)
         let n = system.configuration.count
-        let steps = settings.steps(atoms: n)
-        let warmup = Swift.max(2, steps / 5)
-        for _ in 0..<warmup { try bench.step() }
+        // Warm-up: a fifth of a timed run with --steps, else at least `warmupSeconds` (and 2 steps),
+        // whose last half gives the seconds per step that sets the length of a timed run.
+        var warmup = 0
+        var steps: Int
+        if let fixed = settings.steps {
+            steps = fixed
+            warmup = Swift.max(2, fixed / 5)
+            for _ in 0..<warmup { try bench.step() }
+        } else {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            var half = (t0, 0)
+            var elapsed = 0.0
+            repeat {
+                try bench.step()
+                warmup += 1
+                let t = DispatchTime.now().uptimeNanoseconds
+                elapsed = Double(t - t0) * 1e-9
+                if elapsed < settings.warmupSeconds / 2 || warmup <= 1 { half = (t, warmup) }
+            } while warmup < 2 || elapsed < settings.warmupSeconds
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            let perStep = Double(t1 - half.0) * 1e-9 / Double(Swift.max(1, warmup - half.1))
+            steps = settings.steps(secondsPerStep: perStep)
+        }
         let setup = Date().timeIntervalSince(start)
 
         let repeats = Swift.max(1, settings.repeats)
         var stepSeconds: [Double] = []
+        let cpu0 = Benchmark.processCPUSeconds()
         let builds0 = bench.backend.neighbourListBuilds
         let transfer0 = bench.transferSeconds?()
         for _ in 0..<repeats {
@@ -119,6 +152,7 @@ public enum Benchmark {
             let t1 = DispatchTime.now().uptimeNanoseconds
             stepSeconds.append(Double(t1 - t0) * 1e-9 / Double(steps))
         }
+        let cpuPerStep = (Benchmark.processCPUSeconds() - cpu0) / Double(steps * repeats)
         let rebuilds = bench.backend.neighbourListBuilds - builds0
         let transfer = transfer0.flatMap { t0 in bench.transferSeconds.map { ($0() - t0) / Double(steps * repeats) } }
 
@@ -149,6 +183,15 @@ public enum Benchmark {
             neighbourRebuilds: rebuilds, timedSteps: steps * repeats,
             peakResidentBytes: peak,
             bytesPerAtom: peak.flatMap { p in baseline.map { Double(p - $0) / Double(n) } },
-            deviceMemoryBytes: bench.deviceMemoryBytes?(), setupSeconds: setup)
+            deviceMemoryBytes: bench.deviceMemoryBytes?(), setupSeconds: setup,
+            finalTemperature: bench.temperature?(), cpuSecondsPerStep: cpuPerStep)
+    }
+
+    /// User plus system CPU time of this process so far, in s (getrusage).
+    public static func processCPUSeconds() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) * 1e-6
+            + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) * 1e-6
     }
 }

@@ -29,7 +29,7 @@ extension ExtendedXYZ {
                 texts.withUnsafeMutableBufferPointer { out in
                     DispatchQueue.concurrentPerform(iterations: last - first) { k in
                         let lo = (first + k) * blockAtoms, hi = min(c.count, lo + blockAtoms)
-                        out[k] = Data(formatAtoms(c, lo..<hi).utf8)
+                        out[k] = Data(formatAtomBytes(c, lo..<hi))
                     }
                 }
                 for t in texts { try handle.write(contentsOf: t) }
@@ -61,17 +61,25 @@ extension ExtendedXYZ {
         return "\(c.count)\n\(header)\n"
     }
 
-    /// The lines of atoms `range`, as `format` writes them.
-    static func formatAtoms(_ c: Configuration, _ range: Range<Int>) -> String {
-        let symbols = c.elements.map(\.symbol)
-        var out = ""
-        out.reserveCapacity(range.count * (c.velocities == nil ? 64 : 128))
+    /// The lines of atoms `range`, as `format` writes them, as UTF-8 bytes. Numbers are Swift's
+    /// shortest round-trip `description`, appended byte-wise without intermediate strings.
+    static func formatAtomBytes(_ c: Configuration, _ range: Range<Int>) -> [UInt8] {
+        let symbols = c.elements.map { Array($0.symbol.utf8) }
+        let columns = 3 + (c.velocities == nil ? 0 : 3) + (c.forces == nil ? 0 : 3)
+        var out: [UInt8] = []
+        out.reserveCapacity(range.count * (4 + 22 * columns))
+        @inline(__always) func number(_ x: Double) {
+            out.append(0x20)
+            var d = x.description
+            d.withUTF8 { out.append(contentsOf: $0) }
+        }
         for i in range {
+            out.append(contentsOf: symbols[c.species[i]])
             let r = c.positions[i]
-            out += "\(symbols[c.species[i]]) \(r.x) \(r.y) \(r.z)"
-            if let v = c.velocities?[i] { out += " \(v.x) \(v.y) \(v.z)" }
-            if let f = c.forces?[i] { out += " \(f.x) \(f.y) \(f.z)" }
-            out += "\n"
+            number(r.x); number(r.y); number(r.z)
+            if let v = c.velocities?[i] { number(v.x); number(v.y); number(v.z) }
+            if let f = c.forces?[i] { number(f.x); number(f.y); number(f.z) }
+            out.append(0x0A)
         }
         return out
     }

@@ -1,0 +1,173 @@
+import ArgumentParser
+import Foundation
+import MLD
+import MLDOpenCL
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time learned-dynamics MD steps on water boxes of several sizes.",
+        discussion: """
+            Per size and backend: build the box (the --data frame tiled k x k x k for 192 k^3 atoms,
+            else a fresh water box), warm up, then time --repeats runs of whole MD steps (forces,
+            velocity Verlet, Nose-Hoover chain, neighbour-list rebuilds when due) and as many runs
+            of the force evaluation alone. Reports the median with min and max.
+            Example: mld bench --model model.json --backend all --atoms 192,1536,12288 --cp2k Data/cp2k-water64-xtb-300K
+            """)
+
+    enum BenchBackend: String, ExpressibleByArgument, CaseIterable {
+        case cpu, opencl, all
+    }
+
+    @Option(name: .long, help: "The model file (mld fit --out).")
+    var model: String
+
+    @Option(name: .long, help: "Backends to time: cpu, opencl, or all (cpu and, where a device exists, opencl).")
+    var backend: BenchBackend = .cpu
+
+    @Option(name: .long, help: "Comma-separated atom counts.")
+    var atoms: String = "192,1536,12288,98304,786432"
+
+    @Option(name: .long, help: "MD steps per timed run (default: chosen from the warm-up so a run takes about 1 s).")
+    var steps: Int?
+
+    @Option(name: .long, help: "Timed runs per size and backend.")
+    var repeats: Int = 3
+
+    @Option(name: .long, help: "CP2K directory whose .ener file gives CP2K's seconds per step (for the speed-up).")
+    var cp2k: String?
+
+    @Option(name: .long, help: "The CP2K directory whose first frame is tiled into the boxes.")
+    var data: String = "Data/cp2k-water64-xtb-300K"
+
+    @OptionGroup var opencl: OpenCLOptions
+
+    @Option(name: .long, help: "Nose-Hoover time constant in fs.")
+    var tau: Double = SimulationSettings.defaultTau
+
+    @OptionGroup var global: GlobalOptions
+
+    /// What `--json` prints.
+    struct Report: Codable {
+        var machine: MachineInfo
+        var model: String
+        var settings: BenchmarkSettings
+        var results: [BenchmarkResult]
+        var skipped: [String]
+        var cp2k: CP2KTiming?
+        /// CP2K's median seconds per step over mld's, per backend, at CP2K's atom count.
+        var speedup: [String: Double]
+    }
+
+    func parseAtoms() throws -> [Int] {
+        let parts = atoms.split(separator: ",", omittingEmptySubsequences: false)
+        let values = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, values.count == parts.count, values.allSatisfy({ $0 > 0 }) else {
+            throw MLDError.usage("--atoms must be comma-separated positive integers, not '\(atoms)'")
+        }
+        return values
+    }
+
+    func run() throws {
+        let sizes = try parseAtoms()
+        if let steps, steps < 1 { throw MLDError.usage("--steps must be at least 1 (got \(steps))") }
+        guard repeats >= 1 else { throw MLDError.usage("--repeats must be at least 1 (got \(repeats))") }
+        let learned = try LearnedModel.load(model)
+        let timing = try cp2k.map { try CP2KTiming(path: $0) }
+        let reference = try BoxSummary.load(data, frame: 0)
+        var backends: [BenchBackend] = backend == .all ? [.cpu, .opencl] : [backend]
+        var skipped: [String] = []
+        if backend == .all && OpenCLDeviceInfo.all().isEmpty {
+            backends = [.cpu]
+            skipped.append("opencl: no OpenCL platform or device found")
+        }
+        var settings = BenchmarkSettings(steps: steps, repeats: repeats)
+        var simulation = SimulationSettings()
+        simulation.tau = tau
+        // No loss or bond sampling during the timed steps: the bench times the dynamics.
+        simulation.every = 1_000_000_000
+        simulation.checkpointEvery = 1_000_000_000
+        settings.timeStep = simulation.timeStep
+
+        var results: [BenchmarkResult] = []
+        if !global.json {
+            print("backend   atoms   steps  steps/s (min-max)              atom-steps/s   ns/day   force ms  transfer ms  rebuilds  peak MB  B/atom  T K  CPU ms/step")
+        }
+        for kind in backends {
+            for n in sizes {
+                let result: BenchmarkResult
+                do {
+                    result = try Benchmark.run(atoms: n, reference: reference, settings: settings) { c in
+                        try BenchCommand.makeCase(kind, model: learned, configuration: c, simulation: simulation,
+                                                  opencl: opencl)
+                    }
+                } catch where backend == .all && kind == .opencl {
+                    // `all` times OpenCL where it works; a device that cannot run a size is noted.
+                    let e = error
+                    skipped.append("opencl at \(n) atoms: \(e)")
+                    FileHandle.standardError.write(Data("mld bench: opencl skipped at \(n) atoms: \(e)\n".utf8))
+                    break
+                }
+                results.append(result)
+                if global.json {
+                    FileHandle.standardError.write(Data(String(
+                        format: "mld bench: %@ %d atoms: %.4g atom-steps/s (%d steps x %d)\n",
+                        result.backend, result.atoms, result.atomStepsPerSecond.median, result.steps,
+                        result.repeats).utf8))
+                } else {
+                    print(BenchCommand.row(result)); fflush(stdout)
+                }
+            }
+        }
+        var speedup: [String: Double] = [:]
+        if let timing, let atoms = timing.atoms ?? Optional(reference.count) {
+            for r in results where r.atoms == atoms {
+                speedup[r.backend] = timing.secondsPerStep.median * r.stepsPerSecond.median
+            }
+        }
+        let report = Report(machine: MachineInfo(), model: model, settings: settings, results: results,
+                            skipped: skipped, cp2k: timing, speedup: speedup)
+        if global.json { try printJSON(report); return }
+        if !results.isEmpty {
+            print("device: " + Set(results.map { "\($0.backend) = \($0.device)" }).sorted().joined(separator: "; "))
+        }
+        for s in skipped { print("skipped: \(s)") }
+        if let timing {
+            print(String(format: "CP2K: %.3f s per step (median of %d steps, min %.3f, max %.3f) for %d atoms, %@",
+                         timing.secondsPerStep.median, timing.steps, timing.secondsPerStep.min,
+                         timing.secondsPerStep.max, timing.atoms ?? reference.count, timing.file))
+            for (b, x) in speedup.sorted(by: { $0.key < $1.key }) {
+                print(String(format: "speed-up of the mld %@ step over the CP2K step: %.4g x", b, x))
+            }
+        }
+        let m = report.machine
+        print("machine: \(m.cores) cores, \(m.cpuModel), load average \(m.loadAverage.map { String(format: "%.2f", $0) } ?? "?"), \(m.date)")
+    }
+
+    /// One printed row.
+    static func row(_ r: BenchmarkResult) -> String {
+        let s = r.stepsPerSecond
+        let transfer = r.transferSecondsPerStep.map { String(format: "%11.3f", $0 * 1e3) } ?? String(repeating: " ", count: 10) + "-"
+        let peak = r.peakResidentBytes.map { String(format: "%8.0f", Double($0) / 1_048_576) } ?? "       -"
+        let perAtom = r.bytesPerAtom.map { String(format: "%7.0f", $0) } ?? "      -"
+        let t = r.finalTemperature.map { String(format: "%4.0f", $0) } ?? "   -"
+        return String(format: "%-7@ %7d  %6d  %9.4g (%9.4g-%9.4g)  %12.4g  %7.3g  %9.4g  %@  %8d  %@  %@  %@  %10.4g",
+                      r.backend, r.atoms, r.steps, s.median, s.min, s.max, r.atomStepsPerSecond.median,
+                      r.nsPerDay.median, r.forceSeconds.median * 1e3, transfer, r.neighbourRebuilds, peak, perAtom, t,
+                      r.cpuSecondsPerStep * 1e3)
+    }
+
+    /// The backend and the simulation of `configuration` for one benchmark case.
+    static func makeCase(_ kind: BenchBackend, model: LearnedModel, configuration c: Configuration,
+                         simulation: SimulationSettings, opencl: OpenCLOptions) throws -> BenchmarkCase {
+        try model.check(elements: c.elements, box: c.box)
+        let species = try model.speciesIndices(elements: c.elements, species: c.species).map(Int.init)
+        let backend = try makeBackend(kind == .opencl ? .opencl : .cpu, model: model, species: species,
+                                      box: c.box, opencl: opencl).backend
+        let sim = try Simulation(configuration: c, backend: backend, settings: simulation)
+        let device = backend as? OpenCLBackend
+        return BenchmarkCase(backend: backend, step: { try sim.advance() }, positions: { sim.positions },
+                             temperature: { sim.temperature },
+                             transferSeconds: device.map { d in { d.transferSeconds } })
+    }
+}
