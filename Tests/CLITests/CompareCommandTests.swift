@@ -75,6 +75,7 @@ let promisedFigures = ["kinetic_energy", "oh_bond_stats", "oh_bond_series", "rdf
     @Test(.enabled(if: gnuplotInstalled, "gnuplot is not installed: SKIPPING the figure checks of mld compare (apt-get install gnuplot-nox)"))
     func writesEveryFileAndValidFigures() throws {
         let out = smallRunDirectory + "/report"
+        defer { try? FileManager.default.removeItem(atPath: out) }
         let r = try runMLD(["compare", "--reference", bundledReference, "--run", smallRunDirectory + "/run",
                             "--out", out, "--scan", smallRunDirectory + "/scan.csv", "--atoms", "1,2,4,5", "--json"],
                            environment: [:])
@@ -115,6 +116,7 @@ let promisedFigures = ["kinetic_energy", "oh_bond_stats", "oh_bond_series", "rdf
 
     @Test func withoutGnuplotStillWritesDataAndScripts() throws {
         let out = smallRunDirectory + "/report-no-gnuplot"
+        defer { try? FileManager.default.removeItem(atPath: out) }
         let r = try runMLD(["compare", "--reference", bundledReference, "--run", smallRunDirectory + "/run", "--out", out],
                            environment: ["MLD_GNUPLOT": "/nonexistent/gnuplot"])
         #expect(r.status == 0, "stderr: \(r.err)")
