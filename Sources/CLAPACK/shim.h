@@ -2,4 +2,5 @@
 #ifndef MLD_CLAPACK_SHIM_H
 #define MLD_CLAPACK_SHIM_H
 #include <lapacke.h>
+#include <cblas.h>
 #endif

@@ -10,6 +10,9 @@ struct MLDCommand: ParsableCommand {
         subcommands: [
             InfoCommand.self,
             DevicesCommand.self,
+            RunCommand.self,
+            FitCommand.self,
+            EvalCommand.self,
             CompareCommand.self,
         ])
 }

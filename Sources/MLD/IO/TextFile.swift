@@ -68,10 +68,9 @@ public enum AtomicFile {
         let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
         do {
             try data.write(to: tmp)
-            if FileManager.default.fileExists(atPath: path) {
-                _ = try FileManager.default.replaceItemAt(url, withItemAt: tmp)
-            } else {
-                try FileManager.default.moveItem(at: tmp, to: url)
+            // rename(2) replaces an existing file atomically (FileManager.replaceItemAt fails on Linux).
+            guard rename(tmp.path, url.path) == 0 else {
+                throw MLDError.output(file: path, problem: "cannot be replaced (\(String(cString: strerror(errno))))")
             }
         } catch {
             try? FileManager.default.removeItem(at: tmp)

@@ -1,0 +1,161 @@
+import Dispatch
+import Foundation
+
+/// The reference backend: pure Swift, double precision, parallel over blocks of agents.
+///
+/// Each call wraps the positions into the box, rebuilds the Verlet neighbour list when some atom
+/// moved more than half the skin (or an adaptive potential asked for a longer list), and runs the
+/// potential's per-agent evaluation over the agents in blocks with
+/// `DispatchQueue.concurrentPerform`, one workspace per block. Every agent's result depends only
+/// on the positions and its neighbour set (rows are sorted), never on the blocking, so results
+/// are identical for any thread count and any rebuild history.
+public final class CPUBackend: ForceBackend {
+    public let name = "cpu"
+    public var deviceName: String { "\(threads) thread\(threads == 1 ? "" : "s") (Swift, double precision)" }
+    public var neighbourListBuilds: Int { list.builds }
+
+    /// The per-agent evaluation.
+    public let potential: any AgentPotential
+    /// The periodic box.
+    public let box: Box
+    /// Species index of every atom (model order).
+    public let species: [Int32]
+    /// Worker threads.
+    public let threads: Int
+    /// The neighbour list (read access for tests and diagnostics).
+    public private(set) var list: NeighbourList
+
+    private var wrapped: [SIMD3<Double>] = []
+    private let blocks: Int
+    private var workspaces: [Any]
+
+    /// - Parameters:
+    ///   - potential: the per-agent loss.
+    ///   - species: species index of every atom (model order).
+    ///   - box: the periodic box; the potential's range must not exceed half its shortest edge.
+    ///   - skin: neighbour-list padding in Å.
+    ///   - threads: worker threads (default: every core).
+    public init(potential: any AgentPotential, species: [Int], box: Box, skin: Double = CPUBackend.defaultSkin,
+                threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+        guard potential.interactionRange <= box.shortestEdge / 2 + 1e-12 else {
+            throw MLDError.backend("the model's range \(potential.interactionRange) Å exceeds half the shortest box edge (\(box.shortestEdge / 2) Å)")
+        }
+        if let bad = species.first(where: { $0 < 0 || $0 >= potential.speciesCount }) {
+            throw MLDError.backend("species index \(bad) is not in the model (\(potential.speciesCount) species)")
+        }
+        self.potential = potential
+        self.box = box
+        self.species = species.map(Int32.init)
+        self.threads = max(1, threads)
+        var counts = [Int](repeating: 0, count: potential.speciesCount)
+        for s in species { counts[s] += 1 }
+        let radius = potential.isAdaptive ? potential.initialRadius(counts: counts, box: box)
+                                          : potential.interactionRange
+        list = NeighbourList(radius: radius, skin: skin, speciesCount: potential.speciesCount, threads: self.threads)
+        let n = species.count
+        let b = self.threads == 1 ? 1 : (n < 1024 ? self.threads : self.threads * 4)
+        blocks = b
+        workspaces = CPUBackend.makeWorkspaces(potential, count: b)
+    }
+
+    private static func makeWorkspaces<P: AgentPotential>(_ p: P, count: Int) -> [Any] {
+        (0..<count).map { _ in p.makeWorkspace() as Any }
+    }
+
+    /// The default neighbour-list skin in Å.
+    public static let defaultSkin = 0.8
+
+    /// A backend for a fitted model: the fast adaptive `nearest` evaluation where the model uses
+    /// nearest invariants, else the model's own per-agent evaluator.
+    public convenience init(model: LearnedModel, species: [Int], box: Box, skin: Double = CPUBackend.defaultSkin,
+                            threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+        let p: any AgentPotential = NearestQuadraticPotential(model: model) ?? LearnedModelPotential(model: model)
+        try self.init(potential: p, species: species, box: box, skin: skin, threads: threads)
+    }
+
+    public func computeForces(positions: [SIMD3<Double>], forces: inout [SIMD3<Double>],
+                              losses: inout [Double]?) throws {
+        let n = positions.count
+        guard n == species.count else {
+            throw MLDError.backend("\(n) positions for a backend built for \(species.count) atoms")
+        }
+        if forces.count != n { forces = [SIMD3<Double>](repeating: .zero, count: n) }
+        if losses != nil && losses!.count != n { losses = [Double](repeating: 0, count: n) }
+        if wrapped.count != n { wrapped = [SIMD3<Double>](repeating: .zero, count: n) }
+        for i in 0..<n { wrapped[i] = box.wrap(positions[i]) }
+        if list.needsRebuild(positions) { list.build(positions, box: box, species: species) }
+
+        while true {
+            let needed = try evaluate(potential, forces: &forces, losses: &losses)
+            if needed == 0 { return }
+            // The list was too short to find every nearest neighbour: grow it and start over.
+            let r = min(potential.interactionRange, max(needed * 1.05, list.radius * 1.1))
+            list.setRadius(r)
+            list.build(positions, box: box, species: species)
+        }
+    }
+
+    /// Runs every agent; returns 0, or the largest neighbour-list radius an agent asked for.
+    private func evaluate<P: AgentPotential>(_ potential: P, forces: inout [SIMD3<Double>],
+                                             losses: inout [Double]?) throws -> Double {
+        let n = species.count
+        let blocks = self.blocks
+        let per = (n + blocks - 1) / blocks
+        var needed = [Double](repeating: 0, count: blocks)
+        var failure = [Error?](repeating: nil, count: blocks)
+        let wantLoss = losses != nil
+        var lossBuffer = losses ?? []
+        let L = box.lengths
+        let box = self.box
+        let radius = list.radius
+        let S = list.speciesCount
+        let work = workspaces.map { $0 as! P.Workspace }
+        wrapped.withUnsafeBufferPointer { pos in
+            species.withUnsafeBufferPointer { spc in
+                list.offsets.withUnsafeBufferPointer { off in
+                    list.indices.withUnsafeBufferPointer { idx in
+                        forces.withUnsafeMutableBufferPointer { frc in
+                            lossBuffer.withUnsafeMutableBufferPointer { lss in
+                                needed.withUnsafeMutableBufferPointer { need in
+                                    failure.withUnsafeMutableBufferPointer { fail in
+                                        let frc = frc, lss = lss, need = need, fail = fail
+                                        DispatchQueue.concurrentPerform(iterations: blocks) { b in
+                                            let ws = work[b]
+                                            let starts = UnsafeMutablePointer<Int>.allocate(capacity: S + 1)
+                                            defer { starts.deallocate() }
+                                            var hood = AgentNeighbourhood(
+                                                agent: 0, neighbours: UnsafeBufferPointer(start: nil, count: 0),
+                                                speciesStarts: starts,
+                                                positions: pos, species: spc, box: box,
+                                                lengths: L, halfLengths: 0.5 * L, radius: radius)
+                                            var most = 0.0
+                                            do {
+                                                for k in (b * per)..<min(n, (b + 1) * per) {
+                                                    hood.agent = k
+                                                    let first = off[k * S]
+                                                    for s in 0...S { starts[s] = off[k * S + s] - first }
+                                                    hood.neighbours = UnsafeBufferPointer(
+                                                        rebasing: idx[first..<off[(k + 1) * S]])
+                                                    let r = try potential.evaluate(hood, workspace: ws)
+                                                    frc[k] = r.force
+                                                    if wantLoss { lss[k] = r.loss }
+                                                    most = max(most, r.neededRadius)
+                                                }
+                                            } catch {
+                                                fail[b] = error
+                                            }
+                                            need[b] = most
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let e = failure.first(where: { $0 != nil }) { throw e! }
+        if wantLoss { losses = lossBuffer }
+        return needed.max() ?? 0
+    }
+}

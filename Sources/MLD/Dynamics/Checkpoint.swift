@@ -1,0 +1,139 @@
+import Foundation
+
+/// Everything needed to continue a run exactly where it stopped: positions, velocities and
+/// forces (bit for bit), thermostat state, step, random generator state, running statistics, and
+/// the sizes of the trajectory and thermo files at that step (so a resumed run cuts off anything
+/// written after the checkpoint and appends with no duplicated or missing step).
+///
+/// Binary format, little endian: the 8 bytes `MLDCKPT1`, a UInt64 byte count and that many bytes
+/// of JSON (`Header`), then the Float64 blocks: box (3), centre-of-mass reference (3),
+/// wall seconds (1), statistics (9), thermostat state (`thermostatCount`), positions, velocities
+/// and forces (3N each). Written atomically (temporary name, then rename).
+public struct Checkpoint: Equatable {
+    public struct Header: Codable, Equatable {
+        public var version = 1
+        public var step: Int
+        public var atoms: Int
+        public var elements: [String]
+        public var masses: [Double]
+        public var species: [Int]
+        /// Random generator state (decimal UInt64).
+        public var rngState: String
+        public var thermostatCount: Int
+        /// Byte sizes of trajectory.xyz and thermo.csv at this step.
+        public var trajectoryBytes: UInt64
+        public var thermoBytes: UInt64
+    }
+
+    public var step: Int
+    public var elements: [Element]
+    public var species: [Int]
+    public var box: Box
+    public var positions: [SIMD3<Double>]
+    public var velocities: [SIMD3<Double>]
+    public var forces: [SIMD3<Double>]
+    public var thermostatState: [Double]
+    public var rngState: UInt64
+    public var centreOfMass: SIMD3<Double>
+    public var statistics: RunStatistics
+    /// Wall seconds the run had taken up to this step.
+    public var wallSeconds: Double
+    public var trajectoryBytes: UInt64
+    public var thermoBytes: UInt64
+
+    static let magic = Array("MLDCKPT1".utf8)
+
+    public init(simulation s: Simulation, rngState: UInt64, wallSeconds: Double,
+                trajectoryBytes: UInt64, thermoBytes: UInt64) {
+        step = s.step
+        elements = s.elements
+        species = s.species
+        box = s.box
+        positions = s.positions
+        velocities = s.velocities
+        forces = s.forces
+        thermostatState = s.thermostat.state
+        self.rngState = rngState
+        centreOfMass = s.centreOfMassReference
+        statistics = s.statistics
+        self.wallSeconds = wallSeconds
+        self.trajectoryBytes = trajectoryBytes
+        self.thermoBytes = thermoBytes
+    }
+
+    /// The bytes of the file.
+    public func encoded() throws -> Data {
+        let header = Header(step: step, atoms: positions.count, elements: elements.map(\.symbol),
+                            masses: elements.map(\.mass), species: species, rngState: String(rngState),
+                            thermostatCount: thermostatState.count, trajectoryBytes: trajectoryBytes,
+                            thermoBytes: thermoBytes)
+        let json = try JSONEncoder().encode(header)
+        var out = Data(Self.magic)
+        func put(_ u: UInt64) { withUnsafeBytes(of: u.littleEndian) { out.append(contentsOf: $0) } }
+        func put(_ x: Double) { put(x.bitPattern) }
+        func put(_ v: SIMD3<Double>) { put(v.x); put(v.y); put(v.z) }
+        put(UInt64(json.count))
+        out.append(json)
+        put(box.lengths)
+        put(centreOfMass)
+        put(wallSeconds)
+        for x in statistics.values { put(x) }
+        for x in thermostatState { put(x) }
+        for v in positions { put(v) }
+        for v in velocities { put(v) }
+        for v in forces { put(v) }
+        return out
+    }
+
+    /// Writes the checkpoint atomically.
+    public func write(to path: String) throws { try AtomicFile.write(encoded(), to: path) }
+
+    /// Reads a checkpoint file; a truncated or foreign file is a clear error.
+    public init(contentsOf path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw MLDError.input(file: path, line: nil, problem: "no checkpoint (the run never wrote one)")
+        }
+        let bytes = [UInt8](data)
+        func bad(_ what: String) -> MLDError { .input(file: path, line: nil, problem: "not a valid checkpoint: \(what)") }
+        guard bytes.count >= 16, Array(bytes[0..<8]) == Self.magic else { throw bad("wrong magic bytes") }
+        var at = 8
+        func u64() throws -> UInt64 {
+            guard at + 8 <= bytes.count else { throw bad("truncated") }
+            var u: UInt64 = 0
+            for k in 0..<8 { u |= UInt64(bytes[at + k]) << (8 * UInt64(k)) }
+            at += 8
+            return u
+        }
+        func f64() throws -> Double { Double(bitPattern: try u64()) }
+        func vec() throws -> SIMD3<Double> { SIMD3(try f64(), try f64(), try f64()) }
+        let jsonCount = Int(try u64())
+        guard jsonCount >= 0, at + jsonCount <= bytes.count else { throw bad("truncated header") }
+        let header: Header
+        do {
+            header = try JSONDecoder().decode(Header.self, from: Data(bytes[at..<(at + jsonCount)]))
+        } catch { throw bad("unreadable header") }
+        guard header.version == 1 else { throw bad("unknown version \(header.version)") }
+        at += jsonCount
+        let n = header.atoms
+        guard header.species.count == n, header.elements.count == header.masses.count,
+              header.species.allSatisfy({ $0 >= 0 && $0 < header.elements.count }),
+              let rng = UInt64(header.rngState) else { throw bad("inconsistent header") }
+        guard bytes.count - at == 8 * (3 + 3 + 1 + 9 + header.thermostatCount + 9 * n) else {
+            throw bad("\(bytes.count) bytes, not the size its header implies")
+        }
+        step = header.step
+        elements = zip(header.elements, header.masses).map { Element(symbol: $0, mass: $1) }
+        species = header.species
+        rngState = rng
+        trajectoryBytes = header.trajectoryBytes
+        thermoBytes = header.thermoBytes
+        box = Box(try vec())
+        centreOfMass = try vec()
+        wallSeconds = try f64()
+        statistics = RunStatistics(values: try (0..<9).map { _ in try f64() })!
+        thermostatState = try (0..<header.thermostatCount).map { _ in try f64() }
+        positions = try (0..<n).map { _ in try vec() }
+        velocities = try (0..<n).map { _ in try vec() }
+        forces = try (0..<n).map { _ in try vec() }
+    }
+}

@@ -1,0 +1,383 @@
+import Foundation
+
+/// What `run.json` holds: the settings, where the run started, the model, the backend, progress,
+/// timings and the summary. Rewritten (atomically) at every checkpoint and at the end.
+public struct RunRecord: Codable, Sendable {
+    public struct Model: Codable, Sendable {
+        /// The model file as given, and its SHA-256 (hex).
+        public var path: String
+        public var sha256: String
+        public init(path: String, sha256: String) { self.path = path; self.sha256 = sha256 }
+    }
+    public struct Start: Codable, Sendable {
+        /// A CP2K directory or an extended-XYZ file.
+        public var source: String
+        /// Frame index used (CP2K: among its frames; XYZ: among the file's frames).
+        public var frame: Int
+        /// Where the velocities came from ("file", or "Maxwell-Boltzmann 300 K seed 1").
+        public var velocities: String
+        public init(source: String, frame: Int, velocities: String) {
+            self.source = source; self.frame = frame; self.velocities = velocities
+        }
+    }
+    public struct Timings: Codable, Sendable {
+        public var wallSeconds = 0.0
+        public var forceSeconds = 0.0
+        public var stepsPerSecond = 0.0
+        public var atomStepsPerSecond = 0.0
+        public var nsPerDay = 0.0
+        public var neighbourListBuilds = 0
+    }
+    public struct Summary: Codable, Sendable {
+        /// Mean and standard deviation of the instantaneous temperature over the steps, in K.
+        public var meanTemperature = 0.0
+        public var temperatureStd = 0.0
+        /// The canonical standard deviation T sqrt(2 / N_dof), in K.
+        public var canonicalTemperatureStd = 0.0
+        /// O-H bond (each H to its nearest O) over the reported frames, in Å.
+        public var meanOHBond: Double?
+        public var stdOHBond: Double?
+        public var minOHBond: Double?
+        public var maxOHBond: Double?
+        /// Centre-of-mass displacement from the start, in Å.
+        public var centreOfMassDrift = 0.0
+        /// Mean |net force| per atom before centre-of-mass removal, in eV/Å.
+        public var meanNetForcePerAtom = 0.0
+        /// Final thermostat extended energy, in eV.
+        public var thermostatEnergy = 0.0
+    }
+    /// One `mld run` invocation (the first, then one per resume).
+    public struct Segment: Codable, Sendable {
+        public var firstStep: Int
+        public var lastStep: Int
+        public var wallSeconds: Double
+        public var backend: String
+        public var device: String
+    }
+
+    public var version = 1
+    public var settings: SimulationSettings
+    public var model: Model
+    public var start: Start
+    public var backend: String
+    public var device: String
+    public var atoms: Int
+    public var elements: [String]
+    public var degreesOfFreedom: Double
+    /// The step the run is meant to reach.
+    public var targetSteps: Int
+    /// The last step written and checkpointed.
+    public var stepsDone: Int = 0
+    /// "running", "completed", "interrupted at step N (SIGINT)", or "failed: ...".
+    public var status: String = "running"
+    public var timings = Timings()
+    public var summary = Summary()
+    public var segments: [Segment] = []
+
+    public init(settings: SimulationSettings, model: Model, start: Start, backend: String, device: String,
+                atoms: Int, elements: [String], degreesOfFreedom: Double, targetSteps: Int) {
+        self.settings = settings
+        self.model = model
+        self.start = start
+        self.backend = backend
+        self.device = device
+        self.atoms = atoms
+        self.elements = elements
+        self.degreesOfFreedom = degreesOfFreedom
+        self.targetSteps = targetSteps
+    }
+}
+
+/// Asks a running simulation to stop after its current step (set from a signal handler's queue).
+public final class StopRequest: @unchecked Sendable {
+    private let lock = NSLock()
+    private var why: String?
+    public init() {}
+    public func request(_ reason: String) { lock.lock(); if why == nil { why = reason }; lock.unlock() }
+    public var reason: String? { lock.lock(); defer { lock.unlock() }; return why }
+}
+
+/// The files of a run: `trajectory.xyz` (extended XYZ, appended every `every` steps),
+/// `thermo.csv`, `run.json` and `checkpoint.bin`, plus the loop that advances a simulation and
+/// writes them.
+public final class RunDirectory {
+    public let path: String
+    public private(set) var record: RunRecord
+    private let trajectory: FileHandle
+    private let thermo: FileHandle
+    private var trajectoryBytes: UInt64
+    private var thermoBytes: UInt64
+    /// Wall seconds of earlier segments.
+    private var wallBefore: Double
+    private var segmentStart: UInt64 = DispatchTime.now().uptimeNanoseconds
+    private var firstStep: Int
+    /// The random generator of the run (its state goes into checkpoints).
+    public var rng: SplitMix64
+
+    public var trajectoryPath: String { file("trajectory.xyz") }
+    public var thermoPath: String { file("thermo.csv") }
+    public var recordPath: String { file("run.json") }
+    public var checkpointPath: String { file("checkpoint.bin") }
+    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+
+    /// The thermo.csv header for these elements.
+    public static func thermoHeader(elements: [String]) -> String {
+        "step,time_fs,kinetic_eV,temperature_K," + elements.map { "loss_\($0)_eV," }.joined()
+            + "thermostat_eV,com_drift_A,wall_s"
+    }
+
+    /// Creates a new run directory (refusing one that already holds a run) and writes step 0.
+    public init(creating path: String, record: RunRecord, simulation: Simulation, rng: SplitMix64) throws {
+        self.path = path
+        self.record = record
+        self.rng = rng
+        let fm = FileManager.default
+        if fm.fileExists(atPath: (path as NSString).appendingPathComponent("run.json")) {
+            throw MLDError.usage("\(path) already holds a run; continue it with --resume \(path), or choose another --out")
+        }
+        do { try fm.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+            throw MLDError.output(file: path, problem: "cannot create the run directory (\(error.localizedDescription))")
+        }
+        let traj = (path as NSString).appendingPathComponent("trajectory.xyz")
+        let csv = (path as NSString).appendingPathComponent("thermo.csv")
+        for p in [traj, csv] {
+            guard fm.createFile(atPath: p, contents: nil) else {
+                throw MLDError.output(file: p, problem: "cannot be created")
+            }
+        }
+        trajectory = try Self.openForAppend(traj)
+        thermo = try Self.openForAppend(csv)
+        trajectoryBytes = 0
+        thermoBytes = 0
+        wallBefore = 0
+        firstStep = simulation.step
+        try append(Self.thermoHeader(elements: record.elements) + "\n", to: thermo, counter: &thermoBytes, path: csv)
+        try writeFrame(simulation)
+        try checkpoint(simulation)
+    }
+
+    /// Opens an existing run at its checkpoint: cuts the trajectory and thermo files back to
+    /// their sizes at the checkpoint, then appends from there.
+    public init(resuming path: String) throws {
+        self.path = path
+        let recPath = (path as NSString).appendingPathComponent("run.json")
+        guard let data = FileManager.default.contents(atPath: recPath) else {
+            throw MLDError.input(file: recPath, line: nil, problem: "no such file (is \(path) a run directory?)")
+        }
+        do { record = try JSONDecoder().decode(RunRecord.self, from: data) } catch {
+            throw MLDError.input(file: recPath, line: nil, problem: "not a valid run record (\(error))")
+        }
+        let ck = try Checkpoint(contentsOf: (path as NSString).appendingPathComponent("checkpoint.bin"))
+        rng = SplitMix64(seed: 0)
+        rng.state = ck.rngState
+        trajectoryBytes = ck.trajectoryBytes
+        thermoBytes = ck.thermoBytes
+        wallBefore = ck.wallSeconds
+        firstStep = ck.step
+        let traj = (path as NSString).appendingPathComponent("trajectory.xyz")
+        let csv = (path as NSString).appendingPathComponent("thermo.csv")
+        trajectory = try Self.openForAppend(traj, truncateTo: ck.trajectoryBytes)
+        thermo = try Self.openForAppend(csv, truncateTo: ck.thermoBytes)
+        checkpointData = ck
+    }
+
+    /// The checkpoint a resumed directory was opened at.
+    public private(set) var checkpointData: Checkpoint?
+
+    deinit {
+        try? trajectory.close()
+        try? thermo.close()
+    }
+
+    static func openForAppend(_ p: String, truncateTo size: UInt64? = nil) throws -> FileHandle {
+        guard let h = FileHandle(forWritingAtPath: p) else {
+            throw MLDError.output(file: p, problem: "cannot be opened for writing")
+        }
+        do {
+            let end = try h.seekToEnd()
+            if let size {
+                guard end >= size else {
+                    throw MLDError.input(file: p, line: nil, problem: "shorter (\(end) bytes) than at the checkpoint (\(size) bytes); the run directory is damaged")
+                }
+                try h.truncate(atOffset: size)
+                try h.seek(toOffset: size)
+            }
+        } catch let e as MLDError { throw e } catch {
+            throw MLDError.output(file: p, problem: "cannot be positioned (\(error.localizedDescription))")
+        }
+        return h
+    }
+
+    private func append(_ s: String, to h: FileHandle, counter: inout UInt64, path p: String) throws {
+        let d = Data(s.utf8)
+        do { try h.write(contentsOf: d) } catch {
+            throw MLDError.output(file: p, problem: "write failed (\(error.localizedDescription))")
+        }
+        counter += UInt64(d.count)
+    }
+
+    /// Wall seconds of the whole run so far.
+    public var wallSeconds: Double {
+        wallBefore + Double(DispatchTime.now().uptimeNanoseconds - segmentStart) * 1e-9
+    }
+
+    /// Appends the current frame to trajectory.xyz and a row to thermo.csv.
+    public func writeFrame(_ s: Simulation) throws {
+        try append(ExtendedXYZ.format(s.configuration), to: trajectory, counter: &trajectoryBytes, path: trajectoryPath)
+        var row = "\(s.step),\(fmt(s.time, 4)),\(fmt(s.kineticEnergy, 8)),\(fmt(s.temperature, 4))"
+        for l in s.meanLossPerSpecies { row += "," + fmt(l, 8) }
+        row += ",\(fmt(s.thermostat.energy, 8)),\(String(format: "%.4e", s.centreOfMassDrift)),\(fmt(wallSeconds, 3))\n"
+        try append(row, to: thermo, counter: &thermoBytes, path: thermoPath)
+    }
+
+    private func fmt(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
+
+    /// Writes the checkpoint (after flushing the data files) and run.json.
+    public func checkpoint(_ s: Simulation) throws {
+        try? trajectory.synchronize()
+        try? thermo.synchronize()
+        let wall = wallSeconds
+        try Checkpoint(simulation: s, rngState: rng.state, wallSeconds: wall,
+                       trajectoryBytes: trajectoryBytes, thermoBytes: thermoBytes).write(to: checkpointPath)
+        record.stepsDone = s.step
+        try writeRecord(s)
+    }
+
+    /// Updates and writes run.json.
+    public func writeRecord(_ s: Simulation, status: String? = nil) throws {
+        if let status { record.status = status }
+        let wall = wallSeconds
+        let st = s.statistics
+        record.timings.wallSeconds = wall
+        record.timings.forceSeconds = s.forceSeconds
+        let segWall = wall - wallBefore
+        let steps = Double(s.step - firstStep)
+        if segWall > 0 && steps > 0 {
+            record.timings.stepsPerSecond = steps / segWall
+            record.timings.atomStepsPerSecond = steps * Double(s.positions.count) / segWall
+            record.timings.nsPerDay = steps / segWall * s.settings.timeStep * 1e-6 * 86400
+        }
+        record.timings.neighbourListBuilds = s.backend.neighbourListBuilds
+        record.summary.meanTemperature = st.meanTemperature
+        record.summary.temperatureStd = st.temperatureStd
+        record.summary.canonicalTemperatureStd = s.canonicalTemperatureStd
+        if st.bonds > 0 {
+            record.summary.meanOHBond = st.meanBond
+            record.summary.stdOHBond = st.bondStd
+            record.summary.minOHBond = st.minBond
+            record.summary.maxOHBond = st.maxBond
+        }
+        record.summary.centreOfMassDrift = s.centreOfMassDrift
+        record.summary.meanNetForcePerAtom = st.meanNetForce
+        record.summary.thermostatEnergy = s.thermostat.energy
+        let seg = RunRecord.Segment(firstStep: firstStep, lastStep: s.step, wallSeconds: segWall,
+                                    backend: s.backend.name, device: s.backend.deviceName)
+        if let last = record.segments.last, last.firstStep == firstStep {
+            record.segments[record.segments.count - 1] = seg
+        } else {
+            record.segments.append(seg)
+        }
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try AtomicFile.write(try enc.encode(record), to: recordPath)
+    }
+
+    /// How a call to `run` ended.
+    public enum Outcome: Equatable {
+        case completed
+        /// Stopped on request after a whole step, checkpoint written; the reason (e.g. "SIGINT").
+        case interrupted(String)
+    }
+
+    /// Advances `s` until step `lastStep`, writing a frame and a thermo row every `every` steps,
+    /// a checkpoint every `checkpointInterval` steps and at the end. A stop request ends it after
+    /// the current step with a checkpoint. A blow-up writes run.json with the failure and
+    /// rethrows; the files keep everything written before it.
+    public func run(_ s: Simulation, until lastStep: Int, stop: StopRequest? = nil,
+                    progress: ProgressMeter? = nil) throws -> Outcome {
+        let every = s.settings.every
+        let ckEvery = s.settings.checkpointInterval
+        record.targetSteps = lastStep
+        try writeRecord(s, status: "running")
+        while s.step < lastStep {
+            if let why = stop?.reason {
+                try checkpoint(s)
+                try writeRecord(s, status: "interrupted at step \(s.step) (\(why))")
+                progress?.finish(step: s.step)
+                return .interrupted(why)
+            }
+            do {
+                try s.advance()
+            } catch {
+                progress?.finish(step: s.step)
+                try? writeRecord(s, status: "failed: \(error)")
+                throw error
+            }
+            if s.step % every == 0 { try writeFrame(s) }
+            if s.step % ckEvery == 0 && s.step < lastStep { try checkpoint(s) }
+            progress?.update(step: s.step)
+        }
+        try checkpoint(s)
+        try writeRecord(s, status: "completed")
+        progress?.finish(step: s.step)
+        return .completed
+    }
+}
+
+/// Progress of a run on standard error: on a terminal a live line (percent, simulated ps,
+/// steps/s, ns/day, time left) redrawn with `\r`; otherwise a plain line every few seconds.
+public final class ProgressMeter {
+    let firstStep: Int, lastStep: Int
+    let dt: Double
+    let terminal: Bool
+    let interval: Double
+    let start = DispatchTime.now().uptimeNanoseconds
+    var lastPrint: UInt64 = 0
+    var printed = false
+    let write: (String) -> Void
+
+    /// - Parameters: dt in fs; `terminal` chooses the live line; `interval` is seconds between
+    ///   plain lines (0.25 s between live redraws).
+    public init(firstStep: Int, lastStep: Int, dt: Double, terminal: Bool = isatty(2) != 0,
+                interval: Double = 5, write: @escaping (String) -> Void = {
+                    FileHandle.standardError.write(Data($0.utf8)) }) {
+        self.firstStep = firstStep
+        self.lastStep = lastStep
+        self.dt = dt
+        self.terminal = terminal
+        self.interval = terminal ? 0.25 : interval
+        self.write = write
+    }
+
+    public func update(step: Int) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard Double(now - max(lastPrint, start)) * 1e-9 >= interval else { return }
+        lastPrint = now
+        let line = self.line(step: step, now: now)
+        write(terminal ? "\r" + line + "\u{1B}[K" : line + "\n")
+        printed = true
+    }
+
+    public func finish(step: Int) {
+        if terminal && printed { write("\r" + line(step: step, now: DispatchTime.now().uptimeNanoseconds) + "\u{1B}[K\n") }
+    }
+
+    func line(step: Int, now: UInt64) -> String {
+        let elapsed = max(Double(now - start) * 1e-9, 1e-9)
+        let done = step - firstStep
+        let rate = Double(done) / elapsed
+        let total = max(lastStep - firstStep, 1)
+        let left = rate > 0 ? Double(lastStep - step) / rate : 0
+        let nsDay = rate * dt * 1e-6 * 86400
+        return String(format: "step %d/%d  %5.1f%%  %.3f ps  %.0f steps/s  %.2f ns/day  %@ left",
+                      step, lastStep, 100 * Double(done) / Double(total), Double(step) * dt * 1e-3,
+                      rate, nsDay, Self.duration(left))
+    }
+
+    static func duration(_ s: Double) -> String {
+        let t = Int(s.rounded())
+        if t >= 3600 { return String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) }
+        if t >= 60 { return String(format: "%dm%02ds", t / 60, t % 60) }
+        return "\(t)s"
+    }
+}

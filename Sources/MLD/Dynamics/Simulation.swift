@@ -1,0 +1,355 @@
+import Foundation
+
+/// How a run integrates: time step, thermostat, reporting interval and sanity bounds.
+public struct SimulationSettings: Codable, Sendable, Equatable {
+    /// The thermostat families offered.
+    public enum ThermostatKind: String, Codable, Sendable, CaseIterable {
+        case noseHoover = "nose-hoover"
+        case none
+    }
+
+    /// Time step in fs (the CP2K data's 0.5 fs by default).
+    public var timeStep: Double = 0.5
+    /// Target temperature in K (and the Maxwell-Boltzmann temperature of a start without velocities).
+    public var temperature: Double = 300
+    /// Thermostat: a Nose-Hoover chain, or none (NVE).
+    public var thermostat: ThermostatKind = .noseHoover
+    /// Nose-Hoover time constant in fs.
+    public var tau: Double = SimulationSettings.defaultTau
+    /// Nose-Hoover chain length.
+    public var chainLength: Int = 3
+    /// One chain per agent instead of one for the whole system.
+    public var massive: Bool = false
+    /// Remove centre-of-mass motion (then 3N - 3 degrees of freedom).
+    public var removeCentreOfMass: Bool = true
+    /// Steps between trajectory frames and thermo rows.
+    public var every: Int = 10
+    /// Steps between checkpoints (rounded up to a multiple of `every`).
+    public var checkpointEvery: Int = 1000
+    /// Largest displacement of one atom in one step before the run is stopped, in Å.
+    public var maxDisplacement: Double = 0.5
+    /// Temperature above which the run is stopped, in K (nil: max(10 T, 3000 K)).
+    public var maxTemperature: Double? = nil
+    /// Neighbour-list skin in Å.
+    public var skin: Double = 0.8
+    /// Seed of the random generator (Maxwell-Boltzmann velocities).
+    public var seed: UInt64 = 1
+
+    /// The default Nose-Hoover time constant in fs (see docs/dynamics.md for how it was chosen).
+    public static let defaultTau: Double = 20
+
+    public init() {}
+
+    /// The temperature bound that stops a run, in K.
+    public var temperatureLimit: Double { maxTemperature ?? max(10 * temperature, 3000) }
+    /// `checkpointEvery` rounded up to a multiple of `every`.
+    public var checkpointInterval: Int { max(1, (max(checkpointEvery, every) + every - 1) / every) * every }
+}
+
+/// Running sums over a run, kept in checkpoints so that a resumed run reports the whole run.
+public struct RunStatistics: Sendable, Equatable {
+    /// Steps summed (temperature is summed every step).
+    public var steps = 0.0
+    public var sumT = 0.0, sumT2 = 0.0
+    /// O-H bonds (each H to its nearest O) summed at every reported frame, in Å.
+    public var bonds = 0.0, sumBond = 0.0, sumBond2 = 0.0
+    public var minBond = Double.infinity, maxBond = 0.0
+    /// Sum of |net force| / N per step, in eV/Å.
+    public var sumNetForce = 0.0
+
+    public init() {}
+
+    public var meanTemperature: Double { sumT / max(steps, 1) }
+    public var temperatureStd: Double {
+        let m = meanTemperature
+        return (max(0, sumT2 / max(steps, 1) - m * m)).squareRoot()
+    }
+    public var meanBond: Double { sumBond / max(bonds, 1) }
+    public var bondStd: Double {
+        let m = meanBond
+        return (max(0, sumBond2 / max(bonds, 1) - m * m)).squareRoot()
+    }
+    public var meanNetForce: Double { sumNetForce / max(steps, 1) }
+
+    var values: [Double] { [steps, sumT, sumT2, bonds, sumBond, sumBond2, minBond, maxBond, sumNetForce] }
+    init?(values v: [Double]) {
+        guard v.count == 9 else { return nil }
+        (steps, sumT, sumT2, bonds, sumBond, sumBond2, minBond, maxBond, sumNetForce) =
+            (v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8])
+    }
+}
+
+/// A learned-dynamics simulation: the state, the backend that gives forces, velocity Verlet and
+/// the thermostat. Reporters and files live outside (`RunDirectory`); `advance()` does one step.
+///
+/// One step (dt in fs): thermostat half step; kick dt/2; drift dt; forces; (centre-of-mass
+/// removal); kick dt/2; thermostat half step. Centre-of-mass removal subtracts `m_i / M` times the
+/// net force from every force (a uniform acceleration, which leaves all relative motion exactly as
+/// it was) after zeroing the initial centre-of-mass velocity, so the centre of mass stays put.
+public final class Simulation {
+    public let settings: SimulationSettings
+    public let backend: any ForceBackend
+    public let elements: [Element]
+    public let species: [Int]
+    /// Masses in u.
+    public let masses: [Double]
+    public let box: Box
+    /// Positions in Å (unwrapped), velocities in Å/fs, forces in eV/Å.
+    public private(set) var positions: [SIMD3<Double>]
+    public private(set) var velocities: [SIMD3<Double>]
+    public private(set) var forces: [SIMD3<Double>]
+    /// Per-agent losses in eV at the last step that asked for them (reported steps).
+    public private(set) var losses: [Double]
+    /// Steps done since the run started, and the simulated time in fs.
+    public private(set) var step: Int
+    public var time: Double { Double(step) * settings.timeStep }
+    public private(set) var thermostat: Thermostat
+    /// Degrees of freedom: 3N - 3 with centre-of-mass removal, else 3N.
+    public let degreesOfFreedom: Double
+    /// Centre of mass at the start, in Å.
+    public let centreOfMassReference: SIMD3<Double>
+    public private(set) var statistics: RunStatistics
+    /// Seconds spent in the backend.
+    public private(set) var forceSeconds = 0.0
+    /// The net force of the last step (before removal), in eV/Å.
+    public private(set) var netForce = SIMD3<Double>()
+
+    private let accel: [Double]
+    private let totalMass: Double
+    private let oxygen: Int?, hydrogen: Int?
+
+    /// A fresh simulation from `configuration` (which must have velocities; see
+    /// `Configuration.withMaxwellBoltzmannVelocities`). Forces are computed here.
+    public convenience init(configuration c: Configuration, backend: any ForceBackend,
+                            settings: SimulationSettings) throws {
+        guard let v = c.velocities else {
+            throw MLDError.usage("the starting configuration has no velocities")
+        }
+        try self.init(elements: c.elements, species: c.species, box: c.box, positions: c.positions,
+                      velocities: v, forces: nil, step: 0, thermostatState: nil,
+                      centreOfMass: nil, statistics: RunStatistics(), backend: backend, settings: settings)
+    }
+
+    /// A simulation from a full state (a checkpoint); `forces` nil computes them.
+    public init(elements: [Element], species: [Int], box: Box, positions: [SIMD3<Double>],
+                velocities: [SIMD3<Double>], forces: [SIMD3<Double>]?, step: Int,
+                thermostatState: [Double]?, centreOfMass: SIMD3<Double>?, statistics: RunStatistics,
+                backend: any ForceBackend, settings: SimulationSettings) throws {
+        let n = positions.count
+        guard n > 1, velocities.count == n, species.count == n else {
+            throw MLDError.usage("a simulation needs at least 2 atoms with one velocity each")
+        }
+        self.settings = settings
+        self.backend = backend
+        self.elements = elements
+        self.species = species
+        self.box = box
+        masses = species.map { elements[$0].mass }
+        accel = masses.map { Units.forceOverMass / $0 }
+        totalMass = masses.reduce(0, +)
+        oxygen = elements.firstIndex { $0.symbol == "O" }
+        hydrogen = elements.firstIndex { $0.symbol == "H" }
+        self.positions = positions
+        self.velocities = velocities
+        self.step = step
+        self.statistics = statistics
+        degreesOfFreedom = Double(3 * n - (settings.removeCentreOfMass ? 3 : 0))
+        switch settings.thermostat {
+        case .none: thermostat = .none
+        case .noseHoover:
+            thermostat = settings.massive
+                ? .massive(atoms: n, degreesOfFreedom: degreesOfFreedom, temperature: settings.temperature,
+                           tau: settings.tau, length: settings.chainLength)
+                : .global(degreesOfFreedom: degreesOfFreedom, temperature: settings.temperature,
+                          tau: settings.tau, length: settings.chainLength)
+        }
+        if let s = thermostatState, !thermostat.restore(s) {
+            throw MLDError.usage("the checkpoint's thermostat state (\(s.count) numbers) does not fit the thermostat settings")
+        }
+        self.forces = []
+        self.losses = []
+        var com = SIMD3<Double>()
+        for i in 0..<n { com += masses[i] * positions[i] }
+        centreOfMassReference = centreOfMass ?? com / totalMass
+        if step == 0 && settings.removeCentreOfMass {
+            var p = SIMD3<Double>()
+            for i in 0..<n { p += masses[i] * self.velocities[i] }
+            for i in 0..<n { self.velocities[i] -= p / totalMass }
+        }
+        if let forces, forces.count == n {
+            self.forces = forces
+        } else {
+            try computeForces(wantLosses: true)
+        }
+        if losses.isEmpty {
+            var l: [Double]? = []
+            var f = self.forces
+            try backend.computeForces(positions: self.positions, forces: &f, losses: &l)
+            losses = l ?? []
+        }
+    }
+
+    /// Kinetic energy in eV.
+    public var kineticEnergy: Double {
+        var s = 0.0
+        for i in 0..<velocities.count { s += masses[i] * (velocities[i] * velocities[i]).sum() }
+        return 0.5 * s * Units.massVelocitySquared
+    }
+    /// Instantaneous temperature `2 KE / (N_dof k_B)` in K.
+    public var temperature: Double { 2 * kineticEnergy / (degreesOfFreedom * Units.boltzmann) }
+    /// The canonical standard deviation of the instantaneous temperature, `T sqrt(2 / N_dof)`, K.
+    public var canonicalTemperatureStd: Double { settings.temperature * (2 / degreesOfFreedom).squareRoot() }
+    /// Centre of mass in Å.
+    public var centreOfMass: SIMD3<Double> {
+        var c = SIMD3<Double>()
+        for i in 0..<positions.count { c += masses[i] * positions[i] }
+        return c / totalMass
+    }
+    /// Distance the centre of mass moved since the start, in Å.
+    public var centreOfMassDrift: Double {
+        let d = centreOfMass - centreOfMassReference
+        return (d * d).sum().squareRoot()
+    }
+    /// Mean loss per agent of each species, in eV (from the last step that computed losses).
+    public var meanLossPerSpecies: [Double] {
+        var sum = [Double](repeating: 0, count: elements.count), n = sum
+        for i in 0..<losses.count { sum[species[i]] += losses[i]; n[species[i]] += 1 }
+        return zip(sum, n).map { $1 > 0 ? $0 / $1 : 0 }
+    }
+
+    private func computeForces(wantLosses: Bool) throws {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        var l: [Double]? = wantLosses ? losses : nil
+        try backend.computeForces(positions: positions, forces: &forces, losses: &l)
+        if wantLosses { losses = l ?? [] }
+        forceSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        var net = SIMD3<Double>()
+        for i in 0..<forces.count {
+            let f = forces[i]
+            guard f.x.isFinite && f.y.isFinite && f.z.isFinite else {
+                throw MLDError.simulation(step: step, problem: "atom \(i) (\(elements[species[i]])): the force is not finite (\(f.x), \(f.y), \(f.z) eV/Å)")
+            }
+            net += f
+        }
+        netForce = net
+        if settings.removeCentreOfMass {
+            let a = net / totalMass
+            for i in 0..<forces.count { forces[i] -= masses[i] * a }
+        }
+    }
+
+    /// One step of dt. Throws `MLDError.simulation` naming the step and atom when the dynamics
+    /// blows up (non-finite force, an atom jumping more than `maxDisplacement`, temperature above
+    /// the limit); the state is then that of the failed step.
+    public func advance() throws {
+        let dt = settings.timeStep
+        let next = step + 1
+        thermostat.halfStep(velocities: &velocities, masses: masses, dt: dt)
+        VelocityVerlet.kick(&velocities, forces: forces, accel: accel, h: 0.5 * dt)
+        let (atom, jump) = VelocityVerlet.drift(&positions, velocities: velocities, h: dt)
+        guard jump <= settings.maxDisplacement else {
+            throw MLDError.simulation(step: next, problem: "atom \(atom) (\(elements[species[atom]])) moved \(String(format: "%.3g", jump)) Å in one step (limit \(settings.maxDisplacement) Å)")
+        }
+        step = next
+        try computeForces(wantLosses: next % settings.every == 0)
+        VelocityVerlet.kick(&velocities, forces: forces, accel: accel, h: 0.5 * dt)
+        thermostat.halfStep(velocities: &velocities, masses: masses, dt: dt)
+        let T = temperature
+        guard T <= settings.temperatureLimit else {
+            var hot = 0, most = -1.0
+            for i in 0..<velocities.count {
+                let e = masses[i] * (velocities[i] * velocities[i]).sum()
+                if e > most { most = e; hot = i }
+            }
+            throw MLDError.simulation(step: next, problem: "temperature \(String(format: "%.0f", T)) K exceeds the limit \(String(format: "%.0f", settings.temperatureLimit)) K (hottest atom \(hot) (\(elements[species[hot]])), \(String(format: "%.3g", 0.5 * most * Units.massVelocitySquared)) eV)")
+        }
+        statistics.steps += 1
+        statistics.sumT += T
+        statistics.sumT2 += T * T
+        statistics.sumNetForce += (netForce * netForce).sum().squareRoot() / Double(forces.count)
+        if next % settings.every == 0 { sampleBonds() }
+    }
+
+    /// O-H bond lengths in Å: for every H, the distance to its nearest O (minimum image).
+    public func bondLengths() -> [Double] {
+        guard let o = oxygen, let h = hydrogen else { return [] }
+        var list = NeighbourList(radius: 1.6, skin: 0)
+        list.build(positions, box: box)
+        var out: [Double] = []
+        for i in 0..<positions.count where species[i] == h {
+            var best = Double.infinity
+            for j in list.neighbours(of: i) where species[Int(j)] == o {
+                let d = box.displacement(from: positions[i], to: positions[Int(j)])
+                best = min(best, (d * d).sum())
+            }
+            out.append(best.squareRoot())
+        }
+        return out
+    }
+
+    func sampleBonds() {
+        for b in bondLengths() {
+            statistics.bonds += 1
+            statistics.sumBond += b
+            statistics.sumBond2 += b * b
+            statistics.minBond = min(statistics.minBond, b)
+            statistics.maxBond = max(statistics.maxBond, b)
+        }
+    }
+
+    /// The current frame (positions, velocities, step and time).
+    public var configuration: Configuration {
+        Configuration(elements: elements, species: species, positions: positions, velocities: velocities,
+                      box: box, step: step, time: time)
+    }
+}
+
+extension Configuration {
+    /// This configuration with Maxwell-Boltzmann velocities at `temperature` (K) drawn from
+    /// `rng`, centre-of-mass velocity removed and rescaled to exactly that temperature over
+    /// 3N - 3 degrees of freedom.
+    public func withMaxwellBoltzmannVelocities<G: RandomNumberGenerator>(temperature: Double,
+                                                                        rng: inout G) -> Configuration {
+        var c = self
+        let m = masses
+        var v = [SIMD3<Double>](repeating: .zero, count: count)
+        for i in 0..<count {
+            let s = (Units.boltzmann * temperature / (m[i] * Units.massVelocitySquared)).squareRoot()
+            v[i] = SIMD3(Self.gaussian(&rng), Self.gaussian(&rng), Self.gaussian(&rng)) * s
+        }
+        let M = m.reduce(0, +)
+        var p = SIMD3<Double>()
+        for i in 0..<count { p += m[i] * v[i] }
+        for i in 0..<count { v[i] -= p / M }
+        var ke2 = 0.0
+        for i in 0..<count { ke2 += m[i] * (v[i] * v[i]).sum() }
+        let dof = Double(3 * count - 3)
+        if ke2 > 0, temperature > 0 {
+            let T = ke2 * Units.massVelocitySquared / (dof * Units.boltzmann)
+            let f = (temperature / T).squareRoot()
+            for i in 0..<count { v[i] *= f }
+        }
+        c.velocities = v
+        return c
+    }
+
+    /// A standard normal deviate (Box-Muller).
+    static func gaussian<G: RandomNumberGenerator>(_ rng: inout G) -> Double {
+        let u1 = Double(rng.next() >> 11) * 0x1p-53 + 0x1p-54
+        let u2 = Double(rng.next() >> 11) * 0x1p-53
+        return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
+    }
+}
+
+/// SplitMix64: a small, fast, seeded generator whose whole state is one UInt64 (saved in checkpoints).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

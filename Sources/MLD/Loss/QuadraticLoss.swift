@@ -1,0 +1,80 @@
+/// The shape of the quadratic loss's matrix W.
+public enum LossForm: String, Codable, Sendable, CaseIterable {
+    /// W symmetric and full: P + P(P+1)/2 parameters.
+    case full
+    /// W diagonal: 2P parameters.
+    case diagonal
+    /// W = 0: the loss is a sum of pair terms (an exact pair potential), P parameters.
+    case linear
+
+    /// Number of fitted parameters for P invariants.
+    public func parameterCount(_ p: Int) -> Int {
+        switch self {
+        case .full: return p + p * (p + 1) / 2
+        case .diagonal: return 2 * p
+        case .linear: return p
+        }
+    }
+}
+
+/// One species' loss H(phi) = w.phi + 1/2 phi^T W phi, in eV, with W symmetric.
+///
+/// g = dH/dphi = w + W phi, and the force on the agent is F_k = -sum_a g_a dphi_a/dq_k in eV/Å.
+public struct QuadraticLoss: Sendable, Equatable {
+    /// Number of invariants P.
+    public var count: Int
+    /// Linear coefficients w_a (eV per unit of phi_a).
+    public var w: [Double]
+    /// W, P x P, row-major, symmetric.
+    public var W: [Double]
+
+    public init(w: [Double], W: [Double]) {
+        precondition(W.count == w.count * w.count)
+        self.count = w.count
+        self.w = w
+        self.W = W
+    }
+
+    /// The zero loss on P invariants.
+    public init(count p: Int) { self.init(w: [Double](repeating: 0, count: p), W: [Double](repeating: 0, count: p * p)) }
+
+    /// H(phi) in eV.
+    public func value(_ phi: [Double]) -> Double {
+        var h = 0.0
+        for a in 0..<count {
+            var s = 0.0
+            for b in 0..<count { s += W[a * count + b] * phi[b] }
+            h += phi[a] * (w[a] + 0.5 * s)
+        }
+        return h
+    }
+
+    /// g = dH/dphi = w + W phi.
+    public func gradient(_ phi: [Double]) -> [Double] {
+        (0..<count).map { a in
+            var s = w[a]
+            for b in 0..<count { s += W[a * count + b] * phi[b] }
+            return s
+        }
+    }
+
+    /// Force F = -sum_a g_a dphi_a (eV/Å) and loss (eV) from phi and dphi/dq_k, with no
+    /// allocation, given W (row-major P x P) and w as raw pointers. `g` is scratch of length P; on return it holds dH/dphi.
+    @inline(__always)
+    public static func lossAndForce(count p: Int, phi: UnsafePointer<Double>, dphi: UnsafePointer<SIMD3<Double>>,
+                                    g: UnsafeMutablePointer<Double>, Wp: UnsafePointer<Double>,
+                                    wp: UnsafePointer<Double>) -> (force: SIMD3<Double>, loss: Double) {
+        var h = 0.0
+        var f = SIMD3<Double>.zero
+        for a in 0..<p {
+            var s = 0.0
+            let row = Wp + a * p
+            for b in 0..<p { s += row[b] * phi[b] }
+            let ga = wp[a] + s
+            g[a] = ga
+            h += phi[a] * (wp[a] + 0.5 * s)
+            f -= ga * dphi[a]
+        }
+        return (f, h)
+    }
+}

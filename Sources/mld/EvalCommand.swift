@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import MLD
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Measure a model's force errors on a CP2K run.",
+        discussion: """
+            Prints rel_RMSE, RMSE (eV/Å, per component), correlation per component and the \
+            fraction of agents whose invariants leave the training range, per species.
+            --frames a..b is half-open (frames a to b-1, indices from 0), optionally :stride.
+            Example: mld eval --model model.json --data Data/cp2k-water64-xtb-300K --frames 720..900
+            """)
+
+    @Option(name: .long, help: "A model file written by mld fit.")
+    var model: String
+
+    @Option(name: .long, help: "A CP2K MD output directory with forces.")
+    var data: String
+
+    @Option(name: .long, help: "Frames a..b (half-open, optional :stride); default all.")
+    var frames: String?
+
+    @OptionGroup var global: GlobalOptions
+
+    struct Summary: Encodable {
+        var model: String
+        var data: String
+        var frames: String
+        var frameCount: Int
+        var species: [SpeciesErrors]
+        var seconds: Double
+    }
+
+    func run() throws {
+        let range = try frames.map { try FrameRange.parse($0) } ?? FrameRange(0, nil)
+        let m = try LearnedModel.load(model)
+        let run = try CP2KReader.read(directory: data)
+        guard let first = run.frames.first else { throw MLDError.input(file: data, line: nil, problem: "no frames") }
+        try m.check(elements: first.elements, box: first.box, file: model)
+        let idx = try range.indices(frameCount: run.frames.count, what: "--frames")
+        let t0 = Date()
+        let acc = try m.measure(frames: idx.map { run.frames[$0] }, file: data)
+        let errors = (0..<m.species.count).map { acc[$0].errors(species: m.species[$0].symbol) }
+        let summary = Summary(model: model, data: data, frames: range.description, frameCount: idx.count,
+                              species: errors, seconds: Date().timeIntervalSince(t0))
+        if global.json { try printJSON(summary); return }
+        print("model     \(model) (\(m.invariants.summary), \(m.form.rawValue))")
+        print("data      \(data), frames \(range) (\(idx.count))")
+        print("species   rel_RMSE   RMSE eV/Å   corr x/y/z            out of range")
+        for e in errors {
+            print(String(format: "  %-6@  %.4f     %.4f      %.3f/%.3f/%.3f   %.2f %%", e.species, e.relRMSE, e.rmse,
+                         e.correlation[0], e.correlation[1], e.correlation[2], 100 * e.outOfRange))
+        }
+    }
+}

@@ -1,0 +1,162 @@
+import ArgumentParser
+import Foundation
+import MLD
+
+struct FitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fit",
+        abstract: "Fit per-species quadratic losses to the forces of a CP2K run.",
+        discussion: """
+            Frame ranges are half-open: a..b is frames a to b-1 (indices from 0, not step \
+            numbers), a..b:s takes every s-th. Default: train on the first 80 % of the frames, \
+            test on the last 20 %, ridge chosen by validation on 4 contiguous training blocks.
+            Example: mld fit --data Data/cp2k-water64-xtb-300K --nearest O:6,H:8 --out model.json
+            """)
+
+    @Option(name: .long, help: "A CP2K MD output directory with forces.")
+    var data: String
+
+    @Option(name: .long, help: "Invariant family: nearest or radial.")
+    var invariants: InvariantFamily = .nearest
+
+    @Option(name: .long, help: "Nearest neighbours per species, e.g. O:6,H:8.")
+    var nearest: String = "O:6,H:8"
+
+    @Option(name: .long, help: "Radial cutoff in Å (radial invariants).")
+    var cutoff: Double = 6.0
+
+    @Option(name: .long, help: "Radial basis: gaussian:N or inverse-power:a..b (powers a to b inclusive).")
+    var basis: String = "gaussian:16"
+
+    @Option(name: .long, help: "Loss form: full, diagonal or linear.")
+    var form: LossForm = .full
+
+    @Option(name: .long, help: "Ridge strength (relative to the unit diagonal of the scaled normal matrix); default: chosen by validation.")
+    var ridge: Double?
+
+    @Option(name: .long, help: "Training frames a..b (half-open, optional :stride).")
+    var train: String?
+
+    @Option(name: .long, help: "Test frames a..b (half-open).")
+    var test: String?
+
+    @Option(name: .long, help: "Scan one setting: neighbours=1:12, neighbours-O=2:8, cutoff=3:6.5:0.5, basis-size=4:24:4, form=full,diagonal,linear, ridge=0,1e-8.")
+    var scan: String?
+
+    @Option(name: .customLong("scan-out"), help: "CSV file of the scan (default: next to --out, else fit-scan-NAME.csv).")
+    var scanOut: String?
+
+    @Option(name: .long, help: "The model file to write (JSON).")
+    var out: String?
+
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if ridge.map({ !($0 >= 0 && $0.isFinite) }) ?? false { throw ValidationError("--ridge must be a number >= 0") }
+        if !(cutoff > 0) { throw ValidationError("--cutoff must be positive") }
+        if scan == nil && out == nil { throw ValidationError("give --out FILE for the model (or --scan)") }
+    }
+
+    func settings() throws -> FitSettings {
+        var s = FitSettings()
+        s.family = invariants
+        s.nearestCounts = try parseNearest(nearest)
+        s.cutoff = cutoff
+        s.basis = try BasisChoice.parse(basis)
+        s.form = form
+        s.ridge = ridge
+        if let train { s.train = try FrameRange.parse(train) }
+        if let test { s.test = try FrameRange.parse(test) }
+        return s
+    }
+
+    func run() throws {
+        let settings = try settings()
+        let scanSpec = try scan.map { try FitScan.parse($0) }
+        if let o = out, !FileManager.default.isWritableFile(atPath: (o as NSString).deletingLastPathComponent.isEmpty ? "." : (o as NSString).deletingLastPathComponent) {
+            throw MLDError.output(file: o, problem: "its directory does not exist or is not writable")
+        }
+        let run = try CP2KReader.read(directory: data)
+        if let scanSpec {
+            let path = scanOut ?? out.map { (($0 as NSString).deletingPathExtension) + "-scan-\(scanSpec.name).csv" }
+                ?? "fit-scan-\(scanSpec.name).csv"
+            if !global.json { print("scan \(scanSpec.name): \(scanSpec.values.count) fits") }
+            let rows = try scanSpec.run(run: run, settings: settings) { v, r in
+                if !global.json {
+                    let cols = zip(r.train, r.test).map { String(format: "%@ train %.4f test %.4f", $0.species, $0.relRMSE, $1.relRMSE) }
+                    print(String(format: "  %@=%@  %@  (%.1f s)", scanSpec.name, v, cols.joined(separator: "  "), r.totalSeconds))
+                }
+            }
+            try AtomicFile.write(scanSpec.csv(rows), to: path)
+            if global.json {
+                try printJSON(ScanSummary(name: scanSpec.name, csv: path, fits: rows.map { ScanSummary.Row(value: $0.value, report: $0.report) }))
+            } else {
+                print("wrote \(path)")
+            }
+            return
+        }
+        let (model, report) = try LossFitter.fit(run: run, settings: settings)
+        if let out { try model.write(to: out) }
+        if global.json { try printJSON(report); return }
+        printReport(report)
+        if let out { print("wrote \(out)") }
+    }
+}
+
+struct ScanSummary: Encodable {
+    struct Row: Encodable { var value: String; var report: FitReport }
+    var name: String
+    var csv: String
+    var fits: [Row]
+}
+
+/// Parses `O:6,H:8`.
+func parseNearest(_ s: String) throws -> [String: Int] {
+    var out: [String: Int] = [:]
+    for part in s.split(separator: ",") {
+        let kv = part.split(separator: ":")
+        guard kv.count == 2, let n = Int(kv[1]), n >= 0, !kv[0].isEmpty else {
+            throw MLDError.usage("bad --nearest '\(s)': expected El:count,... e.g. O:6,H:8")
+        }
+        guard out[String(kv[0])] == nil else { throw MLDError.usage("bad --nearest '\(s)': \(kv[0]) given twice") }
+        out[String(kv[0])] = n
+    }
+    guard !out.isEmpty else { throw MLDError.usage("bad --nearest '\(s)': expected El:count,... e.g. O:6,H:8") }
+    return out
+}
+
+func printReport(_ r: FitReport) {
+    print("data            \(r.data)")
+    print("invariants      \(r.invariants)")
+    print("form            \(r.form) (\(r.parameters) parameters per species)")
+    print("frames          train \(r.trainFrames) (\(r.trainFrameCount)), test \(r.testFrames) (\(r.testFrameCount))")
+    let ridge = r.train.map { String(format: "%@ %g", $0.species, r.ridge[$0.species] ?? 0) }.joined(separator: ", ")
+    print("ridge           \(ridge) (\(r.ridgeChosenByValidation ? "chosen by validation on contiguous training blocks" : "given"))")
+    if !r.ridgeTrials.isEmpty {
+        print("  validation rel_RMSE per ridge:")
+        for t in r.ridgeTrials {
+            print(String(format: "    %-8g", t.ridge) + zip(r.train, t.validationRelRMSE).map { String(format: "  %@ %.4f", $0.species, $1) }.joined())
+        }
+    }
+    print("errors          rel_RMSE      RMSE eV/Å   corr x/y/z            out of range")
+    for (tr, te) in zip(r.train, r.test) {
+        for (name, e) in [("train", tr), ("test", te)] {
+            print(String(format: "  %-2@ %-5@      %.4f        %.4f      %.3f/%.3f/%.3f   %.2f %%", e.species, name,
+                         e.relRMSE, e.rmse, e.correlation[0], e.correlation[1], e.correlation[2], 100 * e.outOfRange))
+        }
+    }
+    if !r.sensitivity.isEmpty {
+        print("sensitivity     mean |g_a||dphi_a/dq| (eV/Å) and test rel_RMSE rise when the group is dropped (refit)")
+        var last = ""
+        for row in r.sensitivity {
+            if row.species != last { print("  agent \(row.species):"); last = row.species }
+            print(String(format: "    %-12@ %8.4f   %+.4f", row.group, row.meanForceShare, row.rise))
+        }
+    }
+    for w in r.warnings { print("warning: \(w)") }
+    print(String(format: "time            %.2f s total: ranges %.2f s, build %.2f s, solve %.2f s, measure %.2f s (%d threads)",
+                 r.totalSeconds, r.rangeSeconds, r.buildSeconds, r.solveSeconds, r.measureSeconds, r.threads))
+}
+
+extension InvariantFamily: ExpressibleByArgument {}
+extension LossForm: ExpressibleByArgument {}

@@ -1,0 +1,187 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import MLD
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Simulate with a fitted model: learned dynamics with velocity Verlet and a Nose-Hoover chain.",
+        discussion: """
+            Writes RUN_DIR/trajectory.xyz (extended XYZ every --every steps), thermo.csv, run.json and \
+            checkpoint.bin. --resume RUN_DIR continues from the checkpoint: to the step first asked for, \
+            or --steps M further steps. Ctrl-C or SIGTERM stops after the current step with a checkpoint.
+            Example: mld run --model model.json --start Data/cp2k-water64-xtb-300K --steps 2000 --out run
+            """)
+
+    @Option(name: .long, help: "The model file (from mld fit).")
+    var model: String?
+
+    @Option(name: .long, help: "A CP2K run directory or an extended-XYZ file to start from.")
+    var start: String?
+
+    @Option(name: .long, help: "Frame of --start: 0 the first, -1 the last.")
+    var frame: Int = -1
+
+    @Option(name: .long, help: "Steps to run (with --resume: further steps; default: to the step first asked for).")
+    var steps: Int?
+
+    @Option(name: .long, help: "Time step in fs.")
+    var dt: Double = 0.5
+
+    @Option(name: .long, help: "Thermostat target and Maxwell-Boltzmann temperature in K.")
+    var temperature: Double = 300
+
+    @Option(name: .long, help: "Thermostat: nose-hoover or none (NVE).")
+    var thermostat: SimulationSettings.ThermostatKind = .noseHoover
+
+    @Option(name: .long, help: "Nose-Hoover time constant in fs.")
+    var tau: Double = SimulationSettings.defaultTau
+
+    @Option(name: .long, help: "Nose-Hoover chain length.")
+    var chain: Int = 3
+
+    @Flag(name: .long, help: "One Nose-Hoover chain per agent instead of one for the system.")
+    var massive = false
+
+    @Option(name: .long, help: "Random seed for Maxwell-Boltzmann velocities.")
+    var seed: UInt64 = 1
+
+    @Option(name: .long, help: "Force backend: auto, cpu or opencl.")
+    var backend: BackendChoice = .auto
+
+    @Option(name: .long, help: "Steps between trajectory frames and thermo rows.")
+    var every: Int = 10
+
+    @Option(name: .long, help: "The run directory to create.")
+    var out: String?
+
+    @Option(name: .long, help: "Continue the run in this directory from its checkpoint.")
+    var resume: String?
+
+    @Flag(name: .long, help: "No progress line.")
+    var quiet = false
+
+    @Flag(name: .customLong("keep-com"), help: "Keep centre-of-mass motion (3N degrees of freedom).")
+    var keepCOM = false
+
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if let steps, steps < 0 { throw ValidationError("--steps must be >= 0") }
+        if !(dt > 0 && dt.isFinite) { throw ValidationError("--dt must be a positive number of fs") }
+        if !(temperature >= 0 && temperature.isFinite) { throw ValidationError("--temperature must be >= 0 K") }
+        if !(tau > 0 && tau.isFinite) { throw ValidationError("--tau must be a positive number of fs") }
+        if chain < 1 { throw ValidationError("--chain must be at least 1") }
+        if every < 1 { throw ValidationError("--every must be at least 1") }
+        if resume != nil {
+            if model != nil || start != nil || out != nil {
+                throw ValidationError("--resume takes its model, start and directory from the run; drop --model, --start and --out")
+            }
+        } else {
+            if model == nil { throw ValidationError("give --model FILE (or --resume RUN_DIR)") }
+            if start == nil { throw ValidationError("give --start CP2K_DIR or XYZ_FILE") }
+            if out == nil { throw ValidationError("give --out RUN_DIR") }
+            if thermostat == .noseHoover && temperature == 0 { throw ValidationError("--temperature must be > 0 K with a thermostat") }
+        }
+    }
+
+    func run() throws {
+        let stop = StopRequest()
+        let signals = installSignalHandlers(stop)
+        defer { _ = signals }
+
+        let dir: RunDirectory
+        let sim: Simulation
+        let lastStep: Int
+        var note: String?
+        if let resume {
+            dir = try RunDirectory(resuming: resume)
+            let rec = dir.record
+            let model = try LearnedModel.load(rec.model.path)
+            let hash = try SHA256.hex(file: rec.model.path)
+            guard hash == rec.model.sha256 else {
+                throw MLDError.model(file: rec.model.path, problem: "changed since the run started (SHA-256 \(hash.prefix(12))..., run.json has \(rec.model.sha256.prefix(12))...)")
+            }
+            let ck = dir.checkpointData!
+            let sp = try model.speciesIndices(elements: ck.elements, species: ck.species, file: rec.model.path).map(Int.init)
+            let made = try makeBackend(backend, model: model, species: sp, box: ck.box)
+            note = made.note
+            sim = try Simulation(elements: ck.elements, species: ck.species, box: ck.box, positions: ck.positions,
+                                 velocities: ck.velocities, forces: ck.forces, step: ck.step,
+                                 thermostatState: ck.thermostatState, centreOfMass: ck.centreOfMass,
+                                 statistics: ck.statistics, backend: made.backend, settings: rec.settings)
+            lastStep = steps.map { ck.step + $0 } ?? rec.targetSteps
+        } else {
+            var settings = SimulationSettings()
+            settings.timeStep = dt
+            settings.temperature = temperature
+            settings.thermostat = thermostat
+            settings.tau = tau
+            settings.chainLength = chain
+            settings.massive = massive
+            settings.removeCentreOfMass = !keepCOM
+            settings.every = every
+            settings.seed = seed
+            let modelPath = model!
+            let m = try LearnedModel.load(modelPath)
+            var rng = SplitMix64(seed: seed)
+            let (c, startInfo) = try StartingConfiguration.load(start!, frame: frame, temperature: temperature,
+                                                                rng: &rng, seed: seed)
+            try m.check(elements: c.elements, box: c.box, file: modelPath)
+            let sp = try m.speciesIndices(elements: c.elements, species: c.species, file: modelPath).map(Int.init)
+            let made = try makeBackend(backend, model: m, species: sp, box: c.box)
+            note = made.note
+            sim = try Simulation(configuration: c, backend: made.backend, settings: settings)
+            lastStep = steps ?? 2000
+            let record = RunRecord(settings: settings,
+                                   model: .init(path: modelPath, sha256: try SHA256.hex(file: modelPath)),
+                                   start: startInfo, backend: made.backend.name, device: made.backend.deviceName,
+                                   atoms: c.count, elements: c.elements.map(\.symbol),
+                                   degreesOfFreedom: sim.degreesOfFreedom, targetSteps: lastStep)
+            dir = try RunDirectory(creating: out!, record: record, simulation: sim, rng: rng)
+        }
+        if let note, !quiet { FileHandle.standardError.write(Data("mld: \(note)\n".utf8)) }
+        let progress = quiet ? nil : ProgressMeter(firstStep: sim.step, lastStep: lastStep, dt: sim.settings.timeStep)
+        let outcome = try dir.run(sim, until: lastStep, stop: stop, progress: progress)
+        if case let .interrupted(why) = outcome {
+            FileHandle.standardError.write(Data("mld: stopped by \(why) at step \(sim.step); checkpoint written, continue with: mld run --resume \(dir.path)\n".utf8))
+            Foundation.exit(why == "SIGINT" ? 130 : 143)
+        }
+        if global.json { try printJSON(dir.record); return }
+        printSummary(dir.record, sim: sim, dir: dir.path)
+    }
+
+    func printSummary(_ r: RunRecord, sim: Simulation, dir: String) {
+        let s = r.summary, t = r.timings, set = r.settings
+        print("run             \(dir): step \(r.stepsDone) (\(String(format: "%.3f", Double(r.stepsDone) * set.timeStep / 1000)) ps of \(set.timeStep) fs steps), \(r.atoms) atoms")
+        print("backend         \(r.backend), \(r.device)")
+        let thermo = set.thermostat == .none ? "none (NVE)"
+            : "Nose-Hoover chain of \(set.chainLength)\(set.massive ? " per agent" : ""), tau \(set.tau) fs, \(set.temperature) K"
+        print("thermostat      \(thermo)")
+        print(String(format: "temperature     mean %.1f K, std %.1f K (canonical T*sqrt(2/N_dof) = %.1f K, N_dof = %.0f)",
+                     s.meanTemperature, s.temperatureStd, s.canonicalTemperatureStd, r.degreesOfFreedom))
+        if let b = s.meanOHBond, let sd = s.stdOHBond, let lo = s.minOHBond, let hi = s.maxOHBond {
+            print(String(format: "O-H bond        mean %.4f Å, std %.4f Å, range %.3f-%.3f Å (each H to its nearest O, every %d steps)",
+                         b, sd, lo, hi, set.every))
+        }
+        print(String(format: "centre of mass  drift %.2e Å%@, mean |net force| %.2e eV/Å per atom",
+                     s.centreOfMassDrift, set.removeCentreOfMass ? " (motion removed)" : "", s.meanNetForcePerAtom))
+        print(String(format: "speed           %.0f steps/s, %.3g atom-steps/s, %.1f ns/day (%.2f s wall, %.2f s in forces, %d neighbour-list builds)",
+                     t.stepsPerSecond, t.atomStepsPerSecond, t.nsPerDay, t.wallSeconds, t.forceSeconds, t.neighbourListBuilds))
+        print("files           \(dir)/trajectory.xyz, thermo.csv, run.json, checkpoint.bin")
+    }
+
+    /// SIGINT and SIGTERM ask the run to stop after the current step.
+    func installSignalHandlers(_ stop: StopRequest) -> [DispatchSourceSignal] {
+        [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")].map { sig, name in
+            signal(sig, SIG_IGN)
+            let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            src.setEventHandler { stop.request(name) }
+            src.resume()
+            return src
+        }
+    }
+}
+
+extension SimulationSettings.ThermostatKind: ExpressibleByArgument {}
