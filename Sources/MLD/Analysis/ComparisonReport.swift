@@ -272,8 +272,9 @@ public struct ComparisonReport {
                 set title 'Force error against \(scan.parameter.replacingOccurrences(of: "_", with: " "))' noenhanced
                 set xlabel '\(scan.parameter)' noenhanced
                 set ylabel 'relative RMSE of the forces'
-                set key top right
+                set key outside right
                 set grid
+                set offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05
                 plot \(plots.joined(separator: ", \\\n     "))
                 """))
         }
