@@ -15,6 +15,9 @@ public struct WaterObservables: Sendable {
     public var rdfs: [RadialDistribution]
     public var msd: MeanSquaredDisplacement
     public var spectrum: VibrationalSpectrum
+    /// Largest relative difference between the kinetic energy from the frame velocities and the
+    /// run's own energy log (`.ener` or `thermo.csv`) at the same steps; nil without a log.
+    public var kineticLogMismatch: Double?
 
     /// The element pairs of `rdfs`.
     public static let rdfPairs = [("O", "O"), ("O", "H"), ("H", "H")]
@@ -35,6 +38,9 @@ public struct WaterObservables: Sendable {
         msd = try MeanSquaredDisplacement(t, element: "O", removeCentreOfMassDrift: true,
                                           fitWindow: options.msdFitWindow)
         spectrum = try VibrationalSpectrum(t)
+        let logged = Dictionary(t.thermo.map { ($0.step, $0.kinetic) }, uniquingKeysWith: { a, _ in a })
+        let pairs = t.steps.indices.compactMap { k in t.steps[k].flatMap { logged[$0] }.map { (kinetic.kinetic[k], $0) } }
+        kineticLogMismatch = pairs.isEmpty ? nil : pairs.map { abs($0.0 - $0.1) / max(abs($0.1), 1e-12) }.max()
     }
 }
 
@@ -139,6 +145,11 @@ public struct Comparison: Sendable {
             notes.append(String(format: "%@ %@ (%@): %d frames every %.3g fs from %.1f to %.1f fs (%.1f fs in all); MSD fit over lags %.0f-%.0f fs.",
                                 tag, o.source, o.kind, o.frames, o.spacing, o.bonds.times.first!, o.bonds.times.last!, o.duration,
                                 o.msd.fitWindow.lowerBound, o.msd.fitWindow.upperBound))
+        }
+        for (tag, o) in [("reference", reference), ("learned", learned)] {
+            if let m = o.kineticLogMismatch, m > 1e-3 {
+                notes.append(String(format: "%@: the kinetic energy from the frame velocities differs from the run's energy log by up to %.2g%% (velocities written at another point of the step, or other masses?).", tag, 100 * m))
+            }
         }
         let shortest = min(reference.duration, learned.duration)
         if shortest < 10_000 {
