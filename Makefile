@@ -29,7 +29,11 @@ build: setup
 	$(SWIFT) build -c $(BUILD)
 
 run: build
-	$(MLD) info --data $(DATA)
+	mkdir -p $(OUT)
+	$(MLD) fit --data $(DATA) --out $(OUT)/model.json
+	rm -rf $(OUT)/run
+	last=$$(sed -n 's/.*"trainFrames" *: *"\([0-9]*\)\.\.\([0-9]*\).*/\2/p' $(OUT)/model.json); \
+	$(MLD) run --model $(OUT)/model.json --start $(DATA) --frame $$((last - 1)) --steps 2000 --backend cpu --out $(OUT)/run
 	$(MLD) compare --reference $(DATA) --run $(OUT)/run --out $(OUT)/report $$(test -f $(OUT)/scan.csv && echo --scan $(OUT)/scan.csv)
 
 # Tests run optimised (the fits and short MD runs on the real data need it); -enable-testing

@@ -50,7 +50,7 @@ struct EvalCommand: ParsableCommand {
         print("data      \(data), frames \(range) (\(idx.count))")
         print("species   rel_RMSE   RMSE eV/Å   corr x/y/z            out of range")
         for e in errors {
-            print(String(format: "  %-6@  %.4f     %.4f      %.3f/%.3f/%.3f   %.2f %%", e.species, e.relRMSE, e.rmse,
+            print("  " + e.species.padding(toLength: 8, withPad: " ", startingAt: 0) + String(format: "%.4f     %.4f      %.3f/%.3f/%.3f   %.2f %%", e.relRMSE, e.rmse,
                          e.correlation[0], e.correlation[1], e.correlation[2], 100 * e.outOfRange))
         }
     }

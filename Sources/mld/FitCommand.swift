@@ -8,8 +8,8 @@ struct FitCommand: ParsableCommand {
         abstract: "Fit per-species quadratic losses to the forces of a CP2K run.",
         discussion: """
             Frame ranges are half-open: a..b is frames a to b-1 (indices from 0, not step \
-            numbers), a..b:s takes every s-th. Default: train on the first 80 % of the frames, \
-            test on the last 20 %, ridge chosen by validation on 4 contiguous training blocks.
+            numbers), a..b:s takes every s-th. Default: train on every 3rd frame of the first 80 % \
+            of the frames (0..N:3), test on the last 20 %, ridge chosen by validation on 4 contiguous training blocks.
             Example: mld fit --data Data/cp2k-water64-xtb-300K --nearest O:6,H:8 --out model.json
             """)
 
@@ -96,10 +96,11 @@ struct FitCommand: ParsableCommand {
             return
         }
         let (model, report) = try LossFitter.fit(run: run, settings: settings)
-        if let out { try model.write(to: out) }
-        if global.json { try printJSON(report); return }
-        printReport(report)
-        if let out { print("wrote \(out)") }
+        if global.json { try printJSON(report) } else { printReport(report) }
+        if let out {
+            try model.write(to: out)
+            if !global.json { print("wrote \(out)") }
+        }
     }
 }
 
@@ -138,10 +139,16 @@ func printReport(_ r: FitReport) {
             print(String(format: "    %-8g", t.ridge) + zip(r.train, t.validationRelRMSE).map { String(format: "  %@ %.4f", $0.species, $1) }.joined())
         }
     }
+    let cond = r.train.map { e in
+        (r.conditionNumber[e.species].map { String(format: "%@ %.2g", e.species, $0) } ?? "\(e.species) singular")
+            + " (rank \(r.rank[e.species] ?? 0)/\(r.parameters))"
+    }
+    print("conditioning    " + cond.joined(separator: ", ") + " (scaled normal matrix + ridge)")
     print("errors          rel_RMSE      RMSE eV/Å   corr x/y/z            out of range")
     for (tr, te) in zip(r.train, r.test) {
         for (name, e) in [("train", tr), ("test", te)] {
-            print(String(format: "  %-2@ %-5@      %.4f        %.4f      %.3f/%.3f/%.3f   %.2f %%", e.species, name,
+            let label = "\(e.species) \(name)".padding(toLength: 12, withPad: " ", startingAt: 0)
+            print("  " + label + String(format: "   %.4f        %.4f      %.3f/%.3f/%.3f   %.2f %%",
                          e.relRMSE, e.rmse, e.correlation[0], e.correlation[1], e.correlation[2], 100 * e.outOfRange))
         }
     }
@@ -150,7 +157,8 @@ func printReport(_ r: FitReport) {
         var last = ""
         for row in r.sensitivity {
             if row.species != last { print("  agent \(row.species):"); last = row.species }
-            print(String(format: "    %-12@ %8.4f   %+.4f", row.group, row.meanForceShare, row.rise))
+            print("    " + row.group.padding(toLength: 14, withPad: " ", startingAt: 0)
+                  + String(format: "%8.4f   %+.4f", row.meanForceShare, row.rise))
         }
     }
     for w in r.warnings { print("warning: \(w)") }

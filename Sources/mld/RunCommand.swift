@@ -38,11 +38,12 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Nose-Hoover time constant in fs.")
     var tau: Double = SimulationSettings.defaultTau
 
-    @Option(name: .long, help: "Nose-Hoover chain length.")
-    var chain: Int = 3
+    @Option(name: .long, help: "Nose-Hoover chain length (1: plain Nose-Hoover; see docs/dynamics.md).")
+    var chain: Int = SimulationSettings.defaultChainLength
 
-    @Flag(name: .long, help: "One Nose-Hoover chain per agent instead of one for the system.")
-    var massive = false
+    @Flag(name: .long, inversion: .prefixedNo,
+          help: "One Nose-Hoover chain per agent (default), or one for the whole system (--no-massive).")
+    var massive = SimulationSettings().massive
 
     @Option(name: .long, help: "Random seed for Maxwell-Boltzmann velocities.")
     var seed: UInt64 = 1
@@ -107,10 +108,7 @@ struct RunCommand: ParsableCommand {
             let sp = try model.speciesIndices(elements: ck.elements, species: ck.species, file: rec.model.path).map(Int.init)
             let made = try makeBackend(backend, model: model, species: sp, box: ck.box)
             note = made.note
-            sim = try Simulation(elements: ck.elements, species: ck.species, box: ck.box, positions: ck.positions,
-                                 velocities: ck.velocities, forces: ck.forces, step: ck.step,
-                                 thermostatState: ck.thermostatState, centreOfMass: ck.centreOfMass,
-                                 statistics: ck.statistics, backend: made.backend, settings: rec.settings)
+            sim = try Simulation(checkpoint: ck, backend: made.backend, settings: rec.settings)
             lastStep = steps.map { ck.step + $0 } ?? rec.targetSteps
         } else {
             var settings = SimulationSettings()

@@ -19,12 +19,14 @@ let bundledData: String = {
         #expect(run.frames[0].speciesCounts == [64, 128])
         #expect(abs(run.box.lengths.x - 12.4138) < 1e-12)
         #expect(abs(run.timeStep! - 0.5) < 1e-12)
-        // First force line of step 0: O 0.0003199424 0.0137557640 0.0111031865 Ha/Bohr.
+        // First force line of step 0: O 0.0003199424 0.0137557640 0.0111031865 Ha/Bohr;
+        // 0.0137557640 Ha/Bohr = 0.70735 eV/Å.
         let f = run.frames[0].forces![0]
-        #expect(abs(f.y - 0.0137557640 * 51.422086190832) < 1e-9)
-        #expect(abs(f.x - 0.0003199424 * 51.422086190832) < 1e-9)
+        #expect(abs(f.y - 0.0137557640 * Units.hartreePerBohr) < 1e-12)
+        #expect(abs(f.x - 0.0003199424 * Units.hartreePerBohr) < 1e-12)
+        #expect(abs(f.y - 0.707350) < 1e-6)
         // First velocity: -0.0001477078 Bohr/a.u.t.
-        #expect(abs(run.frames[0].velocities![0].x - (-0.0001477078 * 21.876912636)) < 1e-9)
+        #expect(abs(run.frames[0].velocities![0].x - (-0.0001477078 * 21.876912636)) < 1e-12)
         #expect(run.energies.count == 900)
     }
 }

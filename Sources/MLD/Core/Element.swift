@@ -11,7 +11,7 @@ public struct Element: Hashable, Sendable, Codable, CustomStringConvertible {
     public static let table: [String: Double] = [
         "H": 1.00794, "D": 2.01410, "He": 4.002602, "Li": 6.941, "C": 12.0107,
         "N": 14.0067, "O": 15.9994, "F": 18.9984032, "Na": 22.98977, "Mg": 24.305,
-        "P": 30.973761, "S": 32.065, "Cl": 35.453, "K": 39.0983, "Ca": 40.078,
+        "P": 30.973761, "S": 32.065, "Cl": 35.453, "Ar": 39.948, "K": 39.0983, "Ca": 40.078,
     ]
 
     public static let hydrogen = Element(symbol: "H", mass: 1.00794)

@@ -137,3 +137,15 @@ public struct Checkpoint: Equatable {
         forces = try (0..<n).map { _ in try vec() }
     }
 }
+
+extension Simulation {
+    /// The simulation a checkpoint holds, continued with `backend` and `settings` (those of the
+    /// run that wrote it).
+    public convenience init(checkpoint ck: Checkpoint, backend: any ForceBackend,
+                            settings: SimulationSettings) throws {
+        try self.init(elements: ck.elements, species: ck.species, box: ck.box, positions: ck.positions,
+                      velocities: ck.velocities, forces: ck.forces, step: ck.step,
+                      thermostatState: ck.thermostatState, centreOfMass: ck.centreOfMass,
+                      statistics: ck.statistics, backend: backend, settings: settings)
+    }
+}

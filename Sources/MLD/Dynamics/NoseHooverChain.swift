@@ -52,37 +52,57 @@ public struct NoseHooverChain: Sendable, Equatable {
     /// Suzuki-Yoshida weights.
     public static func weights(order: Int) -> [Double] {
         switch order {
-        case 1: return [1]
-        case 3:
-            let w = 1 / (2 - pow(2, 1.0 / 3))
-            return [w, 1 - 2 * w, w]
-        default:
-            let w = 1 / (4 - pow(4, 1.0 / 3))
-            return [w, w, 1 - 4 * w, w, w]
+        case 1: return weights1
+        case 3: return weights3
+        default: return weights5
         }
     }
+    static let weights1: [Double] = [1]
+    static let weights3: [Double] = {
+        let w = 1 / (2 - pow(2, 1.0 / 3))
+        return [w, 1 - 2 * w, w]
+    }()
+    static let weights5: [Double] = {
+        let w = 1 / (4 - pow(4, 1.0 / 3))
+        return [w, w, 1 - 4 * w, w, w]
+    }()
 
     /// Propagates the chain over half a step `dt / 2` (dt in fs) given twice the kinetic energy
     /// of the coupled velocities (`2 KE`, eV), and returns the factor to scale those velocities by.
     public mutating func halfStep(twiceKinetic: Double, dt: Double) -> Double {
-        let M = length
-        let kT = self.kT
+        let M = length, nf = degreesOfFreedom, kT = self.kT, tau = self.tau, n = substeps
+        let w = Self.weights(order: order)
+        return xi.withUnsafeMutableBufferPointer { x in
+            vxi.withUnsafeMutableBufferPointer { v in
+                Self.propagate(xi: x.baseAddress!, vxi: v.baseAddress!, length: M, degreesOfFreedom: nf,
+                               kT: kT, tau: tau, twiceKinetic: twiceKinetic, dt: dt, weights: w, substeps: n)
+            }
+        }
+    }
+
+    /// The chain half step on raw storage (shared by the global and the massive thermostat).
+    /// Masses: `Q_1 = N_f kT tau^2`, `Q_j = kT tau^2`.
+    @inline(__always)
+    static func propagate(xi: UnsafeMutablePointer<Double>, vxi: UnsafeMutablePointer<Double>, length M: Int,
+                          degreesOfFreedom nf: Double, kT: Double, tau: Double, twiceKinetic: Double,
+                          dt: Double, weights: [Double], substeps: Int) -> Double {
+        let q = kT * tau * tau
+        @inline(__always) func mass(_ j: Int) -> Double { j == 0 ? nf * q : q }
+        @inline(__always) func force(_ j: Int, _ ke2: Double) -> Double {
+            j == 0 ? (ke2 - nf * kT) / mass(0) : (mass(j - 1) * vxi[j - 1] * vxi[j - 1] - kT) / mass(j)
+        }
         var ke2 = twiceKinetic
         var scale = 1.0
-        for w in Self.weights(order: order) {
+        for w in weights {
             let d = w * dt / Double(substeps)   // this Trotter step's share of the full step
             for _ in 0..<substeps {
                 // Down the chain: last element, then j = M-2 ... 0 (quarter-step kicks).
-                var G = M > 1 ? (mass(M - 2) * vxi[M - 2] * vxi[M - 2] - kT) / mass(M - 1)
-                              : (ke2 - degreesOfFreedom * kT) / mass(0)
-                vxi[M - 1] += 0.25 * d * G
-                if M > 1 {
-                    for j in stride(from: M - 2, through: 0, by: -1) {
-                        let e = exp(-0.125 * d * vxi[j + 1])
-                        G = j == 0 ? (ke2 - degreesOfFreedom * kT) / mass(0)
-                                   : (mass(j - 1) * vxi[j - 1] * vxi[j - 1] - kT) / mass(j)
-                        vxi[j] = (vxi[j] * e + 0.25 * d * G) * e
-                    }
+                vxi[M - 1] += 0.25 * d * force(M - 1, ke2)
+                var j = M - 2
+                while j >= 0 {
+                    let e = exp(-0.125 * d * vxi[j + 1])
+                    vxi[j] = (vxi[j] * e + 0.25 * d * force(j, ke2)) * e
+                    j -= 1
                 }
                 // Scale the particle velocities.
                 let s = exp(-0.5 * d * vxi[0])
@@ -92,13 +112,9 @@ public struct NoseHooverChain: Sendable, Equatable {
                 // Up the chain.
                 for j in 0..<(M - 1) {
                     let e = exp(-0.125 * d * vxi[j + 1])
-                    let G = j == 0 ? (ke2 - degreesOfFreedom * kT) / mass(0)
-                                   : (mass(j - 1) * vxi[j - 1] * vxi[j - 1] - kT) / mass(j)
-                    vxi[j] = (vxi[j] * e + 0.25 * d * G) * e
+                    vxi[j] = (vxi[j] * e + 0.25 * d * force(j, ke2)) * e
                 }
-                let GM = M > 1 ? (mass(M - 2) * vxi[M - 2] * vxi[M - 2] - kT) / mass(M - 1)
-                               : (ke2 - degreesOfFreedom * kT) / mass(0)
-                vxi[M - 1] += 0.25 * d * GM
+                vxi[M - 1] += 0.25 * d * force(M - 1, ke2)
             }
         }
         return scale
@@ -110,6 +126,72 @@ public struct NoseHooverChain: Sendable, Equatable {
         for j in 0..<length {
             e += 0.5 * mass(j) * vxi[j] * vxi[j]
             e += (j == 0 ? degreesOfFreedom : 1) * kT * xi[j]
+        }
+        return e
+    }
+}
+
+/// One Nose-Hoover chain per agent ("massive"), stored flat: chain `i` is
+/// `xi[i * length ..< (i + 1) * length]`, each coupled to `degreesOfFreedom` velocity components
+/// of its own atom (3, or 3 - 3/N with centre-of-mass removal), same masses and propagator as
+/// `NoseHooverChain`.
+public struct MassiveNoseHooverChain: Sendable, Equatable {
+    public var atoms: Int
+    public var length: Int
+    /// Degrees of freedom per chain.
+    public var degreesOfFreedom: Double
+    /// Target temperature in K and time constant in fs.
+    public var temperature: Double
+    public var tau: Double
+    public var substeps = 1
+    public var order = 3
+    /// Chain positions and velocities (1/fs), `atoms * length` each.
+    public var xi: [Double]
+    public var vxi: [Double]
+
+    public init(atoms: Int, degreesOfFreedom: Double, temperature: Double, tau: Double, length: Int) {
+        precondition(length >= 1 && tau > 0)
+        self.atoms = atoms
+        self.length = length
+        self.degreesOfFreedom = degreesOfFreedom
+        self.temperature = temperature
+        self.tau = tau
+        xi = [Double](repeating: 0, count: atoms * length)
+        vxi = xi
+    }
+
+    /// Half a step (dt in fs) on `velocities` (Å/fs) of atoms of `masses` (u).
+    public mutating func halfStep(velocities v: inout [SIMD3<Double>], masses m: [Double], dt: Double) {
+        let M = length, nf = degreesOfFreedom, kT = Units.boltzmann * temperature, tau = self.tau
+        let w = NoseHooverChain.weights(order: order), n = substeps
+        xi.withUnsafeMutableBufferPointer { x in
+            vxi.withUnsafeMutableBufferPointer { vx in
+                v.withUnsafeMutableBufferPointer { v in
+                    m.withUnsafeBufferPointer { m in
+                        for i in 0..<v.count {
+                            let ke2 = m[i] * (v[i] * v[i]).sum() * Units.massVelocitySquared
+                            let s = NoseHooverChain.propagate(
+                                xi: x.baseAddress! + i * M, vxi: vx.baseAddress! + i * M, length: M,
+                                degreesOfFreedom: nf, kT: kT, tau: tau, twiceKinetic: ke2, dt: dt,
+                                weights: w, substeps: n)
+                            v[i] *= s
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sum of the chains' extended energies in eV.
+    public var energy: Double {
+        let kT = Units.boltzmann * temperature, q = kT * tau * tau
+        var e = 0.0
+        for i in 0..<atoms {
+            for j in 0..<length {
+                let k = i * length + j
+                e += 0.5 * (j == 0 ? degreesOfFreedom * q : q) * vxi[k] * vxi[k]
+                e += (j == 0 ? degreesOfFreedom : 1) * kT * xi[k]
+            }
         }
         return e
     }

@@ -92,9 +92,17 @@ public struct RunRecord: Codable, Sendable {
 public final class StopRequest: @unchecked Sendable {
     private let lock = NSLock()
     private var why: String?
-    public init() {}
+    /// Stop once this step is reached (nil: only on request).
+    public let atStep: Int?
+    public init(atStep: Int? = nil) { self.atStep = atStep }
     public func request(_ reason: String) { lock.lock(); if why == nil { why = reason }; lock.unlock() }
     public var reason: String? { lock.lock(); defer { lock.unlock() }; return why }
+    /// The reason to stop at `step`, if any.
+    public func reason(at step: Int) -> String? {
+        if let r = reason { return r }
+        if let atStep, step >= atStep { return "stop requested at step \(atStep)" }
+        return nil
+    }
 }
 
 /// The files of a run: `trajectory.xyz` (extended XYZ, appended every `every` steps),
@@ -300,7 +308,7 @@ public final class RunDirectory {
         record.targetSteps = lastStep
         try writeRecord(s, status: "running")
         while s.step < lastStep {
-            if let why = stop?.reason {
+            if let why = stop?.reason(at: s.step) {
                 try checkpoint(s)
                 try writeRecord(s, status: "interrupted at step \(s.step) (\(why))")
                 progress?.finish(step: s.step)

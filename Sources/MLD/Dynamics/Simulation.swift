@@ -17,9 +17,10 @@ public struct SimulationSettings: Codable, Sendable, Equatable {
     /// Nose-Hoover time constant in fs.
     public var tau: Double = SimulationSettings.defaultTau
     /// Nose-Hoover chain length.
-    public var chainLength: Int = 3
-    /// One chain per agent instead of one for the whole system.
-    public var massive: Bool = false
+    public var chainLength: Int = SimulationSettings.defaultChainLength
+    /// One chain per agent instead of one for the whole system (the default: it holds the
+    /// temperature fluctuations of the learned dynamics near the canonical ones; docs/dynamics.md).
+    public var massive: Bool = true
     /// Remove centre-of-mass motion (then 3N - 3 degrees of freedom).
     public var removeCentreOfMass: Bool = true
     /// Steps between trajectory frames and thermo rows.
@@ -37,6 +38,10 @@ public struct SimulationSettings: Codable, Sendable, Equatable {
 
     /// The default Nose-Hoover time constant in fs (see docs/dynamics.md for how it was chosen).
     public static let defaultTau: Double = 20
+    /// The default chain length: 1 (plain Nose-Hoover). Learned forces pump heat in steadily; a
+    /// chain of 2 or more thermalises its first element's velocity, which caps the heat it can
+    /// remove at about sqrt(N_f) kT / tau, so the water heats up (measured in docs/dynamics.md).
+    public static let defaultChainLength = 1
 
     public init() {}
 
@@ -238,13 +243,25 @@ public final class Simulation {
         }
     }
 
+    /// The thermostat's half step; a massive thermostat scales atoms differently, so the
+    /// centre-of-mass velocity it creates is removed again when that is asked for.
+    private func thermostatHalfStep(_ dt: Double) {
+        thermostat.halfStep(velocities: &velocities, masses: masses, dt: dt)
+        if case .massive = thermostat, settings.removeCentreOfMass {
+            var p = SIMD3<Double>()
+            for i in 0..<velocities.count { p += masses[i] * velocities[i] }
+            let v = p / totalMass
+            for i in 0..<velocities.count { velocities[i] -= v }
+        }
+    }
+
     /// One step of dt. Throws `MLDError.simulation` naming the step and atom when the dynamics
     /// blows up (non-finite force, an atom jumping more than `maxDisplacement`, temperature above
     /// the limit); the state is then that of the failed step.
     public func advance() throws {
         let dt = settings.timeStep
         let next = step + 1
-        thermostat.halfStep(velocities: &velocities, masses: masses, dt: dt)
+        thermostatHalfStep(dt)
         VelocityVerlet.kick(&velocities, forces: forces, accel: accel, h: 0.5 * dt)
         let (atom, jump) = VelocityVerlet.drift(&positions, velocities: velocities, h: dt)
         guard jump <= settings.maxDisplacement else {
@@ -253,7 +270,7 @@ public final class Simulation {
         step = next
         try computeForces(wantLosses: next % settings.every == 0)
         VelocityVerlet.kick(&velocities, forces: forces, accel: accel, h: 0.5 * dt)
-        thermostat.halfStep(velocities: &velocities, masses: masses, dt: dt)
+        thermostatHalfStep(dt)
         let T = temperature
         guard T <= settings.temperatureLimit else {
             var hot = 0, most = -1.0

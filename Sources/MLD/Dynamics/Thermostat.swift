@@ -3,7 +3,7 @@
 public enum Thermostat: Sendable, Equatable {
     case none
     case noseHoover(NoseHooverChain)
-    case massive([NoseHooverChain])
+    case massive(MassiveNoseHooverChain)
 
     /// One global chain over `degreesOfFreedom` velocities.
     public static func global(degreesOfFreedom: Double, temperature: Double, tau: Double,
@@ -16,9 +16,8 @@ public enum Thermostat: Sendable, Equatable {
     /// slightly fewer when centre-of-mass motion is removed).
     public static func massive(atoms: Int, degreesOfFreedom: Double, temperature: Double,
                                tau: Double, length: Int) -> Thermostat {
-        let one = NoseHooverChain(degreesOfFreedom: degreesOfFreedom / Double(atoms),
-                                  temperature: temperature, tau: tau, length: length)
-        return .massive([NoseHooverChain](repeating: one, count: atoms))
+        .massive(MassiveNoseHooverChain(atoms: atoms, degreesOfFreedom: degreesOfFreedom / Double(atoms),
+                                        temperature: temperature, tau: tau, length: length))
     }
 
     /// Half a step (dt in fs) of the thermostat on `velocities` (Å/fs) of atoms of `masses` (u).
@@ -33,11 +32,8 @@ public enum Thermostat: Sendable, Equatable {
             for i in 0..<v.count { v[i] *= s }
             self = .noseHoover(chain)
         case .massive(var chains):
-            self = .none   // release the array so it is mutated in place
-            for i in 0..<v.count {
-                let s = chains[i].halfStep(twiceKinetic: m[i] * (v[i] * v[i]).sum() * Units.massVelocitySquared, dt: dt)
-                v[i] *= s
-            }
+            self = .none   // release the storage so it is mutated in place
+            chains.halfStep(velocities: &v, masses: m, dt: dt)
             self = .massive(chains)
         }
     }
@@ -47,7 +43,7 @@ public enum Thermostat: Sendable, Equatable {
         switch self {
         case .none: return 0
         case let .noseHoover(c): return c.energy
-        case let .massive(cs): return cs.reduce(0) { $0 + $1.energy }
+        case let .massive(cs): return cs.energy
         }
     }
 
@@ -56,7 +52,7 @@ public enum Thermostat: Sendable, Equatable {
         switch self {
         case .none: return []
         case let .noseHoover(c): return c.xi + c.vxi
-        case let .massive(cs): return cs.flatMap { $0.xi + $0.vxi }
+        case let .massive(cs): return cs.xi + cs.vxi
         }
     }
 
@@ -69,11 +65,8 @@ public enum Thermostat: Sendable, Equatable {
             c.xi = Array(s[0..<c.length]); c.vxi = Array(s[c.length...])
             self = .noseHoover(c)
         case var .massive(cs):
-            guard let M = cs.first?.length, s.count == 2 * M * cs.count else { return false }
-            for i in 0..<cs.count {
-                let b = 2 * M * i
-                cs[i].xi = Array(s[b..<(b + M)]); cs[i].vxi = Array(s[(b + M)..<(b + 2 * M)])
-            }
+            guard s.count == 2 * cs.xi.count else { return false }
+            cs.xi = Array(s[0..<cs.xi.count]); cs.vxi = Array(s[cs.xi.count...])
             self = .massive(cs)
         }
         return true

@@ -32,6 +32,7 @@ public struct ForceErrorAccumulator: Sendable {
         for i in 0..<sensitivity.count { sensitivity[i] += o.sensitivity[i] }
     }
 
+    /// The measures; all zero when there are no agents or no reference force.
     public func errors(species: String) -> SpeciesErrors {
         let n = Double(max(agents, 1))
         var corr: [Double] = []
@@ -43,7 +44,7 @@ public struct ForceErrorAccumulator: Sendable {
         }
         return SpeciesErrors(
             species: species, agents: agents,
-            relRMSE: sumSquaredReference > 0 ? (sumSquaredError / sumSquaredReference).squareRoot() : .nan,
+            relRMSE: sumSquaredReference > 0 ? (sumSquaredError / sumSquaredReference).squareRoot() : 0,
             rmse: (sumSquaredError / (3 * n)).squareRoot(),
             correlation: corr,
             outOfRange: Double(outOfRange) / n)

@@ -7,8 +7,20 @@ import Foundation
 ///     O 1.11 1.68 1.30 -0.003 0.0004 0.001
 ///
 /// Columns: `species` (element symbol), `pos` (Å), optionally `velo` (Å/fs) and `forces` (eV/Å).
-/// `time` is in fs. Only orthorhombic lattices are accepted.
+/// `time` is in fs. Only orthorhombic lattices are accepted. Files written by ASE carry
+/// `momenta` (u·Å per ASE time unit) instead of `velo`; they are read with ASE's masses
+/// (or a `masses` column) and converted to Å/fs.
 public enum ExtendedXYZ {
+    /// ASE's unit of time in fs: Å·sqrt(u/eV) = 10.1805056 fs.
+    public static let aseTimeUnit: Double = 1e5 * (1.66053906660e-27 / 1.602176634e-19).squareRoot()
+
+    /// Masses in u that ASE uses for the elements mld knows (IUPAC 2016, `ase.data.atomic_masses`).
+    static let aseMasses: [String: Double] = [
+        "H": 1.008, "D": 2.014, "He": 4.002602, "Li": 6.94, "C": 12.011, "N": 14.007,
+        "O": 15.999, "F": 18.998403163, "Na": 22.98976928, "Mg": 24.305, "P": 30.973761998,
+        "S": 32.06, "Cl": 35.45, "K": 39.0983, "Ca": 40.078,
+    ]
+
     /// The text of one frame.
     public static func format(_ c: Configuration) -> String {
         var props = "species:S:1:pos:R:3"
@@ -114,6 +126,7 @@ public enum ExtendedXYZ {
             throw MLDError.input(file: path, line: commentLine, problem: "Properties must include species and pos")
         }
         let vCol = columns["velo"], fCol = columns["forces"]
+        let momentaCol = vCol == nil ? columns["momenta"] : nil, massCol = columns["masses"]
         var atoms: [Element] = []
         var pos: [SIMD3<Double>] = [], vel: [SIMD3<Double>] = [], frc: [SIMD3<Double>] = []
         var cache: [Substring: Element] = [:]
@@ -145,9 +158,20 @@ public enum ExtendedXYZ {
             }
             pos.append(try vec(pCol))
             if let vCol { vel.append(try vec(vCol)) }
+            if let momentaCol {
+                let sym = String(f[sCol])
+                let m: Double
+                if let massCol {
+                    guard let x = Double(f[massCol]), x > 0 else {
+                        throw MLDError.input(file: path, line: ln + 1, problem: "bad mass '\(f[massCol])'")
+                    }
+                    m = x
+                } else { m = ExtendedXYZ.aseMasses[sym] ?? atoms.last!.mass }
+                vel.append(try vec(momentaCol) / (m * ExtendedXYZ.aseTimeUnit))
+            }
             if let fCol { frc.append(try vec(fCol)) }
         }
-        return Configuration(atoms: atoms, positions: pos, velocities: vCol == nil ? nil : vel,
+        return Configuration(atoms: atoms, positions: pos, velocities: vCol == nil && momentaCol == nil ? nil : vel,
                              forces: fCol == nil ? nil : frc, box: box,
                              step: kv["step"].flatMap { Int($0) }, time: kv["time"].flatMap { Double($0) })
     }

@@ -10,7 +10,7 @@ import Foundation
 ///
 /// Candidates may be any superset of the atoms within `spec.range` of the agent (all atoms,
 /// or a CSR row of a neighbour list with a skin); the agent itself and atoms farther than the
-/// range are skipped. Each candidate must appear once. Distances are minimum-image through
+/// range are skipped. Each candidate must appear once. Distances are minimum-image, bit for bit as
 /// `Box.displacement`, so `spec.range` must not exceed half the shortest box edge.
 public final class InvariantEvaluator {
     public let spec: InvariantSpec
@@ -110,22 +110,26 @@ public final class InvariantEvaluator {
         for b in 0..<speciesCount { filled[b] = 0 }
         let qk = positions[agent]
         let r2p = r2.baseAddress!, dp = disp.baseAddress!
+        let cnt = counts.baseAddress!, st = starts.baseAddress!, fl = filled.baseAddress!
+        let sp = species.baseAddress!, pos = positions.baseAddress!
+        let lengths = box.lengths
+        let range2 = self.range2
         for jj in candidates {
             let j = Int(jj)
             if j == agent { continue }
-            let s = Int(species[j])
-            let n = counts[s]
+            let s = Int(sp[j])
+            let n = cnt[s]
             if n == 0 { continue }
-            let d = box.displacement(from: qk, to: positions[j])
+            let d = minimumImage(pos[j] - qk, lengths: lengths)
             let rr = (d * d).sum()
             if rr > range2 { continue }
-            let base = starts[s]
-            var c = filled[s]
+            let base = st[s]
+            var c = fl[s]
             if c == n {
                 if rr >= r2p[base + n - 1] { continue }
                 c = n - 1
             } else {
-                filled[s] = c + 1
+                fl[s] = c + 1
             }
             var i = base + c
             while i > base && r2p[i - 1] > rr {
@@ -168,7 +172,7 @@ public final class InvariantEvaluator {
         for jj in candidates {
             let j = Int(jj)
             if j == agent { continue }
-            let d = box.displacement(from: qk, to: positions[j])
+            let d = minimumImage(positions[j] - qk, lengths: box.lengths)
             let rr = (d * d).sum()
             if rr >= range2 { continue }
             let r = rr.squareRoot()
@@ -197,4 +201,14 @@ public final class InvariantEvaluator {
             }
         }
     }
+}
+
+/// `Box.displacement` for a difference `d = b - a` (Å), bit for bit, without the libm `rint`
+/// calls that `rounded(.toNearestOrEven)` compiles to on baseline x86-64: adding and
+/// subtracting 1.5 * 2^52 rounds to the nearest integer, ties to even, for |d/L| < 2^51.
+@inline(__always)
+func minimumImage(_ d: SIMD3<Double>, lengths: SIMD3<Double>) -> SIMD3<Double> {
+    let magic = SIMD3<Double>(repeating: 6_755_399_441_055_744.0)
+    let n = (d / lengths + magic) - magic
+    return d - lengths * n
 }

@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+
+/// `mld run` end to end: files, resume, signals and bad input.
+@Suite(.serialized) struct RunCommandTests {
+    static let data = "Data/cp2k-water64-xtb-300K"
+
+    /// A quickly fitted model (small training set), written once.
+    static let model: String = {
+        let dir = NSTemporaryDirectory() + "mld-runcli-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let path = dir + "/model.json"
+        let r = try! runMLD(["fit", "--data", data, "--train", "0..600:6", "--test", "600..900:10",
+                             "--ridge", "1e-8", "--out", path])
+        precondition(r.status == 0, "fit failed: \(r.err)")
+        return path
+    }()
+
+    func tempDir(_ name: String) -> String {
+        let p = NSTemporaryDirectory() + "mld-runcli-\(getpid())/\(name)-\(UInt32.random(in: 0..<UInt32.max))"
+        return p
+    }
+
+    @Test func runWritesFilesAndResumes() throws {
+        let out = tempDir("run")
+        let r = try runMLD(["run", "--model", Self.model, "--start", Self.data, "--frame", "500",
+                            "--steps", "40", "--every", "10", "--out", out, "--quiet", "--json"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.err.isEmpty)
+        let rec = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as! [String: Any]
+        #expect(rec["stepsDone"] as? Int == 40)
+        #expect(rec["status"] as? String == "completed")
+        #expect(((rec["model"] as? [String: Any])?["sha256"] as? String)?.count == 64)
+        let thermo = try String(contentsOfFile: out + "/thermo.csv", encoding: .utf8).split(separator: "\n")
+        #expect(thermo.first == "step,time_fs,kinetic_eV,temperature_K,loss_O_eV,loss_H_eV,thermostat_eV,com_drift_A,wall_s")
+        #expect(thermo.dropFirst().map { $0.split(separator: ",")[0] } == ["0", "10", "20", "30", "40"])
+        let xyz = try String(contentsOfFile: out + "/trajectory.xyz", encoding: .utf8)
+        #expect(xyz.components(separatedBy: "Properties=species:S:1:pos:R:3:velo:R:3").count - 1 == 5)
+
+        let again = try runMLD(["run", "--resume", out, "--steps", "20", "--quiet"])
+        #expect(again.status == 0, "\(again.err)")
+        #expect(again.out.contains("temperature"))
+        #expect(again.out.contains("canonical"))
+        let rows = try String(contentsOfFile: out + "/thermo.csv", encoding: .utf8).split(separator: "\n")
+        #expect(rows.dropFirst().map { $0.split(separator: ",")[0] } == ["0", "10", "20", "30", "40", "50", "60"])
+    }
+
+    @Test func sigintWritesCheckpointAndExitsNonZero() throws {
+        let out = tempDir("sigint")
+        let p = Process()
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        let exe = ProcessInfo.processInfo.environment["MLD_BINARY"]
+            ?? [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("mld").path,
+                url.appendingPathComponent(".build/release/mld").path].first { FileManager.default.isExecutableFile(atPath: $0) }!
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.currentDirectoryURL = url
+        p.arguments = ["run", "--model", Self.model, "--start", Self.data, "--steps", "10000000", "--every", "10",
+                       "--out", out]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = Pipe()
+        try p.run()
+        // Wait until the run is under way (a few thermo rows), then interrupt it.
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if let t = try? String(contentsOfFile: out + "/thermo.csv", encoding: .utf8),
+               t.split(separator: "\n").count >= 4 { break }
+            usleep(50_000)
+        }
+        p.interrupt()
+        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 130)
+        let last = e.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(last.contains("stopped by SIGINT at step"), "\(e)")
+        #expect(last.contains("--resume"))
+        let rec = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/run.json"))) as! [String: Any]
+        #expect((rec["status"] as? String)?.hasPrefix("interrupted at step") == true)
+        let done = rec["stepsDone"] as! Int
+        let rows = try String(contentsOfFile: out + "/thermo.csv", encoding: .utf8).split(separator: "\n")
+        #expect(Int(rows.last!.split(separator: ",")[0])! == done / 10 * 10)
+    }
+
+    @Test(arguments: [
+        (["run", "--start", data, "--out", "/tmp/x"], "--model"),
+        (["run", "--model", "/nonexistent/model.json", "--start", data, "--out", "/tmp/mld-never"], "no such file"),
+        (["run", "--model", "MODEL", "--start", "/nonexistent/start.xyz", "--out", "/tmp/mld-never"], "/nonexistent/start.xyz"),
+        (["run", "--model", "MODEL", "--start", data, "--frame", "5000", "--out", "/tmp/mld-never"], "--frame 5000"),
+        (["run", "--model", "MODEL", "--start", data, "--dt", "-1", "--out", "/tmp/mld-never"], "--dt"),
+        (["run", "--model", "MODEL", "--start", data, "--thermostat", "berendsen", "--out", "/tmp/mld-never"], "berendsen"),
+        (["run", "--resume", "/nonexistent/run"], "/nonexistent/run"),
+        (["run", "--resume", "/tmp", "--model", "MODEL"], "--resume"),
+    ])
+    func badInputIsOneClearLine(args: [String], mention: String) throws {
+        let r = try runMLD(args.map { $0 == "MODEL" ? Self.model : $0 })
+        #expect(r.status != 0)
+        #expect(r.err.contains(mention), "\(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/mld-never"))
+    }
+
+    @Test func existingRunDirectoryIsRefused() throws {
+        let out = tempDir("twice")
+        let args = ["run", "--model", Self.model, "--start", Self.data, "--steps", "10", "--out", out, "--quiet"]
+        #expect(try runMLD(args).status == 0)
+        let r = try runMLD(args)
+        #expect(r.status == 1)
+        #expect(r.err.contains("already holds a run"))
+    }
+}

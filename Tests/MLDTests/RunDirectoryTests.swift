@@ -1,0 +1,147 @@
+import Foundation
+import Testing
+@testable import MLD
+
+/// Run directories: resume, interruption and blow-ups.
+@Suite struct RunDirectoryTests {
+    static let start = DynamicsFixtures.argonCrystal(cells: 4, temperature: 60, seed: 12)
+
+    func settings() -> SimulationSettings {
+        var s = SimulationSettings()
+        s.timeStep = 5
+        s.temperature = 70
+        s.tau = 100
+        s.every = 10
+        s.checkpointEvery = 20
+        return s
+    }
+
+    func record(_ s: SimulationSettings, _ sim: Simulation) -> RunRecord {
+        RunRecord(settings: s, model: .init(path: "argon-lj", sha256: SHA256.hex(Array("lj".utf8))),
+                  start: .init(source: "fcc", frame: 0, velocities: "Maxwell-Boltzmann"),
+                  backend: sim.backend.name, device: sim.backend.deviceName, atoms: sim.positions.count,
+                  elements: sim.elements.map(\.symbol), degreesOfFreedom: sim.degreesOfFreedom, targetSteps: 60)
+    }
+
+    func backend(_ c: Configuration) throws -> CPUBackend {
+        try CPUBackend(potential: DynamicsFixtures.argonLJ, species: c.species, box: c.box)
+    }
+
+    /// A fresh run to `steps`, optionally stopped early at `stopAt`.
+    func freshRun(_ path: String, steps: Int, stopAt: Int? = nil) throws -> (Simulation, RunDirectory, RunDirectory.Outcome) {
+        let s = settings()
+        let sim = try Simulation(configuration: Self.start, backend: try backend(Self.start), settings: s)
+        let dir = try RunDirectory(creating: path, record: record(s, sim), simulation: sim, rng: MLD.SplitMix64(seed: 1))
+        let outcome = try dir.run(sim, until: steps, stop: stopAt.map { StopRequest(atStep: $0) })
+        return (sim, dir, outcome)
+    }
+
+    func resume(_ path: String, until steps: Int) throws -> Simulation {
+        let dir = try RunDirectory(resuming: path)
+        let ck = dir.checkpointData!
+        let sim = try Simulation(checkpoint: ck, backend: try backend(Self.start), settings: dir.record.settings)
+        #expect(try dir.run(sim, until: steps) == .completed)
+        return sim
+    }
+
+    /// thermo.csv without the wall-clock column.
+    func thermoRows(_ path: String) throws -> [String] {
+        try String(contentsOfFile: path + "/thermo.csv", encoding: .utf8).split(separator: "\n")
+            .map { $0.split(separator: ",").dropLast().joined(separator: ",") }
+    }
+
+    @Test func resumedRunIsBitIdentical() throws {
+        let a = DynamicsFixtures.temporaryDirectory("full"), b = DynamicsFixtures.temporaryDirectory("split")
+        let c = DynamicsFixtures.temporaryDirectory("crash")
+        defer { for p in [a, b, c] { try? FileManager.default.removeItem(atPath: p) } }
+        let (full, _, _) = try freshRun(a, steps: 60)
+
+        // Stopped at step 30 (checkpoint there), then resumed to 60.
+        let (_, _, outcome) = try freshRun(b, steps: 60, stopAt: 30)
+        #expect(outcome == .interrupted("stop requested at step 30"))
+        let resumed = try resume(b, until: 60)
+        #expect(resumed.positions == full.positions)
+        #expect(resumed.velocities == full.velocities)
+        #expect(resumed.thermostat == full.thermostat)
+        #expect(try thermoRows(b) == thermoRows(a))
+        #expect(try String(contentsOfFile: b + "/trajectory.xyz", encoding: .utf8)
+                == String(contentsOfFile: a + "/trajectory.xyz", encoding: .utf8))
+
+        // A run that died after its last checkpoint (step 40) but had written up to step 50:
+        // resuming cuts the extra rows and frames, then continues with no gap or duplicate.
+        _ = try freshRun(c, steps: 50)
+        let ck = try Checkpoint(contentsOf: c + "/checkpoint.bin")
+        #expect(ck.step == 50)
+        // Put back the step-40 checkpoint, as if the process had been killed before the last one.
+        let (_, _, _) = try freshRun(c + "-40", steps: 40)
+        try FileManager.default.removeItem(atPath: c + "/checkpoint.bin")
+        try FileManager.default.copyItem(atPath: c + "-40/checkpoint.bin", toPath: c + "/checkpoint.bin")
+        try? FileManager.default.removeItem(atPath: c + "-40")
+        let again = try resume(c, until: 60)
+        #expect(again.positions == full.positions)
+        let steps = try thermoRows(c).dropFirst().map { Int($0.split(separator: ",")[0])! }
+        #expect(steps == Array(stride(from: 0, through: 60, by: 10)))
+        #expect(try ExtendedXYZ.read(c + "/trajectory.xyz").map { $0.step! } == Array(stride(from: 0, through: 60, by: 10)))
+    }
+
+    @Test func interruptedRunLeavesReadableFiles() throws {
+        let p = DynamicsFixtures.temporaryDirectory("stop")
+        defer { try? FileManager.default.removeItem(atPath: p) }
+        let (sim, _, outcome) = try freshRun(p, steps: 100, stopAt: 25)
+        #expect(outcome == .interrupted("stop requested at step 25"))
+        let frames = try ExtendedXYZ.read(p + "/trajectory.xyz")
+        #expect(frames.map { $0.step! } == [0, 10, 20])
+        #expect(frames[0].velocities != nil)
+        let rows = try thermoRows(p)
+        #expect(rows.first == "step,time_fs,kinetic_eV,temperature_K,loss_Ar_eV,thermostat_eV,com_drift_A")
+        #expect(rows.count == 4)
+        let ck = try Checkpoint(contentsOf: p + "/checkpoint.bin")
+        #expect(ck.step == 25 && ck.positions == sim.positions)
+        let rec = try JSONDecoder().decode(RunRecord.self, from: Data(contentsOf: URL(fileURLWithPath: p + "/run.json")))
+        #expect(rec.status.hasPrefix("interrupted at step 25"))
+        #expect(rec.stepsDone == 25)
+    }
+
+    /// Two atoms 1.2 Å apart blow up; the error names step and atom; the files stay readable.
+    @Test func blowUpStopsWithStepAndAtom() throws {
+        let p = DynamicsFixtures.temporaryDirectory("boom")
+        defer { try? FileManager.default.removeItem(atPath: p) }
+        var c = Self.start
+        c.positions[1] = c.positions[0] + SIMD3(1.2, 0, 0)
+        var s = settings()
+        s.every = 1
+        let sim = try Simulation(configuration: c, backend: try backend(c), settings: s)
+        let dir = try RunDirectory(creating: p, record: record(s, sim), simulation: sim, rng: MLD.SplitMix64(seed: 1))
+        do {
+            _ = try dir.run(sim, until: 100)
+            Issue.record("expected a blow-up")
+        } catch let MLDError.simulation(step, problem) {
+            #expect(step >= 1 && step <= 5)
+            #expect(problem.contains("atom 0") || problem.contains("atom 1"), "\(problem)")
+        }
+        let frames = try ExtendedXYZ.read(p + "/trajectory.xyz")
+        #expect(frames.count >= 1)
+        let rec = try JSONDecoder().decode(RunRecord.self, from: Data(contentsOf: URL(fileURLWithPath: p + "/run.json")))
+        #expect(rec.status.hasPrefix("failed: step"))
+        _ = try Checkpoint(contentsOf: p + "/checkpoint.bin")
+    }
+
+    @Test func checkpointRoundTripsAndRejectsDamage() throws {
+        let p = DynamicsFixtures.temporaryDirectory("ck")
+        defer { try? FileManager.default.removeItem(atPath: p) }
+        let (sim, _, _) = try freshRun(p, steps: 20)
+        let ck = try Checkpoint(contentsOf: p + "/checkpoint.bin")
+        #expect(ck.positions == sim.positions && ck.forces == sim.forces && ck.step == 20)
+        var data = try Data(contentsOf: URL(fileURLWithPath: p + "/checkpoint.bin"))
+        data.removeLast(8)
+        try data.write(to: URL(fileURLWithPath: p + "/bad.bin"))
+        #expect(throws: MLDError.self) { _ = try Checkpoint(contentsOf: p + "/bad.bin") }
+    }
+
+    @Test func existingRunIsNotOverwritten() throws {
+        let p = DynamicsFixtures.temporaryDirectory("twice")
+        defer { try? FileManager.default.removeItem(atPath: p) }
+        _ = try freshRun(p, steps: 10)
+        #expect(throws: MLDError.self) { _ = try freshRun(p, steps: 10) }
+    }
+}
