@@ -208,10 +208,12 @@ public struct Comparison: Sendable {
             add("\(key)_rdf_peak_r_A", "Å", "\(tag) first peak position") { $0.rdfs[k].firstPeak()?.position }
             add("\(key)_rdf_peak_height", "", "\(tag) first peak height") { $0.rdfs[k].firstPeak()?.height }
             if k == 1 {
-                // The covalent peak leaves g_OH at zero up to ~1.5 Å, so no minimum is defined;
-                // the hydrogen-bond peak is the intermolecular structure.
-                add("oh_rdf_hbond_peak_r_A", "Å", "g_OH hydrogen-bond peak (first maximum beyond 1.3 Å)") { $0.rdfs[1].firstPeak(after: 1.3, aboveOne: false)?.position }
-                add("oh_rdf_hbond_peak_height", "", "g_OH hydrogen-bond peak height") { $0.rdfs[1].firstPeak(after: 1.3, aboveOne: false)?.height }
+                // The covalent peak leaves g_OH at zero up to ~1.5 Å, so no minimum is defined.
+                // GFN1-xTB's hydrogen-bond peak is a shoulder without a maximum; the number of
+                // H within the usual geometric hydrogen-bond distance is robust instead.
+                add("oh_hbond_count", "", "H of other molecules within 1.3-2.45 Å of an O (hydrogen bonds per O)") {
+                    $0.rdfs[1].coordination(within: 2.45, from: 1.3)
+                }
             } else {
                 add("\(key)_rdf_min_r_A", "Å", "\(tag) first minimum after the first peak") { $0.rdfs[k].firstMinimum()?.position }
             }
