@@ -40,7 +40,7 @@ struct FitCommand: ParsableCommand {
     @Option(name: .long, help: "Test frames a..b (half-open).")
     var test: String?
 
-    @Option(name: .long, help: "Scan one setting: neighbours=1:12, neighbours-O=2:8, cutoff=3:6.5:0.5, basis-size=4:24:4, form=full,diagonal,linear, ridge=0,1e-8.")
+    @Option(name: .long, help: "Scan one setting: neighbours=1:12, neighbours-O=2:8, cutoff=3:6.5:0.5, basis-size=4:24:4, form=full,diagonal,linear, ridge=0,1e-8, transform=distance,inverse.")
     var scan: String?
 
     @Option(name: .customLong("scan-out"), help: "CSV file of the scan (default: next to --out, else fit-scan-NAME.csv).")

@@ -23,36 +23,36 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Frame of --start: 0 the first, -1 the last.")
     var frame: Int = -1
 
-    @Option(name: .long, help: "Steps to run (with --resume: further steps; default: to the step first asked for).")
+    @Option(name: .long, help: "Steps to run (default 2000; with --resume: further steps, default: up to the step first asked for).")
     var steps: Int?
 
-    @Option(name: .long, help: "Time step in fs.")
-    var dt: Double = 0.5
+    @Option(name: .long, help: "Time step in fs (default 0.5).")
+    var dt: Double?
 
-    @Option(name: .long, help: "Thermostat target and Maxwell-Boltzmann temperature in K.")
-    var temperature: Double = 300
+    @Option(name: .long, help: "Thermostat target and Maxwell-Boltzmann temperature in K (default 300).")
+    var temperature: Double?
 
-    @Option(name: .long, help: "Thermostat: nose-hoover or none (NVE).")
-    var thermostat: SimulationSettings.ThermostatKind = .noseHoover
+    @Option(name: .long, help: "Thermostat: nose-hoover (default) or none (NVE).")
+    var thermostat: SimulationSettings.ThermostatKind?
 
-    @Option(name: .long, help: "Nose-Hoover time constant in fs.")
-    var tau: Double = SimulationSettings.defaultTau
+    @Option(name: .long, help: "Nose-Hoover time constant in fs (default \(SimulationSettings.defaultTau)).")
+    var tau: Double?
 
-    @Option(name: .long, help: "Nose-Hoover chain length (1: plain Nose-Hoover; see docs/dynamics.md).")
-    var chain: Int = SimulationSettings.defaultChainLength
+    @Option(name: .long, help: "Nose-Hoover chain length (default \(SimulationSettings.defaultChainLength): plain Nose-Hoover; see docs/dynamics.md).")
+    var chain: Int?
 
     @Flag(name: .long, inversion: .prefixedNo,
-          help: "One Nose-Hoover chain per agent (default), or one for the whole system (--no-massive).")
-    var massive = SimulationSettings().massive
+          help: "One Nose-Hoover chain per agent (the default), or one for the whole system (--no-massive).")
+    var massive: Bool?
 
-    @Option(name: .long, help: "Random seed for Maxwell-Boltzmann velocities.")
-    var seed: UInt64 = 1
+    @Option(name: .long, help: "Random seed for Maxwell-Boltzmann velocities (default 1).")
+    var seed: UInt64?
 
     @Option(name: .long, help: "Force backend: auto, cpu or opencl.")
     var backend: BackendChoice = .auto
 
-    @Option(name: .long, help: "Steps between trajectory frames and thermo rows.")
-    var every: Int = 10
+    @Option(name: .long, help: "Steps between trajectory frames and thermo rows (default 10).")
+    var every: Int?
 
     @Option(name: .long, help: "The run directory to create.")
     var out: String?
@@ -70,20 +70,29 @@ struct RunCommand: ParsableCommand {
 
     func validate() throws {
         if let steps, steps < 0 { throw ValidationError("--steps must be >= 0") }
-        if !(dt > 0 && dt.isFinite) { throw ValidationError("--dt must be a positive number of fs") }
-        if !(temperature >= 0 && temperature.isFinite) { throw ValidationError("--temperature must be >= 0 K") }
-        if !(tau > 0 && tau.isFinite) { throw ValidationError("--tau must be a positive number of fs") }
-        if chain < 1 { throw ValidationError("--chain must be at least 1") }
-        if every < 1 { throw ValidationError("--every must be at least 1") }
+        if let dt, !(dt > 0 && dt.isFinite) { throw ValidationError("--dt must be a positive number of fs") }
+        if let temperature, !(temperature >= 0 && temperature.isFinite) { throw ValidationError("--temperature must be >= 0 K") }
+        if let tau, !(tau > 0 && tau.isFinite) { throw ValidationError("--tau must be a positive number of fs") }
+        if let chain, chain < 1 { throw ValidationError("--chain must be at least 1") }
+        if let every, every < 1 { throw ValidationError("--every must be at least 1") }
         if resume != nil {
             if model != nil || start != nil || out != nil {
                 throw ValidationError("--resume takes its model, start and directory from the run; drop --model, --start and --out")
+            }
+            let given = [("--dt", dt != nil), ("--temperature", temperature != nil), ("--thermostat", thermostat != nil),
+                         ("--tau", tau != nil), ("--chain", chain != nil), ("--massive", massive != nil),
+                         ("--seed", seed != nil), ("--every", every != nil), ("--keep-com", keepCOM),
+                         ("--frame", frame != -1)].filter { $0.1 }.map { $0.0 }
+            if !given.isEmpty {
+                throw ValidationError("--resume continues with the run's own settings (run.json); drop \(given.joined(separator: ", "))")
             }
         } else {
             if model == nil { throw ValidationError("give --model FILE (or --resume RUN_DIR)") }
             if start == nil { throw ValidationError("give --start CP2K_DIR or XYZ_FILE") }
             if out == nil { throw ValidationError("give --out RUN_DIR") }
-            if thermostat == .noseHoover && temperature == 0 { throw ValidationError("--temperature must be > 0 K with a thermostat") }
+            if thermostat != SimulationSettings.ThermostatKind.none && temperature == 0 {
+                throw ValidationError("--temperature must be > 0 K with a thermostat")
+            }
         }
     }
 
@@ -112,15 +121,16 @@ struct RunCommand: ParsableCommand {
             lastStep = steps.map { ck.step + $0 } ?? rec.targetSteps
         } else {
             var settings = SimulationSettings()
-            settings.timeStep = dt
-            settings.temperature = temperature
-            settings.thermostat = thermostat
-            settings.tau = tau
-            settings.chainLength = chain
-            settings.massive = massive
+            if let dt { settings.timeStep = dt }
+            if let temperature { settings.temperature = temperature }
+            if let thermostat { settings.thermostat = thermostat }
+            if let tau { settings.tau = tau }
+            if let chain { settings.chainLength = chain }
+            if let massive { settings.massive = massive }
             settings.removeCentreOfMass = !keepCOM
-            settings.every = every
-            settings.seed = seed
+            if let every { settings.every = every }
+            if let seed { settings.seed = seed }
+            let temperature = settings.temperature, seed = settings.seed
             let modelPath = model!
             let m = try LearnedModel.load(modelPath)
             var rng = SplitMix64(seed: seed)
@@ -146,6 +156,12 @@ struct RunCommand: ParsableCommand {
             FileHandle.standardError.write(Data("mld: stopped by \(why) at step \(sim.step); checkpoint written, continue with: mld run --resume \(dir.path)\n".utf8))
             Foundation.exit(why == "SIGINT" ? 130 : 143)
         }
+        // How far the run strayed from what the model was trained on (last frame).
+        if let m = try? LearnedModel.load(dir.record.model.path),
+           let f = try? m.outOfRangeFraction(sim.configuration) {
+            dir.record.summary.outOfRangeLastFrame = f
+            try dir.writeRecord(sim)
+        }
         if global.json { try printJSON(dir.record); return }
         printSummary(dir.record, sim: sim, dir: dir.path)
     }
@@ -165,6 +181,9 @@ struct RunCommand: ParsableCommand {
         }
         print(String(format: "centre of mass  drift %.2e Å%@, mean |net force| %.2e eV/Å per atom",
                      s.centreOfMassDrift, set.removeCentreOfMass ? " (motion removed)" : "", s.meanNetForcePerAtom))
+        if let f = s.outOfRangeLastFrame {
+            print(String(format: "training range  %.1f %% of the agents have invariants outside it (last frame)", 100 * f))
+        }
         print(String(format: "speed           %.0f steps/s, %.3g atom-steps/s, %.1f ns/day (%.2f s wall, %.2f s in forces, %d neighbour-list builds)",
                      t.stepsPerSecond, t.atomStepsPerSecond, t.nsPerDay, t.wallSeconds, t.forceSeconds, t.neighbourListBuilds))
         print("files           \(dir)/trajectory.xyz, thermo.csv, run.json, checkpoint.bin")

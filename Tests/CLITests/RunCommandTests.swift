@@ -91,6 +91,7 @@ import Testing
         (["run", "--model", "MODEL", "--start", data, "--thermostat", "berendsen", "--out", "/tmp/mld-never"], "berendsen"),
         (["run", "--resume", "/nonexistent/run"], "/nonexistent/run"),
         (["run", "--resume", "/tmp", "--model", "MODEL"], "--resume"),
+        (["run", "--resume", "/tmp", "--tau", "50", "--massive"], "drop --tau, --massive"),
     ])
     func badInputIsOneClearLine(args: [String], mention: String) throws {
         let r = try runMLD(args.map { $0 == "MODEL" ? Self.model : $0 })

@@ -129,3 +129,16 @@ import Testing
         #expect((net * net).sum().squareRoot() < 1e-10)
     }
 }
+
+extension CPUBackendTests {
+    @Test func outOfRangeFractionMatchesAllPairs() throws {
+        var model = Self.plantedModel()
+        // Narrow training ranges so that some agents fall outside.
+        model.ranges = model.ranges.map { r in InvariantRange(min: r.min.map { _ in 0.95 }, max: r.max.map { _ in 4.0 }) }
+        let c = DynamicsFixtures.water.frames[42]
+        let ref = try model.evaluate(c).outOfRange
+        let want = Double(ref.filter { $0 }.count) / Double(ref.count)
+        #expect(want > 0 && want < 1)
+        #expect(try model.outOfRangeFraction(c) == want)
+    }
+}

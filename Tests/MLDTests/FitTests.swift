@@ -69,6 +69,23 @@ let fitBundledRun: Result<CP2KRun, Error> = Result { try CP2KReader.read(directo
         #expect(abs(again[0].errors(species: "O").relRMSE - test["O"]!.relRMSE) < 1e-12)
     }
 
+    /// More parameters than rows: the fit warns, solves by pseudo-inverse and stays finite.
+    @Test func rankDeficientFitWarns() throws {
+        let run = try fitBundledRun.get()
+        var settings = FitSettings()
+        settings.nearestCounts = ["O": 12, "H": 12]      // 324 parameters, 192 rows for O
+        settings.train = FrameRange(0, 1)
+        settings.test = FrameRange(890, 900)
+        settings.sensitivity = false
+        let (model, report) = try LossFitter.fit(run: run, settings: settings)
+        #expect(report.warnings.contains { $0.contains("too few training frames to validate the ridge") })
+        #expect(report.warnings.contains { $0.contains("normal equations of O are ill-conditioned") && $0.contains("pseudo-inverse") }, "\(report.warnings)")
+        #expect(report.rank["O"]! <= 192)
+        #expect(model.losses.allSatisfy { ($0.w + $0.W).allSatisfy { $0.isFinite } })
+        #expect(report.train[0].relRMSE < 1e-6)                  // interpolates its one frame
+        #expect(report.test.allSatisfy { $0.relRMSE.isFinite && $0.outOfRange > 0 })
+    }
+
     @Test func frameRanges() throws {
         #expect(try FrameRange.parse("0..720").indices(frameCount: 900).count == 720)
         #expect(try FrameRange.parse("0..9:3").indices(frameCount: 900) == [0, 3, 6])
@@ -84,7 +101,8 @@ let fitBundledRun: Result<CP2KRun, Error> = Result { try CP2KReader.read(directo
         #expect(try FitScan.parse("neighbours=1:4").values == ["1", "2", "3", "4"])
         #expect(try FitScan.parse("cutoff=3:4:0.5").values == ["3", "3.5", "4"])
         #expect(try FitScan.parse("form=full,linear").values == ["full", "linear"])
-        for bad in ["neighbours", "foo=1:2", "cutoff=4:3", "form=round", "neighbours=1.5:3", "cutoff=1:2:0"] {
+        #expect(try FitScan.parse("transform=distance,inverse").apply("inverse", to: FitSettings()).transform == .inverse)
+        for bad in ["neighbours", "foo=1:2", "cutoff=4:3", "form=round", "neighbours=1.5:3", "cutoff=1:2:0", "transform=log"] {
             #expect(throws: MLDError.self, "\(bad)") { _ = try FitScan.parse(bad) }
         }
         let csv = FitScan(name: "neighbours", values: []).csv([])

@@ -99,3 +99,33 @@ import Testing
         #expect(rebuilds > 5 && rebuilds < 200)
     }
 }
+
+extension NeighbourListTests {
+    /// Distance-ordered rows hold the same neighbours, ascending in their (rounded-down)
+    /// build-time distance.
+    @Test func distanceOrderedRowsHoldTheSameNeighbours() {
+        let c = DynamicsFixtures.randomConfiguration(n: 2000, box: Box(cubic: 26), seed: 21)
+        let sp = c.species.map(Int32.init)
+        var plain = NeighbourList(radius: 3.2, skin: 1.0, speciesCount: 2, threads: 2)
+        var sorted = NeighbourList(radius: 3.2, skin: 1.0, speciesCount: 2, threads: 2, orderByDistance: true)
+        plain.build(c.positions, box: c.box, species: sp)
+        sorted.build(c.positions, box: c.box, species: sp)
+        #expect(sorted.offsets == plain.offsets)
+        #expect(sorted.buildDistances.count == sorted.indices.count)
+        for i in stride(from: 0, to: c.count, by: 13) {
+            for s in 0..<2 {
+                let a = plain.neighbours(of: i, species: s), b = sorted.neighbours(of: i, species: s)
+                #expect(Set(a) == Set(b))
+                let start = sorted.offsets[i * 2 + s]
+                var last: Float = 0
+                for (t, j) in b.enumerated() {
+                    let r = sorted.buildDistances[start + t]
+                    let d = c.box.displacement(from: c.positions[i], to: c.positions[Int(j)])
+                    #expect(Double(r) <= (d * d).sum().squareRoot())
+                    #expect(r >= last)
+                    last = r
+                }
+            }
+        }
+    }
+}

@@ -18,6 +18,9 @@ public protocol AgentPotential: Sendable {
     /// invariants). Then the backend lists neighbours within a smaller radius and grows it when
     /// an evaluation asks for more (`AgentResult.neededRadius`).
     var isAdaptive: Bool { get }
+    /// Whether the neighbour list should order each row by distance at build time (see
+    /// `NeighbourList.orderByDistance`).
+    var wantsDistanceOrder: Bool { get }
     /// A first neighbour-list radius in Å for `counts` atoms of each species in `box`.
     func initialRadius(counts: [Int], box: Box) -> Double
     /// Evaluates one agent. Throws when the model cannot be evaluated (for example too few atoms
@@ -46,6 +49,10 @@ public struct AgentNeighbourhood {
     public var halfLengths: SIMD3<Double>
     /// Every atom closer than this (Å) to the agent is in `neighbours`.
     public var radius: Double
+    /// With a distance-ordered list: build-time distances (Å) aligned with `neighbours`, else nil.
+    public var buildDistances: UnsafePointer<Float>?
+    /// The list's skin in Å: a neighbour listed at d0 is now at least d0 - skin away.
+    public var skin: Double
 
     /// Minimum-image vector from the agent to atom `j`, in Å (both wrapped into the box, so one
     /// correction per axis suffices).
@@ -115,6 +122,7 @@ public struct PairAgentLoss: AgentPotential {
 
     public var interactionRange: Double { cutoff }
     public var isAdaptive: Bool { false }
+    public var wantsDistanceOrder: Bool { false }
     public func makeWorkspace() {}
     public func initialRadius(counts: [Int], box: Box) -> Double { cutoff }
 

@@ -51,7 +51,8 @@ public final class CPUBackend: ForceBackend {
         for s in species { counts[s] += 1 }
         let radius = potential.isAdaptive ? potential.initialRadius(counts: counts, box: box)
                                           : potential.interactionRange
-        list = NeighbourList(radius: radius, skin: skin, speciesCount: potential.speciesCount, threads: self.threads)
+        list = NeighbourList(radius: radius, skin: skin, speciesCount: potential.speciesCount, threads: self.threads,
+                             orderByDistance: potential.wantsDistanceOrder)
         let n = species.count
         let b = self.threads == 1 ? 1 : (n < 1024 ? self.threads : self.threads * 4)
         blocks = b
@@ -63,7 +64,7 @@ public final class CPUBackend: ForceBackend {
     }
 
     /// The default neighbour-list skin in Å.
-    public static let defaultSkin = 0.8
+    public static let defaultSkin = 1.4
 
     /// A backend for a fitted model: the fast adaptive `nearest` evaluation where the model uses
     /// nearest invariants, else the model's own per-agent evaluator.
@@ -107,9 +108,11 @@ public final class CPUBackend: ForceBackend {
         var lossBuffer = losses ?? []
         let L = box.lengths
         let box = self.box
-        let radius = list.radius
+        let radius = list.radius, skin = list.skin
         let S = list.speciesCount
         let work = workspaces.map { $0 as! P.Workspace }
+        list.buildDistances.withUnsafeBufferPointer { distBuf in
+        let dist = distBuf.count > 0 ? distBuf.baseAddress : nil
         wrapped.withUnsafeBufferPointer { pos in
             species.withUnsafeBufferPointer { spc in
                 list.offsets.withUnsafeBufferPointer { off in
@@ -127,7 +130,8 @@ public final class CPUBackend: ForceBackend {
                                                 agent: 0, neighbours: UnsafeBufferPointer(start: nil, count: 0),
                                                 speciesStarts: starts,
                                                 positions: pos, species: spc, box: box,
-                                                lengths: L, halfLengths: 0.5 * L, radius: radius)
+                                                lengths: L, halfLengths: 0.5 * L, radius: radius,
+                                                buildDistances: nil, skin: skin)
                                             var most = 0.0
                                             do {
                                                 for k in (b * per)..<min(n, (b + 1) * per) {
@@ -136,6 +140,7 @@ public final class CPUBackend: ForceBackend {
                                                     for s in 0...S { starts[s] = off[k * S + s] - first }
                                                     hood.neighbours = UnsafeBufferPointer(
                                                         rebasing: idx[first..<off[(k + 1) * S]])
+                                                    if let dist { hood.buildDistances = dist + first }
                                                     let r = try potential.evaluate(hood, workspace: ws)
                                                     frc[k] = r.force
                                                     if wantLoss { lss[k] = r.loss }
@@ -153,6 +158,7 @@ public final class CPUBackend: ForceBackend {
                     }
                 }
             }
+        }
         }
         if let e = failure.first(where: { $0 != nil }) { throw e! }
         if wantLoss { losses = lossBuffer }

@@ -52,6 +52,9 @@ public struct NearestQuadraticPotential: AgentPotential {
     public var speciesCount: Int { counts.count }
     public var interactionRange: Double { searchRadius }
     public var isAdaptive: Bool { true }
+    /// Rows ordered by build-time distance: the nearest come first and the scan stops once
+    /// no later candidate can be nearer than the current n-th.
+    public var wantsDistanceOrder: Bool { true }
     /// Per-thread memory: scratch slots plus a private copy of the parameters (so threads share
     /// no reference counts or cache lines while evaluating).
     public func makeWorkspace() -> Workspace { Workspace(self) }
@@ -119,7 +122,14 @@ public struct NearestQuadraticPotential: AgentPotential {
             let base = slots + off[s]
             var m = 0
             var worst = Double.infinity
+            let skin = n.skin
             for t in n.speciesStarts[s]..<n.speciesStarts[s + 1] {
+                // Rows sorted by build-time distance d0, and every atom is now farther than
+                // d0 - skin: once that exceeds the n-th nearest so far, no later one can enter.
+                if m == c, let d0 = n.buildDistances {
+                    let lower = Double(d0[t]) - skin
+                    if lower > 0 && lower * lower > worst { break }
+                }
                 let j = Int(nbr![t])
                 var d = pos[j] - qk
                 d.replace(with: d - L, where: d .> half)

@@ -28,8 +28,16 @@ public struct NeighbourList: Sendable {
     public let speciesCount: Int
     /// Row offsets, `count * speciesCount + 1` entries.
     public private(set) var offsets: [Int] = [0]
-    /// Neighbour indices, ascending within each (atom, species) segment.
+    /// Neighbour indices, ascending within each (atom, species) segment, or in ascending order
+    /// of their distance at build time when `orderByDistance` is set.
     public private(set) var indices: [Int32] = []
+    /// With `orderByDistance`: the distance in Å of every neighbour at build time (rounded down
+    /// to Float), aligned with `indices`. Since no atom moves more than skin/2 before a rebuild,
+    /// a neighbour listed at distance d0 is now farther than d0 - skin.
+    public private(set) var buildDistances: [Float] = []
+    /// Order each segment by build-time distance instead of index (for nearest-neighbour
+    /// searches, which can then stop early; sums over rows then depend on the build history).
+    public let orderByDistance: Bool
     /// Positions (Å) at the last build, to decide when to rebuild.
     public private(set) var reference: [SIMD3<Double>] = []
     /// How many times the list was built.
@@ -44,8 +52,10 @@ public struct NeighbourList: Sendable {
     ///   - skin: padding in Å; the list is rebuilt once some atom moved more than `skin / 2`.
     ///   - speciesCount: species the rows are split by (1: no split).
     ///   - threads: parallel blocks for the build (1 = serial).
-    public init(radius: Double, skin: Double, speciesCount: Int = 1, threads: Int = 1) {
+    public init(radius: Double, skin: Double, speciesCount: Int = 1, threads: Int = 1,
+                orderByDistance: Bool = false) {
         precondition(radius > 0 && skin >= 0 && speciesCount >= 1)
+        self.orderByDistance = orderByDistance
         self.radius = radius
         self.skin = skin
         self.speciesCount = speciesCount
@@ -137,18 +147,24 @@ public struct NeighbourList: Sendable {
         let span = usedAllPairs ? 0 : (fine ? 2 : 1)
 
         var rows = [[Int32]](repeating: [], count: blocks)
+        var rowDistances = [[Float]](repeating: [], count: blocks)
+        let byDistance = orderByDistance
         var counts = [Int](repeating: 0, count: n * S)
         wrapped.withUnsafeBufferPointer { p in
             spc.withUnsafeBufferPointer { sp in
                 members.withUnsafeBufferPointer { mem in
                     start.withUnsafeBufferPointer { st in
                         rows.withUnsafeMutableBufferPointer { rowsPtr in
+                          rowDistances.withUnsafeMutableBufferPointer { distPtr in
                             counts.withUnsafeMutableBufferPointer { cnt in
                                 let rowsBase = rowsPtr.baseAddress!, cntBase = cnt.baseAddress!
+                                let distBase = distPtr.baseAddress!
                                 DispatchQueue.concurrentPerform(iterations: blocks) { b in
                                     var row: [Int32] = []
+                                    var rowDist: [Float] = []
                                     row.reserveCapacity(per * 64)
                                     var bySpecies = [[Int32]](repeating: [], count: S)
+                                    var keyed: [(Float, Int32)] = []
                                     for i in (b * per)..<min(n, (b + 1) * per) {
                                         let qi = p[i]
                                         let ci = Int(cellOf[i])
@@ -174,14 +190,28 @@ public struct NeighbourList: Sendable {
                                             }
                                         }
                                         for s in 0..<S {
-                                            if !usedAllPairs { bySpecies[s].sort() }
-                                            row.append(contentsOf: bySpecies[s])
+                                            if byDistance {
+                                                keyed.removeAll(keepingCapacity: true)
+                                                for j in bySpecies[s] {
+                                                    var d = p[Int(j)] - qi
+                                                    d.replace(with: d - L, where: d .> half)
+                                                    d.replace(with: d + L, where: d .< -half)
+                                                    keyed.append((Float((d * d).sum().squareRoot()).nextDown, j))
+                                                }
+                                                keyed.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+                                                for (r, j) in keyed { row.append(j); rowDist.append(r) }
+                                            } else {
+                                                if !usedAllPairs { bySpecies[s].sort() }
+                                                row.append(contentsOf: bySpecies[s])
+                                            }
                                             cntBase[i * S + s] = bySpecies[s].count
                                         }
                                     }
                                     rowsBase[b] = row
+                                    distBase[b] = rowDist
                                 }
                             }
+                          }
                         }
                     }
                 }
@@ -194,6 +224,7 @@ public struct NeighbourList: Sendable {
         for r in rows { idx.append(contentsOf: r) }
         offsets = off
         indices = idx
+        buildDistances = byDistance ? rowDistances.flatMap { $0 } : []
         reference = positions
         builds += 1
     }

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// A Nose-Hoover chain thermostat (Martyna, Klein, Tuckerman, J. Chem. Phys. 97, 2635 (1992);
@@ -164,17 +165,25 @@ public struct MassiveNoseHooverChain: Sendable, Equatable {
     public mutating func halfStep(velocities v: inout [SIMD3<Double>], masses m: [Double], dt: Double) {
         let M = length, nf = degreesOfFreedom, kT = Units.boltzmann * temperature, tau = self.tau
         let w = NoseHooverChain.weights(order: order), n = substeps
+        let count = v.count
+        // Chains are independent: large systems propagate them in parallel blocks (the result
+        // does not depend on the blocking).
+        let blocks = count >= 2048 ? 4 * ProcessInfo.processInfo.activeProcessorCount : 1
+        let per = (count + blocks - 1) / blocks
         xi.withUnsafeMutableBufferPointer { x in
             vxi.withUnsafeMutableBufferPointer { vx in
                 v.withUnsafeMutableBufferPointer { v in
                     m.withUnsafeBufferPointer { m in
-                        for i in 0..<v.count {
-                            let ke2 = m[i] * (v[i] * v[i]).sum() * Units.massVelocitySquared
-                            let s = NoseHooverChain.propagate(
-                                xi: x.baseAddress! + i * M, vxi: vx.baseAddress! + i * M, length: M,
-                                degreesOfFreedom: nf, kT: kT, tau: tau, twiceKinetic: ke2, dt: dt,
-                                weights: w, substeps: n)
-                            v[i] *= s
+                        let x = x, vx = vx, v = v
+                        DispatchQueue.concurrentPerform(iterations: blocks) { b in
+                            for i in (b * per)..<min(count, (b + 1) * per) {
+                                let ke2 = m[i] * (v[i] * v[i]).sum() * Units.massVelocitySquared
+                                let s = NoseHooverChain.propagate(
+                                    xi: x.baseAddress! + i * M, vxi: vx.baseAddress! + i * M, length: M,
+                                    degreesOfFreedom: nf, kT: kT, tau: tau, twiceKinetic: ke2, dt: dt,
+                                    weights: w, substeps: n)
+                                v[i] *= s
+                            }
                         }
                     }
                 }

@@ -45,6 +45,9 @@ public struct RunRecord: Codable, Sendable {
         public var meanNetForcePerAtom = 0.0
         /// Final thermostat extended energy, in eV.
         public var thermostatEnergy = 0.0
+        /// Fraction of agents whose invariants lie outside the model's training range, in the
+        /// last frame (nil where not measured).
+        public var outOfRangeLastFrame: Double?
     }
     /// One `mld run` invocation (the first, then one per resume).
     public struct Segment: Codable, Sendable {
@@ -110,7 +113,7 @@ public final class StopRequest: @unchecked Sendable {
 /// writes them.
 public final class RunDirectory {
     public let path: String
-    public private(set) var record: RunRecord
+    public var record: RunRecord
     private let trajectory: FileHandle
     private let thermo: FileHandle
     private var trajectoryBytes: UInt64

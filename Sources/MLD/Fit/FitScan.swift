@@ -5,14 +5,15 @@ import Foundation
 ///
 /// Names: `neighbours` (the same nearest count for every species), `neighbours-El` (one
 /// species' count, e.g. `neighbours-O`), `cutoff` (radial cutoff, Å), `basis-size` (number of
-/// Gaussians, or the largest inverse power from the basis's first), `form`, `ridge`.
+/// Gaussians, or the largest inverse power from the basis's first), `form`, `ridge`,
+/// `transform` (`distance,inverse`: t(r) of the nearest invariants).
 /// Specs: `a:b` (integers a to b, both included), `a:b:step` (a, a+step, ... up to b
 /// included), or a comma list `x,y,z` (the only spec for `form`).
 public struct FitScan: Sendable {
     public var name: String
     public var values: [String]
 
-    public static let names = ["neighbours", "neighbours-<El>", "cutoff", "basis-size", "form", "ridge"]
+    public static let names = ["neighbours", "neighbours-<El>", "cutoff", "basis-size", "form", "ridge", "transform"]
 
     public static func parse(_ text: String) throws -> FitScan {
         func bad(_ why: String) -> MLDError {
@@ -21,7 +22,7 @@ public struct FitScan: Sendable {
         let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
         guard parts.count == 2, !parts[1].isEmpty else { throw bad("no '='") }
         let name = parts[0], spec = parts[1]
-        guard ["neighbours", "cutoff", "basis-size", "form", "ridge"].contains(name) || name.hasPrefix("neighbours-") else {
+        guard ["neighbours", "cutoff", "basis-size", "form", "ridge", "transform"].contains(name) || name.hasPrefix("neighbours-") else {
             throw bad("unknown name '\(name)'")
         }
         var values: [String]
@@ -73,6 +74,10 @@ public struct FitScan: Sendable {
         case "form":
             guard let f = LossForm(rawValue: value) else { throw MLDError.usage("--scan form: '\(value)' is not full, diagonal or linear") }
             s.form = f
+        case "transform":
+            guard let t = DistanceTransform(rawValue: value) else { throw MLDError.usage("--scan transform: '\(value)' is not distance or inverse") }
+            s.transform = t
+            if !check && s.family != .nearest { throw MLDError.usage("--scan transform needs --invariants nearest") }
         case "ridge":
             guard let r = Double(value), r >= 0 else { throw MLDError.usage("--scan ridge: '\(value)' is not a number >= 0") }
             s.ridge = r

@@ -370,7 +370,7 @@ public enum LossFitter {
             if cond.isFinite { conditions[symbols[s]] = cond }
             ranks[symbols[s]] = solver.rank
             if !(cond < 1e12) {
-                warnings.append(String(format: "the normal equations of %@ are ill-conditioned (condition number %.2g at ridge %g): solved by pseudo-inverse keeping %d of %d directions; consider a ridge",
+                warnings.append(String(format: "the normal equations of %@ are ill-conditioned (condition number %.2g with ridge %g, numerical rank %d of %d): the invariants' terms are nearly linearly dependent; solved by pseudo-inverse, keeping the well-determined directions only",
                                        symbols[s], cond, chosen[s], solver.rank, m))
             }
             losses.append(Self.loss(from: x, P: P, form: form, centre: centre[s]))
