@@ -36,6 +36,11 @@ let smallRunDirectory: String = {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mld-compare-test-\(getpid())").path
     let run = dir + "/run"
     try! FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+    // Removed when the test process exits.
+    atexit {
+        try? FileManager.default.removeItem(atPath: FileManager.default.temporaryDirectory
+            .appendingPathComponent("mld-compare-test-\(getpid())").path)
+    }
     let cp2k = try! CP2KReader.read(directory: url.appendingPathComponent(bundledReference).path, requireForces: false)
     let frames = stride(from: 0, to: 400, by: 2).map { k -> Configuration in
         var c = cp2k.frames[k]
