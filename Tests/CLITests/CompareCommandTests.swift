@@ -36,6 +36,11 @@ let smallRunDirectory: String = {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mld-compare-test-\(getpid())").path
     let run = dir + "/run"
     try! FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+    // Removed when the test process exits.
+    atexit {
+        try? FileManager.default.removeItem(atPath: FileManager.default.temporaryDirectory
+            .appendingPathComponent("mld-compare-test-\(getpid())").path)
+    }
     let cp2k = try! CP2KReader.read(directory: url.appendingPathComponent(bundledReference).path, requireForces: false)
     let frames = stride(from: 0, to: 400, by: 2).map { k -> Configuration in
         var c = cp2k.frames[k]
@@ -75,6 +80,7 @@ let promisedFigures = ["kinetic_energy", "oh_bond_stats", "oh_bond_series", "rdf
     @Test(.enabled(if: gnuplotInstalled, "gnuplot is not installed: SKIPPING the figure checks of mld compare (apt-get install gnuplot-nox)"))
     func writesEveryFileAndValidFigures() throws {
         let out = smallRunDirectory + "/report"
+        defer { try? FileManager.default.removeItem(atPath: out) }
         let r = try runMLD(["compare", "--reference", bundledReference, "--run", smallRunDirectory + "/run",
                             "--out", out, "--scan", smallRunDirectory + "/scan.csv", "--atoms", "1,2,4,5", "--json"],
                            environment: [:])
@@ -115,6 +121,7 @@ let promisedFigures = ["kinetic_energy", "oh_bond_stats", "oh_bond_series", "rdf
 
     @Test func withoutGnuplotStillWritesDataAndScripts() throws {
         let out = smallRunDirectory + "/report-no-gnuplot"
+        defer { try? FileManager.default.removeItem(atPath: out) }
         let r = try runMLD(["compare", "--reference", bundledReference, "--run", smallRunDirectory + "/run", "--out", out],
                            environment: ["MLD_GNUPLOT": "/nonexistent/gnuplot"])
         #expect(r.status == 0, "stderr: \(r.err)")

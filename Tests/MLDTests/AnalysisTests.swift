@@ -254,6 +254,33 @@ func rotation(axis u: SIMD3<Double>, angle a: Double) -> [SIMD3<Double>] {
         }
     }
 
+    @Test func restrictsToATimeWindow() throws {
+        let p = (0..<10).map { [SIMD3<Double>(1, 1, 0.1 * Double($0))] }
+        let t = try makeTrajectory(["O"], box: Box(cubic: 5), dt: 0.5, positions: p)
+        let w = try t.restricted(to: 1...2.9)
+        #expect(w.times == [1, 1.5, 2, 2.5])
+        #expect(w.positions[0][0].z == 0.2)
+        #expect(throws: MLDError.self) { try t.restricted(to: 10...20) }
+    }
+
+    @Test func readsAFitScanTable() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("mld-scan-\(getpid()).csv").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "n_O,train_rel_rmse_O,test_rel_rmse_O,train_rel_rmse_H,test_rel_rmse_H\n4,0.5,0.6,0.4,0.45\n6,0.4,0.5,0.3,0.35\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let scan = try FitScanTable(path: path)
+        #expect(scan.parameter == "n_O" && scan.elements == ["O", "H"] && scan.numericParameter)
+        #expect(scan.test[1] == [0.45, 0.35] && scan.train[0] == [0.5, 0.4])
+        try "n_O,train_rel_rmse_O,test_rel_rmse_H\n4,0.5,0.6\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: MLDError.input(file: path, line: 1, problem: "columns 2-3 must be train_rel_rmse_<El>,test_rel_rmse_<El>; found train_rel_rmse_O,test_rel_rmse_H")) {
+            try FitScanTable(path: path)
+        }
+        try "n_O,train_rel_rmse_O,test_rel_rmse_O\n4,0.5,x\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: MLDError.input(file: path, line: 2, problem: "rel_rmse of O is not a number")) {
+            try FitScanTable(path: path)
+        }
+    }
+
     @Test func seededHydrogenChoiceRepeats() {
         let h = Array(stride(from: 1, to: 192, by: 3))
         let a = Comparison.pick(4, from: h, seed: 3), b = Comparison.pick(4, from: h, seed: 3)

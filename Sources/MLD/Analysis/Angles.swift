@@ -52,27 +52,3 @@ public struct BondAngles: Sendable {
         Histogram(all, lower: lower, upper: upper, binWidth: binWidth)
     }
 }
-
-/// A histogram normalised to a probability density: Σ density × binWidth = fraction of the
-/// values inside [lower, upper).
-public struct Histogram: Sendable {
-    /// Bin centres.
-    public var centers: [Double]
-    /// Probability density per bin (per unit of the value).
-    public var density: [Double]
-    /// Bin width.
-    public var binWidth: Double
-
-    public init(_ values: [Double], lower: Double, upper: Double, binWidth: Double) {
-        let n = max(1, Int(((upper - lower) / binWidth).rounded()))
-        self.binWidth = binWidth
-        centers = (0..<n).map { lower + (Double($0) + 0.5) * binWidth }
-        var counts = [Double](repeating: 0, count: n)
-        for v in values {
-            let b = Int(((v - lower) / binWidth).rounded(.down))
-            if b >= 0 && b < n { counts[b] += 1 }
-        }
-        let total = Double(max(values.count, 1))
-        density = counts.map { $0 / (total * binWidth) }
-    }
-}

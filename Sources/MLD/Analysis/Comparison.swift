@@ -15,6 +15,9 @@ public struct WaterObservables: Sendable {
     public var rdfs: [RadialDistribution]
     public var msd: MeanSquaredDisplacement
     public var spectrum: VibrationalSpectrum
+    /// Largest relative difference between the kinetic energy from the frame velocities and the
+    /// run's own energy log (`.ener` or `thermo.csv`) at the same steps; nil without a log.
+    public var kineticLogMismatch: Double?
 
     /// The element pairs of `rdfs`.
     public static let rdfPairs = [("O", "O"), ("O", "H"), ("H", "H")]
@@ -35,6 +38,9 @@ public struct WaterObservables: Sendable {
         msd = try MeanSquaredDisplacement(t, element: "O", removeCentreOfMassDrift: true,
                                           fitWindow: options.msdFitWindow)
         spectrum = try VibrationalSpectrum(t)
+        let logged = Dictionary(t.thermo.map { ($0.step, $0.kinetic) }, uniquingKeysWith: { a, _ in a })
+        let pairs = t.steps.indices.compactMap { k in t.steps[k].flatMap { logged[$0] }.map { (kinetic.kinetic[k], $0) } }
+        kineticLogMismatch = pairs.isEmpty ? nil : pairs.map { abs($0.0 - $0.1) / max(abs($0.1), 1e-12) }.max()
     }
 }
 
@@ -130,13 +136,20 @@ public struct Comparison: Sendable {
         reference = try WaterObservables(ref, options: shared)
         learned = try WaterObservables(run, options: shared)
         var notes: [String] = []
-        if ref.box != run.box {
+        let dl: SIMD3<Double> = ref.box.lengths - run.box.lengths
+        let edgeDifference = max(abs(dl.x), max(abs(dl.y), abs(dl.z)))
+        if edgeDifference > 1e-9 * ref.box.shortestEdge {
             notes.append("The boxes differ (reference \(ref.box), learned \(run.box)).")
         }
         for (tag, o) in [("reference", reference), ("learned", learned)] {
             notes.append(String(format: "%@ %@ (%@): %d frames every %.3g fs from %.1f to %.1f fs (%.1f fs in all); MSD fit over lags %.0f-%.0f fs.",
                                 tag, o.source, o.kind, o.frames, o.spacing, o.bonds.times.first!, o.bonds.times.last!, o.duration,
                                 o.msd.fitWindow.lowerBound, o.msd.fitWindow.upperBound))
+        }
+        for (tag, o) in [("reference", reference), ("learned", learned)] {
+            if let m = o.kineticLogMismatch, m > 1e-3 {
+                notes.append(String(format: "%@: the kinetic energy from the frame velocities differs from the run's energy log by up to %.2g%% (velocities written at another point of the step, or other masses?).", tag, 100 * m))
+            }
         }
         let shortest = min(reference.duration, learned.duration)
         if shortest < 10_000 {
@@ -195,10 +208,12 @@ public struct Comparison: Sendable {
             add("\(key)_rdf_peak_r_A", "Å", "\(tag) first peak position") { $0.rdfs[k].firstPeak()?.position }
             add("\(key)_rdf_peak_height", "", "\(tag) first peak height") { $0.rdfs[k].firstPeak()?.height }
             if k == 1 {
-                // The covalent peak leaves g_OH at zero up to ~1.5 Å, so no minimum is defined;
-                // the hydrogen-bond peak is the intermolecular structure.
-                add("oh_rdf_hbond_peak_r_A", "Å", "g_OH hydrogen-bond peak (first maximum beyond 1.3 Å)") { $0.rdfs[1].firstPeak(after: 1.3, aboveOne: false)?.position }
-                add("oh_rdf_hbond_peak_height", "", "g_OH hydrogen-bond peak height") { $0.rdfs[1].firstPeak(after: 1.3, aboveOne: false)?.height }
+                // The covalent peak leaves g_OH at zero up to ~1.5 Å, so no minimum is defined.
+                // GFN1-xTB's hydrogen-bond peak is a shoulder without a maximum; the number of
+                // H within the usual geometric hydrogen-bond distance is robust instead.
+                add("oh_hbond_count", "", "H of other molecules within 1.3-2.45 Å of an O (hydrogen bonds per O)") {
+                    $0.rdfs[1].coordination(within: 2.45, from: 1.3)
+                }
             } else {
                 add("\(key)_rdf_min_r_A", "Å", "\(tag) first minimum after the first peak") { $0.rdfs[k].firstMinimum()?.position }
             }

@@ -38,7 +38,7 @@ public struct ComparisonReport {
 
     public var comparison: Comparison
     public var scan: FitScanTable?
-    /// The `--scan` path, for the caption and the note when absent.
+    /// The `--scan` path, for the figure caption.
     public var scanPath: String?
 
     public init(comparison: Comparison, scan: FitScanTable? = nil, scanPath: String? = nil) {
@@ -268,12 +268,13 @@ public struct ComparisonReport {
                 plots.append("'scan.csv' skip 1 using \(x):\(2 + 2 * e + 1)\(tic) with linespoints lc rgb '\(color)' dt 1 lw 2 pt 7 title 'test \(el)'")
                 plots.append("'scan.csv' skip 1 using \(x):\(2 + 2 * e) with linespoints lc rgb '\(color)' dt 2 lw 2 pt 6 title 'train \(el)'")
             }
-            out.append(Figure(name: "scan_rel_rmse", caption: "Relative force RMSE per species against the scanned \(scan.parameter) (test solid, training dashed), from the fit scan.", body: """
+            out.append(Figure(name: "scan_rel_rmse", caption: "Relative force RMSE per species against the scanned \(scan.parameter) (test solid, training dashed), from the fit scan \(scanPath ?? "scan.csv").", body: """
                 set title 'Force error against \(scan.parameter.replacingOccurrences(of: "_", with: " "))' noenhanced
                 set xlabel '\(scan.parameter)' noenhanced
                 set ylabel 'relative RMSE of the forces'
-                set key top right
+                set key outside right
                 set grid
+                set offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05
                 plot \(plots.joined(separator: ", \\\n     "))
                 """))
         }

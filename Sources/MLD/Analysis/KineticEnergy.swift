@@ -34,27 +34,3 @@ public struct KineticEnergySeries: Sendable {
     /// Standard deviation of the temperature over the frames, in K.
     public var temperatureStd: Double { Statistics.standardDeviation(temperature) }
 }
-
-/// Small statistics helpers shared by the observables.
-public enum Statistics {
-    /// Arithmetic mean (0 for an empty array).
-    public static func mean(_ x: [Double]) -> Double {
-        x.isEmpty ? 0 : x.reduce(0, +) / Double(x.count)
-    }
-
-    /// Population standard deviation, sqrt(Σ (x - mean)² / n).
-    public static func standardDeviation(_ x: [Double]) -> Double {
-        guard x.count > 1 else { return 0 }
-        let m = mean(x)
-        return (x.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(x.count)).squareRoot()
-    }
-
-    /// Least-squares line y = a + b x through the points; returns (intercept a, slope b).
-    public static func linearFit(x: [Double], y: [Double]) -> (intercept: Double, slope: Double) {
-        let mx = mean(x), my = mean(y)
-        var sxy = 0.0, sxx = 0.0
-        for i in x.indices { sxy += (x[i] - mx) * (y[i] - my); sxx += (x[i] - mx) * (x[i] - mx) }
-        let b = sxx > 0 ? sxy / sxx : 0
-        return (my - b * mx, b)
-    }
-}

@@ -119,12 +119,12 @@ public struct RadialDistribution: Sendable {
         return nil
     }
 
-    /// Mean number of `second` atoms within `radius` Å of a `first` atom:
-    /// 4π ρ ∫₀^R g(r) r² dr, with ρ the density of the *other* `second` atoms
+    /// Mean number of `second` atoms between `inner` and `radius` Å of a `first` atom:
+    /// 4π ρ ∫ g(r) r² dr over that shell (bins whose centre lies in it), with ρ the density of the *other* `second` atoms
     /// (N_B/V, or (N_A - 1)/V for one species).
-    public func coordination(within radius: Double) -> Double {
+    public func coordination(within radius: Double, from inner: Double = 0) -> Double {
         var s = 0.0
-        for k in r.indices where r[k] < radius { s += g[k] * r[k] * r[k] * binWidth }
+        for k in r.indices where r[k] >= inner && r[k] < radius { s += g[k] * r[k] * r[k] * binWidth }
         return 4 * Double.pi * neighbourDensity * s
     }
 
