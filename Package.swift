@@ -43,7 +43,7 @@ let package = Package(
             ]),
 
         // MARK: Tests
-        .testTarget(name: "MLDTests", dependencies: ["MLD"]),
+        .testTarget(name: "MLDTests", dependencies: ["MLD"], exclude: ["Fixtures"]),
         .testTarget(name: "MLDOpenCLTests", dependencies: ["MLD", "MLDOpenCL"]),
         .testTarget(name: "CLITests", dependencies: ["MLD"]),
     ],
