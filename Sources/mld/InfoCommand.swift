@@ -27,7 +27,10 @@ struct InfoCommand: ParsableCommand {
         print("cell            \(run.box) (from \(summary.cellSource))")
         if let t = summary.meanTemperature { print(String(format: "mean T          %.1f K (%@)", t, summary.temperatureSource)) }
         for s in summary.species {
-            if let f = s.meanForce { print(String(format: "mean |F| %-6@ %.3f eV/Å", s.element, f)) }
+            if let f = s.meanForce {
+                print(("mean |F| " + s.element).padding(toLength: 16, withPad: " ", startingAt: 0)
+                      + String(format: "%.3f eV/Å", f))
+            }
         }
         if let t = summary.medianSecondsPerStep { print(String(format: "CP2K time/step  %.3f s (median)", t)) }
         print("files           " + run.files.joined(separator: "\n                "))

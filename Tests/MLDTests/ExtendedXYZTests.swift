@@ -37,7 +37,7 @@ import Testing
     }
 
     @Test func roundTripThroughASE() throws {
-        guard let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) ?? which("python3"),
+        guard let python = which("python3") ?? ["/usr/bin/python3", "/usr/local/bin/python3"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }),
               shell(python, ["-c", "import ase"]) == 0 else {
             print("SKIPPED roundTripThroughASE: python3 with ASE is not installed (pip install ase)")
             return

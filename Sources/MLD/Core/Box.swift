@@ -1,3 +1,5 @@
+import Foundation
+
 /// An orthorhombic periodic box with its corner at the origin.
 ///
 /// The periodic "space" of the simulation: `displacement` gives the minimum-image
@@ -32,5 +34,14 @@ public struct Box: Hashable, Sendable, Codable, CustomStringConvertible {
         return w
     }
 
-    public var description: String { "\(lengths.x) x \(lengths.y) x \(lengths.z) Å" }
+    /// "12.4138 x 12.4138 x 12.4138 Å" (edges to 1e-6 Å).
+    public var description: String {
+        func f(_ x: Double) -> String {
+            var s = String(format: "%.6f", x)
+            while s.hasSuffix("0") { s.removeLast() }
+            if s.hasSuffix(".") { s.removeLast() }
+            return s
+        }
+        return "\(f(lengths.x)) x \(f(lengths.y)) x \(f(lengths.z)) Å"
+    }
 }
