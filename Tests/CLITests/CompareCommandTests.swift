@@ -2,30 +2,6 @@ import Foundation
 import Testing
 import MLD
 
-/// Runs the built `mld` with extra environment variables (see `runMLD`).
-func runMLD(_ args: [String], environment extra: [String: String]) throws -> (status: Int32, out: String, err: String) {
-    var url = URL(fileURLWithPath: #filePath)
-    for _ in 0..<3 { url.deleteLastPathComponent() }
-    let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        .appendingPathComponent("mld").path
-    let candidates = [besideTests] + [".build/release/mld", ".build/debug/mld"].map { url.appendingPathComponent($0).path }
-    let exe = ProcessInfo.processInfo.environment["MLD_BINARY"]
-        ?? candidates.first { FileManager.default.isExecutableFile(atPath: $0) }!
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: exe)
-    p.arguments = args
-    p.currentDirectoryURL = url
-    p.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-}
-
 let bundledReference = "Data/cp2k-water64-xtb-300K"
 
 /// A small `mld run`-shaped directory made from the first 400 CP2K steps, every 2nd step

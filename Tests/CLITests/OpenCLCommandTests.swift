@@ -78,28 +78,7 @@ struct OpenCLCommandTests {
     static func runWithoutOpenCL(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
         let empty = NSTemporaryDirectory() + "mld-no-vendors-\(getpid())"
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            .appendingPathComponent("mld").path
-        let candidates = [besideTests] + [".build/release/mld", ".build/debug/mld"].map { url.appendingPathComponent($0).path }
-        let exe = ProcessInfo.processInfo.environment["MLD_BINARY"]
-            ?? candidates.first { FileManager.default.isExecutableFile(atPath: $0) }!
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        p.currentDirectoryURL = url
-        var env = ProcessInfo.processInfo.environment
-        env["OCL_ICD_VENDORS"] = empty
-        p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        return try runMLD(args, environment: ["OCL_ICD_VENDORS": empty])
     }
 
     @Test func openCLFailsCleanlyAndAutoFallsBack() throws {

@@ -2,18 +2,6 @@ import Foundation
 import MLD
 @testable import MLDOpenCL
 
-/// A tiny seeded generator (SplitMix64) so every random system is repeatable.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Whether an OpenCL device exists here. Suites that need one are `.enabled(if:)` on it; when
 /// it is false, `OpenCLAvailabilityTests` prints a loud SKIPPED line so a machine without

@@ -2,18 +2,6 @@ import Foundation
 import Testing
 @testable import MLD
 
-/// A small seeded generator (SplitMix64) so that random tests repeat exactly.
-struct AnalysisRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// A trajectory of given elements (symbols), positions per frame and optional velocities.
 func makeTrajectory(_ symbols: [String], box: Box, dt: Double, positions: [[SIMD3<Double>]],
@@ -48,7 +36,7 @@ func rotation(axis u: SIMD3<Double>, angle a: Double) -> [SIMD3<Double>] {
 
 @Suite struct RadialDistributionTests {
     @Test func uniformRandomPointsTendToOne() throws {
-        var rng = AnalysisRandom(seed: 7)
+        var rng = SplitMix64(seed: 7)
         let box = Box(cubic: 10)
         let symbols = Array(repeating: "O", count: 300) + Array(repeating: "H", count: 300)
         let frames = (0..<10).map { _ in

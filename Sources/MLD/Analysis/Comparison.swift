@@ -165,18 +165,11 @@ public struct Comparison: Sendable {
 
     /// `count` distinct atoms of `atoms` chosen by a seeded generator (SplitMix64), sorted.
     public static func pick(_ count: Int, from atoms: [Int], seed: UInt64) -> [Int] {
-        var state = seed
-        func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var rng = SplitMix64(seed: seed)
         var pool = atoms
         var out: [Int] = []
         while out.count < min(count, atoms.count) {
-            let k = Int(next() % UInt64(pool.count))
+            let k = Int(rng.next() % UInt64(pool.count))
             out.append(pool.remove(at: k))
         }
         return out.sorted()

@@ -218,31 +218,4 @@ public struct WaterBox: Sendable {
         let c2 = SIMD3(2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y))
         return (c0, c1, c2)
     }
-
-    /// SplitMix64 (Steele, Lea and Flood 2014): a small, fast, seedable generator.
-    struct SplitMix64 {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-
-        @inline(__always)
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-
-        /// Uniform in [0, 1) with 53 random bits.
-        @inline(__always)
-        mutating func nextUniform() -> Double { Double(next() >> 11) * 0x1.0p-53 }
-
-        /// Three independent standard normal numbers (Box-Muller).
-        @inline(__always)
-        mutating func nextNormal3() -> SIMD3<Double> {
-            let r1 = (-2 * log(1 - nextUniform())).squareRoot(), t1 = 2 * .pi * nextUniform()
-            let r2 = (-2 * log(1 - nextUniform())).squareRoot(), t2 = 2 * .pi * nextUniform()
-            return SIMD3(r1 * cos(t1), r1 * sin(t1), r2 * cos(t2))
-        }
-    }
 }
