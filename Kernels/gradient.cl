@@ -15,7 +15,8 @@
 //   forces   acc4[n]    output, indexed by atom k, {Fx, Fy, Fz, 0} in eV/Å
 //   losses   acc[n]     output, H_A(phi_k) in eV, indexed by atom k
 // Precision: nearest: the P selected displacements in `acc` precision (min_image_acc); radial:
-// distances and basis functions in `real` as invariants.cl forms them. g, the loss
+// every neighbour's displacement, basis function and cutoff in `acc`, as invariants.cl forms
+// them (the list search itself stays in `real`). g, the loss
 // and the force sum are accumulated in `acc` (double when the device has fp64, else float with
 // Kahan compensation), because g = w + W phi cancels strongly for a fitted quadratic loss.
 
@@ -83,23 +84,23 @@ __kernel void gradient_radial(__global const pos_t *pos, const int n, const pos_
     for (int a = 0; a < MLD_P; a++) ph[a] = phi[SLOT(a, i, n, MLD_P)];
     acc h = loss_gradient(A, ph, g, w, W);
     pos_t pk = pos[k];
-    const real rc2 = (real)MLD_CUTOFF * (real)MLD_CUTOFF;
+    const acc rc2 = (acc)MLD_CUTOFF * (acc)MLD_CUTOFF;
     acc4 F = 0, C = 0;
     int m = min(nbr_count[i], capacity);
     for (int s = 0; s < m; s++) {
         int j = nbr[SLOT(s, i, n, capacity)];
-        real4 d = min_image(pk, pos[j], box);
-        real r2 = dot(d, d);
-        if (r2 >= rc2) continue;
-        real r = sqrt(r2), dfc, dg;
-        real fc = cutoff_value(r, &dfc);
+        acc4 d = min_image_acc(pk, pos[j], box);
+        acc r2 = dot(d, d);
+        if (r2 >= rc2 || j == k) continue;
+        acc r = sqrt(r2), dfc, dg;
+        acc fc = cutoff_value(r, &dfc);
         int o = species[j] * MLD_NBASIS;
         acc sum = 0;
         for (int b = 0; b < MLD_NBASIS; b++) {
-            real gb = basis_value(b, r, &dg);
-            sum += g[o + b] * (acc)(dg * fc + gb * dfc);
+            acc gb = basis_value(b, r, &dg);
+            sum += g[o + b] * (dg * fc + gb * dfc);
         }
-        ACC4_ADD(F, C, (sum / (acc)r) * convert_acc4(d));
+        ACC4_ADD(F, C, (sum / r) * d);
     }
     F.w = 0;
     forces[k] = F;

@@ -191,38 +191,39 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
 
 #ifdef MLD_RADIAL
 #ifdef MLD_BASIS_GAUSSIAN
-__constant real BASIS_CENTER[MLD_NBASIS] = { MLD_BASIS_CENTERS };
-__constant real BASIS_WIDTH[MLD_NBASIS] = { MLD_BASIS_WIDTHS };
+__constant acc BASIS_CENTER[MLD_NBASIS] = { MLD_BASIS_CENTERS };
+__constant acc BASIS_WIDTH[MLD_NBASIS] = { MLD_BASIS_WIDTHS };
 #else
-__constant real BASIS_POWER[MLD_NBASIS] = { MLD_BASIS_POWERS };
+__constant acc BASIS_POWER[MLD_NBASIS] = { MLD_BASIS_POWERS };
 #endif
 
-// g_m(r) and its derivative in r.
-static inline real basis_value(int m, real r, real *deriv) {
+// g_m(r) and its derivative in r, in acc precision (double wherever the device has fp64, so
+// single-precision runs of a radial model keep the parity of the nearest family).
+static inline acc basis_value(int m, acc r, acc *deriv) {
 #ifdef MLD_BASIS_GAUSSIAN
-    real x = r - BASIS_CENTER[m];
-    real inv_s2 = (real)1 / (BASIS_WIDTH[m] * BASIS_WIDTH[m]);
-    real g = exp(-(real)0.5 * x * x * inv_s2);
+    acc x = r - BASIS_CENTER[m];
+    acc inv_s2 = (acc)1 / (BASIS_WIDTH[m] * BASIS_WIDTH[m]);
+    acc g = exp(-(acc)0.5 * x * x * inv_s2);
     *deriv = -x * inv_s2 * g;
     return g;
 #else
-    real p = BASIS_POWER[m];
-    real g = pow(r, -p);
+    acc p = BASIS_POWER[m];
+    acc g = pow(r, -p);
     *deriv = -p * g / r;
     return g;
 #endif
 }
 
 // f_c(r) and its derivative in r, for r < r_c.
-static inline real cutoff_value(real r, real *deriv) {
-#ifdef MLD_DOUBLE
-    const real pi = M_PI;
+static inline acc cutoff_value(acc r, acc *deriv) {
+#ifdef MLD_ACC_DOUBLE
+    const acc pi = M_PI;
 #else
-    const real pi = M_PI_F;
+    const acc pi = M_PI_F;
 #endif
-    real x = pi * r / (real)MLD_CUTOFF;
-    *deriv = -(real)0.5 * pi / (real)MLD_CUTOFF * sin(x);
-    return (real)0.5 * ((real)1 + cos(x));
+    acc x = pi * r / (acc)MLD_CUTOFF;
+    *deriv = -(acc)0.5 * pi / (acc)MLD_CUTOFF * sin(x);
+    return (acc)0.5 * ((acc)1 + cos(x));
 }
 
 __kernel void invariants_radial(__global const pos_t *pos, const int n, const pos_t box,
@@ -235,17 +236,17 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
     pos_t pk = pos[k];
     acc ph[MLD_P];
     for (int a = 0; a < MLD_P; a++) ph[a] = 0;
-    const real rc2 = (real)MLD_CUTOFF * (real)MLD_CUTOFF;
+    const acc rc2 = (acc)MLD_CUTOFF * (acc)MLD_CUTOFF;
     int m = min(nbr_count[i], capacity);
     for (int s = 0; s < m; s++) {
         int j = nbr[SLOT(s, i, n, capacity)];
-        real4 d = min_image(pk, pos[j], box);
-        real r2 = dot(d, d);
-        if (r2 >= rc2) continue;
-        real r = sqrt(r2), dfc, dg;
-        real fc = cutoff_value(r, &dfc);
+        acc4 d = min_image_acc(pk, pos[j], box);
+        acc r2 = dot(d, d);
+        if (r2 >= rc2 || j == k) continue;
+        acc r = sqrt(r2), dfc, dg;
+        acc fc = cutoff_value(r, &dfc);
         int o = species[j] * MLD_NBASIS;
-        for (int b = 0; b < MLD_NBASIS; b++) ph[o + b] += (acc)(basis_value(b, r, &dg) * fc);
+        for (int b = 0; b < MLD_NBASIS; b++) ph[o + b] += basis_value(b, r, &dg) * fc;
     }
     for (int a = 0; a < MLD_P; a++) phi[SLOT(a, i, n, MLD_P)] = ph[a];
 }

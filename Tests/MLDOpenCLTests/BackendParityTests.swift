@@ -7,7 +7,7 @@ import Testing
 /// systems from 1,000 to 20,000 atoms and on the real CP2K frames.
 ///
 /// Rule: |a - b| / max(|b|, 1 eV/Å) per atom (force vectors) and |a - b| / max(|b|, 1 eV)
-/// (losses) below 1e-12 in double precision and 1e-5 in single precision (5e-5 for `radial`,
+/// (losses) below 1e-12 in double precision and 1e-5 in single precision (5e-5 for `radial` on a device without fp64,
 /// see `tolerance`). One exception, in single precision only: the `nearest` force jumps where
 /// two neighbours of a species swap rank (phi stays continuous, its gradient does not), so an
 /// agent whose ranked distances are tied within float resolution (1e-5 Å) may select the other
