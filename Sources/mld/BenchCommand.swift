@@ -74,7 +74,7 @@ struct BenchCommand: ParsableCommand {
         guard repeats >= 1 else { throw MLDError.usage("--repeats must be at least 1 (got \(repeats))") }
         let learned = try LearnedModel.load(model)
         let timing = try cp2k.map { try CP2KTiming(path: $0) }
-        let reference = try BoxSummary.load(data, frame: 0)
+        let reference = try Configuration.load(data, frame: 0)
         var backends: [BenchBackend] = backend == .all ? [.cpu, .opencl] : [backend]
         var skipped: [String] = []
         if backend == .all && OpenCLDeviceInfo.all().isEmpty {

@@ -65,7 +65,7 @@ struct BoxCommand: ParsableCommand {
         var c: Configuration
         let source: String
         if let from {
-            c = try BoxSummary.load(from, frame: frame)
+            c = try Configuration.load(from, frame: frame)
             source = "\(from) frame \(frame)"
         } else {
             var builder = WaterBox(molecules: molecules!)

@@ -120,7 +120,7 @@ func checkWaterBox(_ c: Configuration, molecules: Int, density: Double,
     }
 
     static func frame() throws -> Configuration {
-        try BoxSummary.load(root + "/" + data, frame: 0)
+        try Configuration.load(root + "/" + data, frame: 0)
     }
 
     @Test func countsParse() {

@@ -53,26 +53,4 @@ public struct BoxSummary: Codable, Sendable {
         for i in 0..<c.count { twiceKinetic += m[c.species[i]] * (v[i] * v[i]).sum() }
         return twiceKinetic * Units.massVelocitySquared / (Double(3 * c.count - 3) * Units.boltzmann)
     }
-
-    /// One configuration from a CP2K output directory or an extended-XYZ file: frame `frame`
-    /// counted from 0, negative counts from the end (-1 is the last). Forces are dropped.
-    public static func load(_ path: String, frame: Int) throws -> Configuration {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw MLDError.input(file: path, line: nil, problem: "no such file or directory")
-        }
-        let frames: [Configuration]
-        if isDir.boolValue {
-            frames = try CP2KReader.read(directory: path, requireForces: false).frames
-        } else {
-            frames = try ExtendedXYZ.read(path)
-        }
-        let k = frame < 0 ? frames.count + frame : frame
-        guard k >= 0, k < frames.count else {
-            throw MLDError.usage("--frame \(frame) is out of range: \(path) has \(frames.count) frames (0...\(frames.count - 1), or -1 for the last)")
-        }
-        var c = frames[k]
-        c.forces = nil
-        return c
-    }
 }
