@@ -48,7 +48,7 @@ extension ExtendedXYZ {
         }
     }
 
-    /// The atom-count line and the comment line of a frame, as `format` writes them.
+    /// The atom-count line and the comment line of a frame.
     static func formatHeader(_ c: Configuration) -> String {
         var props = "species:S:1:pos:R:3"
         if c.velocities != nil { props += ":velo:R:3" }
@@ -61,7 +61,7 @@ extension ExtendedXYZ {
         return "\(c.count)\n\(header)\n"
     }
 
-    /// The lines of atoms `range`, as `format` writes them, as UTF-8 bytes. Numbers are Swift's
+    /// The lines of atoms `range`, as UTF-8 bytes. Numbers are Swift's
     /// shortest round-trip `description`, appended byte-wise without intermediate strings.
     static func formatAtomBytes(_ c: Configuration, _ range: Range<Int>) -> [UInt8] {
         let symbols = c.elements.map { Array($0.symbol.utf8) }

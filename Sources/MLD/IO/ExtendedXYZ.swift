@@ -21,27 +21,10 @@ public enum ExtendedXYZ {
         "S": 32.06, "Cl": 35.45, "K": 39.0983, "Ca": 40.078,
     ]
 
-    /// The text of one frame.
+    /// The text of one frame: the header of `formatHeader`, then one line per atom with every
+    /// number in Swift's shortest round-trip form (`formatAtomBytes`).
     public static func format(_ c: Configuration) -> String {
-        var props = "species:S:1:pos:R:3"
-        if c.velocities != nil { props += ":velo:R:3" }
-        if c.forces != nil { props += ":forces:R:3" }
-        let L = c.box.lengths
-        var header = "Lattice=\"\(L.x) 0.0 0.0 0.0 \(L.y) 0.0 0.0 0.0 \(L.z)\" Properties=\(props)"
-        if let s = c.step { header += " step=\(s)" }
-        if let t = c.time { header += " time=\(t)" }
-        header += " pbc=\"T T T\""
-        var out = "\(c.count)\n\(header)\n"
-        out.reserveCapacity(c.count * 90)
-        let symbols = c.elements.map(\.symbol)
-        for i in 0..<c.count {
-            let r = c.positions[i]
-            out += "\(symbols[c.species[i]]) \(r.x) \(r.y) \(r.z)"
-            if let v = c.velocities?[i] { out += " \(v.x) \(v.y) \(v.z)" }
-            if let f = c.forces?[i] { out += " \(f.x) \(f.y) \(f.z)" }
-            out += "\n"
-        }
-        return out
+        formatHeader(c) + String(decoding: formatAtomBytes(c, 0..<c.count), as: UTF8.self)
     }
 
     /// Writes frames to `path` atomically (temporary name, then rename).
