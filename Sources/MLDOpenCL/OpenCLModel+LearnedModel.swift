@@ -6,17 +6,18 @@ extension OpenCLModel {
         let spec = model.invariants
         if let problem = spec.validationProblem() { throw MLDError.model(file: "model", problem: problem) }
         let invariants: Invariants
-        switch spec.family {
-        case .nearest:
-            invariants = .nearest(counts: spec.counts!, inverse: spec.transform == .inverse, searchRadius: spec.searchRadius!)
-        case .radial:
-            let b = spec.basis!
+        if let near = spec.nearest {
+            invariants = .nearest(counts: near.counts, inverse: near.transform == .inverse, searchRadius: near.searchRadius)
+        } else if let radial = spec.radial {
+            let b = radial.basis
             let basis: Basis
             switch b.kind {
             case .gaussian: basis = .gaussian(centers: b.centres!, widths: Array(repeating: b.width!, count: b.count))
             case .inversePower: basis = .inversePower(powers: b.powers!)
             }
-            invariants = .radial(basis: basis, cutoff: spec.cutoff!)
+            invariants = .radial(basis: basis, cutoff: radial.cutoff)
+        } else {
+            throw MLDError.model(file: "model", problem: "no distance block")
         }
         self.init(speciesNames: model.species.map(\.symbol), invariants: invariants,
                   linear: model.losses.map(\.w), quadratic: model.losses.map(\.W))

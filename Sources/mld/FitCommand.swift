@@ -28,6 +28,21 @@ struct FitCommand: ParsableCommand {
     @Option(name: .long, help: "Radial basis: gaussian:N or inverse-power:a..b (powers a to b inclusive).")
     var basis: String = "gaussian:16"
 
+    @Option(name: .long, help: ArgumentHelp("Angular invariants after the distances: none, labelled, sums or labelled+sums.", valueName: "kind"))
+    var angles: AngleChoice = .fitDefault
+
+    @Option(name: .customLong("labelled-angles"), help: "The labelled angles: pairs of neighbours by species and rank, e.g. H1-H2,O1-O2,O1-H1 (the angle at the agent between them).")
+    var labelledAngles: String = LabelledAngles.water.text
+
+    @Option(name: .customLong("angular-cutoff"), help: "Cutoff of the angular sums in Å.")
+    var angularCutoff: Double = FitSettings.defaultAngularCutoff
+
+    @Option(name: .customLong("angular-eta"), help: "Radial decays eta of the angular sums in 1/Å², comma-separated.")
+    var angularEta: String = FitSettings.defaultAngularEtas.map { String(format: "%g", $0) }.joined(separator: ",")
+
+    @Option(name: .customLong("angular-zeta"), help: "Angular sharpness zeta of the angular sums (>= 1), comma-separated; each with lambda = +1 and -1.")
+    var angularZeta: String = FitSettings.defaultAngularZetas.map { String(format: "%g", $0) }.joined(separator: ",")
+
     @Option(name: .long, help: "Loss form: full, diagonal or linear.")
     var form: LossForm = .full
 
@@ -55,6 +70,28 @@ struct FitCommand: ParsableCommand {
         if ridge.map({ !($0 >= 0 && $0.isFinite) }) ?? false { throw ValidationError("--ridge must be a number >= 0") }
         if !(cutoff > 0) { throw ValidationError("--cutoff must be positive") }
         if scan == nil && out == nil { throw ValidationError("give --out FILE for the model (or --scan)") }
+        if !(angularCutoff > 0 && angularCutoff.isFinite) { throw ValidationError("--angular-cutoff must be a positive number of Å") }
+        _ = try angularSums()
+        if LabelledAngles.parse(labelledAngles) == nil {
+            throw ValidationError("bad --labelled-angles '\(labelledAngles)': expected pairs like H1-H2,O1-H1 (element and rank from 1)")
+        }
+        if angles.labelled && invariants != .nearest { throw ValidationError("--angles \(angles.rawValue) needs --invariants nearest (labelled angles use the nearest neighbours)") }
+    }
+
+    /// The angular sums the options describe (checked: eta >= 0, zeta >= 1, at most
+    /// `AngularSums.maximumFunctions` functions).
+    func angularSums() throws -> AngularSums {
+        func list(_ s: String, _ name: String) throws -> [Double] {
+            let v = s.split(separator: ",").map { Double($0) }
+            guard !v.isEmpty, v.allSatisfy({ $0 != nil && $0!.isFinite }) else { throw ValidationError("bad \(name) '\(s)': expected comma-separated numbers") }
+            return v.map { $0! }
+        }
+        let etas = try list(angularEta, "--angular-eta"), zetas = try list(angularZeta, "--angular-zeta")
+        if etas.contains(where: { $0 < 0 }) { throw ValidationError("--angular-eta must be >= 0") }
+        if zetas.contains(where: { $0 < 1 || $0 > 64 }) { throw ValidationError("--angular-zeta must be in [1, 64]") }
+        let n = etas.count * zetas.count * 2
+        if n > AngularSums.maximumFunctions { throw ValidationError("--angular-eta and --angular-zeta give \(n) functions (at most \(AngularSums.maximumFunctions))") }
+        return .grid(cutoff: angularCutoff, etas: etas, zetas: zetas)
     }
 
     func settings() throws -> FitSettings {
@@ -65,6 +102,8 @@ struct FitCommand: ParsableCommand {
         s.basis = try BasisChoice.parse(basis)
         s.form = form
         s.ridge = ridge
+        s.labelledAngles = angles.labelled ? LabelledAngles.parse(labelledAngles) : nil
+        s.angularSums = angles.sums ? try angularSums() : nil
         if let train { s.train = try FrameRange.parse(train) }
         if let test { s.test = try FrameRange.parse(test) }
         return s
@@ -167,4 +206,5 @@ func printReport(_ r: FitReport) {
 }
 
 extension InvariantFamily: ExpressibleByArgument {}
+extension AngleChoice: ExpressibleByArgument {}
 extension LossForm: ExpressibleByArgument {}

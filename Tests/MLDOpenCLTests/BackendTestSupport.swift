@@ -39,10 +39,8 @@ enum TestBackend: CustomStringConvertible, Sendable {
 
 /// The CPU backend's per-agent potential for a nearest model.
 func cpuPotential(_ model: LearnedModel) throws -> any AgentPotential {
-    let s = model.invariants
-    guard s.family == .nearest else { throw MLDError.usage("the CPU backend here takes nearest models") }
-    return NearestQuadraticPotential(counts: s.counts!, inverse: s.transform == .inverse, searchRadius: s.searchRadius!,
-                                     w: model.losses.map(\.w), W: model.losses.map(\.W), symbols: model.species.map(\.symbol))
+    guard model.invariants.nearest != nil else { throw MLDError.usage("the CPU backend here takes nearest models") }
+    return LearnedModelPotential(model: model)
 }
 
 /// A `LearnedModel` from an `OpenCLModel` (planted parameters) with wide training ranges.

@@ -237,10 +237,7 @@ func checkWaterBox(_ c: Configuration, molecules: Int, density: Double,
     }
 
     static func cpuForces(_ m: LearnedModel, _ c: Configuration) throws -> [SIMD3<Double>] {
-        let spec = m.invariants
-        let potential = NearestQuadraticPotential(
-            counts: spec.counts!, inverse: false, searchRadius: spec.searchRadius!,
-            w: m.losses.map(\.w), W: m.losses.map(\.W), symbols: ["O", "H"])
+        let potential = LearnedModelPotential(model: m)
         let species = try m.speciesIndices(elements: c.elements, species: c.species).map(Int.init)
         let backend = try CPUBackend(potential: potential, species: species, box: c.box)
         var f: [SIMD3<Double>] = []

@@ -54,14 +54,10 @@ public struct AgentNeighbourhood {
     /// The list's skin in Å: a neighbour listed at d0 is now at least d0 - skin away.
     public var skin: Double
 
-    /// Minimum-image vector from the agent to atom `j`, in Å (both wrapped into the box, so one
-    /// correction per axis suffices).
+    /// Minimum-image vector from the agent to atom `j`, in Å.
     @inline(__always)
     public func displacement(to j: Int) -> SIMD3<Double> {
-        var d = positions[j] - positions[agent]
-        d.replace(with: d - lengths, where: d .> halfLengths)
-        d.replace(with: d + lengths, where: d .< -halfLengths)
-        return d
+        minimumImage(positions[j] - positions[agent], lengths: lengths)
     }
 }
 

@@ -66,11 +66,10 @@ public final class CPUBackend: ForceBackend {
     /// The default neighbour-list skin in Å.
     public static let defaultSkin = 1.4
 
-    /// A backend for a fitted model: the fast adaptive `nearest` evaluation where the model uses
-    /// nearest invariants, else the model's own per-agent evaluator.
+    /// A backend for a fitted model: the model's own per-agent evaluator (`LearnedModelPotential`).
     public convenience init(model: LearnedModel, species: [Int], box: Box, skin: Double = CPUBackend.defaultSkin,
                             threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
-        let p: any AgentPotential = NearestQuadraticPotential(model: model) ?? LearnedModelPotential(model: model)
+        let p: any AgentPotential = LearnedModelPotential(model: model)
         try self.init(potential: p, species: species, box: box, skin: skin, threads: threads)
     }
 

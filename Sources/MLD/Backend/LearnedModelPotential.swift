@@ -1,35 +1,44 @@
+import Foundation
+
 /// A fitted `LearnedModel` as the CPU backend's per-agent evaluation: each thread owns one of the
-/// model's `AgentForceEvaluator`s and calls it with the agent's neighbour-list row as candidates.
-/// The list holds every atom within the model's range (search radius or cutoff), as the
-/// evaluator requires. Works for both invariant families.
+/// model's `AgentForceEvaluator`s (the one `InvariantEvaluator` plus the loss) and calls it with
+/// the agent's neighbour-list row.
+///
+/// With a `nearest` block the list is adaptive: it starts at a radius that holds on average
+/// `radiusMargin` times the needed count of every species (and at least every radial or angular
+/// cutoff), rows are ordered by build-time distance so the nearest search stops early, and it
+/// grows when some agent needs more (`AgentResult.neededRadius`). Without one, the list holds
+/// every atom within the model's range.
 public struct LearnedModelPotential: AgentPotential {
     public let model: LearnedModel
 
     public init(model: LearnedModel) { self.model = model }
 
+    /// The first list radius holds on average this many times the needed count (plus one).
+    public var radiusMargin = 1.2
+
     public var speciesCount: Int { model.species.count }
     public var interactionRange: Double { model.invariants.range }
-    public var isAdaptive: Bool { false }
-    public var wantsDistanceOrder: Bool { false }
-    public func initialRadius(counts: [Int], box: Box) -> Double { interactionRange }
+    public var isAdaptive: Bool { model.invariants.nearest != nil }
+    public var wantsDistanceOrder: Bool { isAdaptive }
     public func makeWorkspace() -> AgentForceEvaluator { model.makeAgentEvaluator() }
+
+    /// The radius in Å holding on average `radiusMargin` times the needed count of every species,
+    /// and at least every radial or angular cutoff.
+    public func initialRadius(counts n: [Int], box: Box) -> Double {
+        let spec = model.invariants
+        guard let near = spec.nearest else { return interactionRange }
+        var r = spec.fixedRange
+        for (s, c) in near.counts.enumerated() where c > 0 {
+            let density = Double(max(n[s], 1)) / box.volume
+            r = max(r, pow(3 * radiusMargin * Double(c + 1) / (4 * Double.pi * density), 1.0 / 3))
+        }
+        return min(interactionRange, r)
+    }
 
     @inline(__always)
     public func evaluate(_ n: AgentNeighbourhood, workspace ev: AgentForceEvaluator) throws -> AgentResult {
-        let r = try ev.force(agent: n.agent, positions: n.positions, species: n.species, box: n.box,
-                             candidates: n.neighbours)
-        return AgentResult(loss: r.loss, force: r.force)
-    }
-}
-
-extension NearestQuadraticPotential {
-    /// The fast `nearest` evaluation of a fitted model (adaptive neighbour-list radius); nil for
-    /// other invariant families.
-    public init?(model: LearnedModel) {
-        let spec = model.invariants
-        guard spec.family == .nearest, let counts = spec.counts, let radius = spec.searchRadius else { return nil }
-        self.init(counts: counts, inverse: spec.transform == .inverse, searchRadius: radius,
-                  w: model.losses.map(\.w), W: model.losses.map(\.W), symbols: model.species.map(\.symbol))
+        try ev.force(n)
     }
 }
 

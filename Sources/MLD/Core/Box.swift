@@ -21,8 +21,7 @@ public struct Box: Hashable, Sendable, Codable, CustomStringConvertible {
     /// Minimum-image displacement `b - a` in Å, each component in [-L/2, L/2].
     @inline(__always)
     public func displacement(from a: SIMD3<Double>, to b: SIMD3<Double>) -> SIMD3<Double> {
-        let d = b - a
-        return d - lengths * (d / lengths).rounded(.toNearestOrEven)
+        minimumImage(b - a, lengths: lengths)
     }
 
     /// The periodic image of `r` inside [0, L) along every axis, in Å.
@@ -44,4 +43,17 @@ public struct Box: Hashable, Sendable, Codable, CustomStringConvertible {
         }
         return "\(f(lengths.x)) x \(f(lengths.y)) x \(f(lengths.z)) Å"
     }
+}
+
+/// The minimum image of a difference vector `d = b - a` (Å) in a box of edges `lengths` (Å):
+/// `d - L round(d / L)`, ties to even, each component in [-L/2, L/2]. The one minimum-image
+/// function of mld (the fit, the CPU backend, the analysis and `Box.displacement` use it).
+/// Adding and subtracting 1.5 * 2^52 rounds to the nearest integer, ties to even, for
+/// |d/L| < 2^51, without the libm `rint` calls that `rounded(.toNearestOrEven)` compiles to on
+/// baseline x86-64.
+@inline(__always)
+public func minimumImage(_ d: SIMD3<Double>, lengths: SIMD3<Double>) -> SIMD3<Double> {
+    let magic = SIMD3<Double>(repeating: 6_755_399_441_055_744.0)
+    let n = (d / lengths + magic) - magic
+    return d - lengths * n
 }

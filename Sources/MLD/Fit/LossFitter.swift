@@ -49,8 +49,31 @@ public enum BasisChoice: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// Which angular blocks follow the distance block (`mld fit --angles`).
+public enum AngleChoice: String, Sendable, CaseIterable {
+    case none
+    /// `LabelledAngles` (needs nearest distances).
+    case labelled
+    /// `AngularSums`.
+    case sums
+    case labelledAndSums = "labelled+sums"
+
+    public var labelled: Bool { self == .labelled || self == .labelledAndSums }
+    public var sums: Bool { self == .sums || self == .labelledAndSums }
+
+    /// What `mld fit` uses without `--angles` (see docs/fit.md for the measurements behind it).
+    public static let fitDefault: AngleChoice = .labelled
+}
+
 /// Settings of one fit. Defaults are those of `mld fit` with no options.
 public struct FitSettings: Sendable {
+    /// Default cutoff of the angular sums in Å.
+    public static let defaultAngularCutoff = 4.0
+    /// Default radial decays of the angular sums in 1/Å² (broad: sharp ones make false wells).
+    public static let defaultAngularEtas: [Double] = [0.2]
+    /// Default angular sharpness of the angular sums.
+    public static let defaultAngularZetas: [Double] = [1, 4]
+
     public var family: InvariantFamily = .nearest
     /// `nearest`: neighbour count per element symbol.
     public var nearestCounts: [String: Int] = ["O": 6, "H": 8]
@@ -59,6 +82,10 @@ public struct FitSettings: Sendable {
     public var cutoff: Double = 6.0
     /// `radial`: the basis.
     public var basis: BasisChoice = .gaussian(16)
+    /// Labelled angles appended after the distance block (needs `nearest`); nil: none.
+    public var labelledAngles: LabelledAngles? = nil
+    /// Smooth angular sums appended after them; nil: none.
+    public var angularSums: AngularSums? = nil
     public var form: LossForm = .full
     /// Fixed ridge strength (relative to the unit diagonal of the column-scaled normal matrix);
     /// nil chooses it by validation.
@@ -194,7 +221,21 @@ public enum LossFitter {
             spec = .radial(species: symbols, cutoff: settings.cutoff, basis: settings.basis.basis(cutoff: settings.cutoff))
             if let p = spec.rangeProblem(box: box) { throw MLDError.usage("--cutoff: " + p) }
         }
+        if let a = settings.labelledAngles {
+            guard settings.family == .nearest else { throw MLDError.usage("labelled angles need --invariants nearest") }
+            spec = spec.adding(.labelledAngles(a))
+        }
+        if let a = settings.angularSums {
+            spec = spec.adding(.angularSums(a))
+            if let p = spec.rangeProblem(box: box) { throw MLDError.usage("--angular-cutoff: " + p) }
+        }
         if let p = spec.validationProblem() { throw MLDError.usage(p) }
+        let m0 = settings.form.parameterCount(spec.count)
+        // The normal equations: (K + 2) blocks per species and thread of m x m doubles.
+        let bytes = Double(m0) * Double(m0) * 8 * Double(sCount) * Double(settings.validationBlocks + 2) * Double(max(1, settings.threads))
+        if bytes > 8e9 {
+            throw MLDError.usage(String(format: "%d invariants give %d parameters per species: the normal equations would need %.0f GB (limit 8 GB); use fewer invariants or --form diagonal", spec.count, m0, bytes / 1e9))
+        }
         let P = spec.count
         let m = settings.form.parameterCount(P)
         let threads = max(1, settings.threads)
@@ -233,9 +274,9 @@ public enum LossFitter {
                                     st[th].hi[s][a] = max(st[th].hi[s][a], x)
                                     st[th].sum[s][a] += x
                                 }
-                                if spec.family == .nearest {
-                                    for b in 0..<sCount where spec.blockSize(b) > 0 {
-                                        let r = ev.nearestDistance(spec.blockStart(b) + spec.blockSize(b) - 1)
+                                if let near = spec.nearest {
+                                    for b in 0..<sCount where near.counts[b] > 0 {
+                                        let r = ev.nearestDistance(near.start(b) + near.counts[b] - 1)
                                         st[th].far[b] = max(st[th].far[b], r)
                                     }
                                 }
@@ -258,9 +299,9 @@ public enum LossFitter {
             }
         }
         let centre = (0..<sCount).map { s in sum[s].map { $0 / Double(max(count[s], 1)) } }
-        if spec.family == .nearest {
+        if spec.nearest != nil {
             let r = min(halfBox, (far.max() ?? 0) + settings.searchMargin)
-            spec.searchRadius = r
+            spec.setSearchRadius(r)
         }
         let rangeSeconds = Date().timeIntervalSince(t0)
 
@@ -392,12 +433,7 @@ public enum LossFitter {
             let test = (0..<sCount).map { blocks[K][$0] }
             for s in 0..<sCount {
                 let base = (test[s].residual(parameters[s]) / max(test[s].bb, .leastNormalMagnitude)).squareRoot()
-                var groups: [(String, [Int])] = []
-                for b in 0..<sCount where spec.blockSize(b) > 0 {
-                    let members = Array(spec.blockStart(b)..<(spec.blockStart(b) + spec.blockSize(b)))
-                    groups.append(("all " + symbols[b], members))
-                    if members.count > 1 { for a in members { groups.append((spec.label(a), [a])) } }
-                }
+                let groups = spec.groups
                 let agents = Double(max(testAcc[s].agents, 1))
                 for (name, members) in groups {
                     let share = members.reduce(0) { $0 + testAcc[s].sensitivity[$1] } / agents

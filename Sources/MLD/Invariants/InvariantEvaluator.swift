@@ -1,86 +1,191 @@
 import Foundation
 
-/// Evaluates one agent's invariants phi_k and their gradients dphi_a/dq_k, for one
-/// `InvariantSpec`, from a list of candidate neighbours.
+/// Evaluates one agent's invariants phi_k and their gradients, for every block of one
+/// `InvariantSpec`, from a list of candidate neighbours: the single source of truth for the
+/// per-agent physics (the fit, the CPU backend, `eval`, the sensitivity table and the range
+/// checks all run it; Kernels/invariants.cl mirrors it).
 ///
-/// An evaluator owns its scratch memory (allocated once in `init`), so `evaluate` never
-/// allocates: make one evaluator per thread and reuse it for every agent. It is not
-/// thread-safe. After `evaluate`, `phi[a]` holds invariant a and `gradient[a]` holds
-/// dphi_a/dq_k (only the agent's own coordinates are differentiated).
+/// After `evaluate`:
+/// - `phi[a]` holds invariant a (Å or 1/Å for distances, dimensionless for sums and cosines);
+/// - `gradient[a]` holds dphi_a/dq_k, the derivative with respect to the agent's own position
+///   (per Å for distances, 1/Å for cosines and sums);
+/// - with `recordsNeighbourGradients`, the terms `(termAtom[t], termInvariant[t], termGradient[t])`
+///   for t < `termCount` hold dphi_a/dq_j for the atoms j the agent's invariants depend on. An
+///   (a, j) pair may appear in several terms; dphi_a/dq_j is their sum. Translation invariance
+///   makes `gradient[a] = -sum_j dphi_a/dq_j`.
 ///
-/// Candidates may be any superset of the atoms within `spec.range` of the agent (all atoms,
-/// or a CSR row of a neighbour list with a skin); the agent itself and atoms farther than the
-/// range are skipped. Each candidate must appear once. Distances are minimum-image, bit for bit as
-/// `Box.displacement`, so `spec.range` must not exceed half the shortest box edge.
+/// An evaluator owns its scratch memory (allocated in `init`, grown only when a neighbourhood is
+/// larger than any before), so `evaluate` does not allocate in the steady state: make one
+/// evaluator per thread and reuse it for every agent. It is not thread-safe.
+///
+/// Candidates may be any superset of the atoms within `spec.range` of the agent (all atoms, or a
+/// row of a neighbour list with a skin); the agent itself and atoms farther than a block's range
+/// are skipped. Each candidate must appear once. Distances are minimum-image (`minimumImage`),
+/// so `spec.range` must not exceed half the shortest box edge. Sums (radial, angular) run over
+/// neighbours in ascending atom index, so the result does not depend on the candidates' order.
 public final class InvariantEvaluator {
     public let spec: InvariantSpec
     /// Number of invariants P.
     public let count: Int
-    /// phi_a after `evaluate` (Å or 1/Å for `nearest`, dimensionless sums for `radial`).
+    /// phi_a after `evaluate`.
     public let phi: UnsafeMutableBufferPointer<Double>
-    /// dphi_a/dq_k after `evaluate` (per Å for distances).
+    /// dphi_a/dq_k after `evaluate`.
     public let gradient: UnsafeMutableBufferPointer<SIMD3<Double>>
 
-    private let family: InvariantFamily
+    /// Record dphi_a/dq_j for the neighbours j (off by default: selfish forces need only the
+    /// agent's own gradient).
+    public var recordsNeighbourGradients = false
+    /// Number of neighbour terms after `evaluate` (with `recordsNeighbourGradients`).
+    public private(set) var termCount = 0
+    public private(set) var termAtom: UnsafeMutablePointer<Int32>
+    public private(set) var termInvariant: UnsafeMutablePointer<Int32>
+    public private(set) var termGradient: UnsafeMutablePointer<SIMD3<Double>>
+    private var termCapacity: Int
+
     private let speciesCount: Int
-    private let range2: Double
-    private let range: Double
-    // nearest
+    // nearest block
+    private let hasNearest: Bool
     private let inverse: Bool
-    private let counts: UnsafeMutableBufferPointer<Int>
-    private let starts: UnsafeMutableBufferPointer<Int>
-    private let filled: UnsafeMutableBufferPointer<Int>
-    private let r2: UnsafeMutableBufferPointer<Double>
-    private let disp: UnsafeMutableBufferPointer<SIMD3<Double>>
-    // radial
+    private let searchRadius2: Double
+    private let searchRadius: Double
+    private let nearestCount: Int
+    private let counts: UnsafeMutablePointer<Int>
+    private let starts: UnsafeMutablePointer<Int>
+    private let filled: UnsafeMutablePointer<Int>
+    /// Per nearest slot: (r², dx, dy, dz) with d = q_j - q_k, and the atom j.
+    private let slots: UnsafeMutablePointer<SIMD4<Double>>
+    private let slotAtom: UnsafeMutablePointer<Int32>
+    // radial block
+    private let radialOffset: Int
+    private let radialCutoff: Double
     private let basisCount: Int
     private let gaussian: Bool
-    private let params: UnsafeMutableBufferPointer<Double>
+    private let params: UnsafeMutablePointer<Double>
     private let width: Double
+    // labelled angles: slot indices of the two neighbours of each angle
+    private let labelledOffset: Int
+    private let labelledCount: Int
+    private let labelledSlots: UnsafeMutablePointer<Int>
+    // angular sums
+    private let angularOffset: Int
+    private let angularCutoff: Double
+    private let functionCount: Int
+    private let etas: UnsafeMutablePointer<Double>
+    private let lambdas: UnsafeMutablePointer<Double>
+    private let zetas: UnsafeMutablePointer<Double>
+    private let integerZeta: UnsafeMutablePointer<Int>
+    // gathered neighbours within the largest sum cutoff (radial or angular)
+    private let sumCutoff: Double
+    private var gatherCapacity: Int
+    private var gAtom: UnsafeMutablePointer<Int32>
+    private var gSpecies: UnsafeMutablePointer<Int32>
+    private var gDisp: UnsafeMutablePointer<SIMD4<Double>>   // (dx, dy, dz, r)
+    private var gRadial: UnsafeMutablePointer<Double>        // per neighbour and function: exp(-eta r²) fc(r)
+    private var gRadialDerivative: UnsafeMutablePointer<Double> // its d/dr divided by r
 
     public init(spec: InvariantSpec) {
         self.spec = spec
         count = spec.count
-        family = spec.family
         speciesCount = spec.species.count
-        range = spec.range
-        range2 = spec.range * spec.range
+        let S = speciesCount
         phi = .allocate(capacity: max(count, 1))
         gradient = .allocate(capacity: max(count, 1))
         phi.initialize(repeating: 0)
         gradient.initialize(repeating: .zero)
-        counts = .allocate(capacity: speciesCount)
-        starts = .allocate(capacity: speciesCount)
-        filled = .allocate(capacity: speciesCount)
-        for b in 0..<speciesCount {
-            counts[b] = spec.blockSize(b)
-            starts[b] = spec.blockStart(b)
+        termCapacity = 256
+        termAtom = .allocate(capacity: termCapacity)
+        termInvariant = .allocate(capacity: termCapacity)
+        termGradient = .allocate(capacity: termCapacity)
+
+        let near = spec.nearest
+        hasNearest = near != nil
+        inverse = near?.transform == .inverse
+        searchRadius = near?.searchRadius ?? 0
+        searchRadius2 = searchRadius * searchRadius
+        nearestCount = near.map { $0.counts.reduce(0, +) } ?? 0
+        counts = .allocate(capacity: S)
+        starts = .allocate(capacity: S + 1)
+        filled = .allocate(capacity: S)
+        for b in 0..<S {
+            counts[b] = near?.counts[b] ?? 0
+            starts[b] = near?.start(b) ?? 0
             filled[b] = 0
         }
-        r2 = .allocate(capacity: max(count, 1))
-        disp = .allocate(capacity: max(count, 1))
-        r2.initialize(repeating: 0)
-        disp.initialize(repeating: .zero)
-        inverse = spec.transform == .inverse
-        let basis = spec.basis
-        basisCount = basis?.count ?? 0
-        gaussian = basis?.kind == .gaussian
-        width = basis?.width ?? 1
+        starts[S] = nearestCount
+        slots = .allocate(capacity: max(nearestCount, 1))
+        slots.initialize(repeating: .zero, count: max(nearestCount, 1))
+        slotAtom = .allocate(capacity: max(nearestCount, 1))
+        slotAtom.initialize(repeating: 0, count: max(nearestCount, 1))
+
+        var radialOffset = 0, labelledOffset = 0, angularOffset = 0
+        for (i, b) in spec.blocks.enumerated() {
+            switch b {
+            case .radial: radialOffset = spec.offset(ofBlock: i)
+            case .labelledAngles: labelledOffset = spec.offset(ofBlock: i)
+            case .angularSums: angularOffset = spec.offset(ofBlock: i)
+            case .nearest: break
+            }
+        }
+        self.radialOffset = radialOffset
+        self.labelledOffset = labelledOffset
+        self.angularOffset = angularOffset
+
+        let radial = spec.radial
+        radialCutoff = radial?.cutoff ?? 0
+        basisCount = radial?.basis.count ?? 0
+        gaussian = radial?.basis.kind == .gaussian
+        width = radial?.basis.width ?? 1
         params = .allocate(capacity: max(basisCount, 1))
-        params.initialize(repeating: 0)
-        if let basis {
+        params.initialize(repeating: 0, count: max(basisCount, 1))
+        if let basis = radial?.basis {
             let p = basis.kind == .gaussian ? basis.centres! : basis.powers!
             for i in 0..<basisCount { params[i] = p[i] }
         }
+
+        let labelled = spec.labelledAngles
+        labelledCount = labelled?.pairs.count ?? 0
+        labelledSlots = .allocate(capacity: max(2 * labelledCount, 1))
+        if let labelled, let near {
+            for (i, (x, y)) in labelled.pairs.enumerated() {
+                let sx = spec.species.firstIndex(of: x.element) ?? 0, sy = spec.species.firstIndex(of: y.element) ?? 0
+                labelledSlots[2 * i] = near.start(sx) + x.rank - 1
+                labelledSlots[2 * i + 1] = near.start(sy) + y.rank - 1
+            }
+        }
+
+        let angular = spec.angularSums
+        angularCutoff = angular?.cutoff ?? 0
+        functionCount = angular?.functions.count ?? 0
+        etas = .allocate(capacity: max(functionCount, 1))
+        lambdas = .allocate(capacity: max(functionCount, 1))
+        zetas = .allocate(capacity: max(functionCount, 1))
+        integerZeta = .allocate(capacity: max(functionCount, 1))
+        for (i, f) in (angular?.functions ?? []).enumerated() {
+            etas[i] = f.eta; lambdas[i] = f.lambda; zetas[i] = f.zeta
+            integerZeta[i] = f.zeta == f.zeta.rounded() && f.zeta <= 16 ? Int(f.zeta) : 0
+        }
+
+        sumCutoff = max(radialCutoff, angularCutoff)
+        gatherCapacity = 64
+        gAtom = .allocate(capacity: gatherCapacity)
+        gSpecies = .allocate(capacity: gatherCapacity)
+        gDisp = .allocate(capacity: gatherCapacity)
+        gRadial = .allocate(capacity: gatherCapacity * max(functionCount, 1))
+        gRadialDerivative = .allocate(capacity: gatherCapacity * max(functionCount, 1))
     }
 
     deinit {
         phi.deallocate(); gradient.deallocate()
+        termAtom.deallocate(); termInvariant.deallocate(); termGradient.deallocate()
         counts.deallocate(); starts.deallocate(); filled.deallocate()
-        r2.deallocate(); disp.deallocate(); params.deallocate()
+        slots.deallocate(); slotAtom.deallocate(); params.deallocate(); labelledSlots.deallocate()
+        etas.deallocate(); lambdas.deallocate(); zetas.deallocate(); integerZeta.deallocate()
+        gAtom.deallocate(); gSpecies.deallocate(); gDisp.deallocate()
+        gRadial.deallocate(); gRadialDerivative.deallocate()
     }
 
-    /// Evaluates phi and dphi/dq of `agent` into `phi` and `gradient`.
+    /// Evaluates phi and its gradients for `agent` from candidates that hold every atom within
+    /// `spec.range` (all atoms, or a neighbour-list row).
     ///
     /// - Parameters:
     ///   - agent: index of the agent atom.
@@ -88,127 +193,362 @@ public final class InvariantEvaluator {
     ///   - species: species index of every atom, in the spec's (model's) species order.
     ///   - box: the periodic box.
     ///   - candidates: indices of candidate neighbours (see the type's comment).
-    /// - Throws: `MLDError.numerical` naming the agent if, for `nearest`, fewer than n_B atoms
-    ///   of some species B lie within the search radius.
+    /// - Throws: `MLDError.numerical` naming the agent if fewer than n_B atoms of some species B
+    ///   lie within the `nearest` search radius.
     @inline(__always)
     public func evaluate(agent: Int, positions: UnsafeBufferPointer<SIMD3<Double>>,
                          species: UnsafeBufferPointer<Int32>, box: Box,
                          candidates: UnsafeBufferPointer<Int32>) throws {
-        if family == .nearest {
-            try evaluateNearest(agent: agent, positions: positions, species: species, box: box, candidates: candidates)
-        } else {
-            evaluateRadial(agent: agent, positions: positions, species: species, box: box, candidates: candidates)
+        _ = try evaluate(agent: agent, positions: positions, species: species, box: box, candidates: candidates,
+                         speciesStarts: nil, buildDistances: nil, skin: 0, listRadius: .infinity)
+    }
+
+    /// Evaluates from a neighbour-list row that may be shorter than the `nearest` search radius
+    /// (the CPU backend's adaptive list): returns 0 when done, or the list radius in Å that would
+    /// be needed to be sure of every n-th nearest neighbour (phi is then incomplete).
+    ///
+    /// - Parameters:
+    ///   - speciesStarts: with a species-split row, where species s starts in `candidates`
+    ///     (`speciesCount + 1` entries); nil for an unsorted row.
+    ///   - buildDistances: with a species-split row ordered by build-time distance, those
+    ///     distances (Å, aligned with `candidates`): the nearest search stops early.
+    ///   - skin: the list's skin in Å (a neighbour listed at d0 is now farther than d0 - skin).
+    ///   - listRadius: every atom closer than this (Å) is a candidate; must be at least the
+    ///     radial and angular cutoffs.
+    public func evaluate(agent: Int, positions: UnsafeBufferPointer<SIMD3<Double>>,
+                         species: UnsafeBufferPointer<Int32>, box: Box,
+                         candidates: UnsafeBufferPointer<Int32>,
+                         speciesStarts: UnsafePointer<Int>?, buildDistances: UnsafePointer<Float>?,
+                         skin: Double, listRadius: Double) throws -> Double {
+        termCount = 0
+        let lengths = box.lengths
+        let qk = positions[agent]
+        if hasNearest {
+            selectNearest(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
+                          candidates: candidates, speciesStarts: speciesStarts, buildDistances: buildDistances, skin: skin)
+            var needed = 0.0
+            for s in 0..<speciesCount where counts[s] > 0 {
+                let far = filled[s] < counts[s] ? Double.infinity : slots[starts[s] + counts[s] - 1].x.squareRoot()
+                if far <= listRadius { continue }
+                if filled[s] < counts[s] && listRadius >= searchRadius {
+                    throw MLDError.numerical(String(
+                        format: "agent %d (%@): only %d %@ atoms within the search radius %.3f Å, %d needed",
+                        agent, spec.species[Int(species[agent])], filled[s], spec.species[s], searchRadius, counts[s]))
+                }
+                needed = max(needed, min(far, searchRadius))
+            }
+            if needed > 0 { return needed }
+            nearestInvariants()
+            if labelledCount > 0 { labelledAngles() }
         }
+        if sumCutoff > 0 {
+            gather(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
+                   candidates: candidates, sortByIndex: buildDistances != nil)
+            if basisCount > 0 { radialSums() }
+            if functionCount > 0 { angularSums() }
+        }
+        return 0
     }
 
     /// Distance in Å of the atom behind `nearest` invariant `a` after the last `evaluate`.
-    public func nearestDistance(_ a: Int) -> Double { r2[a].squareRoot() }
+    public func nearestDistance(_ a: Int) -> Double { slots[a].x.squareRoot() }
 
-    private func evaluateNearest(agent: Int, positions: UnsafeBufferPointer<SIMD3<Double>>,
-                                 species: UnsafeBufferPointer<Int32>, box: Box,
-                                 candidates: UnsafeBufferPointer<Int32>) throws {
-        for b in 0..<speciesCount { filled[b] = 0 }
-        let qk = positions[agent]
-        let r2p = r2.baseAddress!, dp = disp.baseAddress!
-        let cnt = counts.baseAddress!, st = starts.baseAddress!, fl = filled.baseAddress!
-        let sp = species.baseAddress!, pos = positions.baseAddress!
-        let lengths = box.lengths
-        let range2 = self.range2
+    // MARK: Neighbour terms
+
+    @inline(__always)
+    private func record(_ a: Int, _ j: Int32, _ g: SIMD3<Double>) {
+        if termCount == termCapacity { growTerms() }
+        termAtom[termCount] = j
+        termInvariant[termCount] = Int32(a)
+        termGradient[termCount] = g
+        termCount += 1
+    }
+
+    private func growTerms() {
+        let c = 2 * termCapacity
+        let a = UnsafeMutablePointer<Int32>.allocate(capacity: c), b = UnsafeMutablePointer<Int32>.allocate(capacity: c)
+        let g = UnsafeMutablePointer<SIMD3<Double>>.allocate(capacity: c)
+        a.update(from: termAtom, count: termCount); b.update(from: termInvariant, count: termCount)
+        g.update(from: termGradient, count: termCount)
+        termAtom.deallocate(); termInvariant.deallocate(); termGradient.deallocate()
+        termAtom = a; termInvariant = b; termGradient = g
+        termCapacity = c
+    }
+
+    // MARK: Nearest distances
+
+    /// Keeps the counts[s] nearest of each species within the search radius, sorted by r².
+    @inline(__always)
+    private func selectNearest(agent: Int, qk: SIMD3<Double>, positions: UnsafeBufferPointer<SIMD3<Double>>,
+                               species: UnsafeBufferPointer<Int32>, lengths: SIMD3<Double>,
+                               candidates: UnsafeBufferPointer<Int32>, speciesStarts: UnsafePointer<Int>?,
+                               buildDistances: UnsafePointer<Float>?, skin: Double) {
+        let S = speciesCount
+        let pos = positions.baseAddress!, sp = species.baseAddress!
+        let cand = candidates.baseAddress
+        for s in 0..<S { filled[s] = 0 }
+        if let speciesStarts {
+            // A species-split row: one insertion selection per species.
+            for s in 0..<S {
+                let c = counts[s]
+                if c == 0 { continue }
+                let base = slots + starts[s], atoms = slotAtom + starts[s]
+                var m = 0
+                var worst = searchRadius2
+                var full = false
+                for t in speciesStarts[s]..<speciesStarts[s + 1] {
+                    // Rows sorted by build-time distance d0, and every atom is now farther than
+                    // d0 - skin: once that exceeds the n-th nearest so far, no later one can enter.
+                    if full, let d0 = buildDistances {
+                        let lower = Double(d0[t]) - skin
+                        if lower > 0 && lower * lower > worst { break }
+                    }
+                    let j = cand![t]
+                    if Int(j) == agent { continue }
+                    let d = minimumImage(pos[Int(j)] - qk, lengths: lengths)
+                    let r2 = (d * d).sum()
+                    if r2 > worst || (full && r2 == worst) { continue }
+                    var i = m
+                    if m < c { m += 1 } else { i = c - 1 }
+                    while i > 0 && base[i - 1].x > r2 {
+                        base[i] = base[i - 1]; atoms[i] = atoms[i - 1]
+                        i -= 1
+                    }
+                    base[i] = SIMD4(r2, d.x, d.y, d.z); atoms[i] = j
+                    if m == c { full = true; worst = base[c - 1].x }
+                }
+                filled[s] = m
+            }
+            return
+        }
+        // Any candidates: species by species through the slots.
         for jj in candidates {
             let j = Int(jj)
             if j == agent { continue }
             let s = Int(sp[j])
-            let n = cnt[s]
+            let n = counts[s]
             if n == 0 { continue }
             let d = minimumImage(pos[j] - qk, lengths: lengths)
-            let rr = (d * d).sum()
-            if rr > range2 { continue }
-            let base = st[s]
-            var c = fl[s]
+            let r2 = (d * d).sum()
+            if r2 > searchRadius2 { continue }
+            let base = starts[s]
+            var c = filled[s]
             if c == n {
-                if rr >= r2p[base + n - 1] { continue }
+                if r2 >= slots[base + n - 1].x { continue }
                 c = n - 1
             } else {
-                fl[s] = c + 1
+                filled[s] = c + 1
             }
             var i = base + c
-            while i > base && r2p[i - 1] > rr {
-                r2p[i] = r2p[i - 1]; dp[i] = dp[i - 1]; i -= 1
+            while i > base && slots[i - 1].x > r2 {
+                slots[i] = slots[i - 1]; slotAtom[i] = slotAtom[i - 1]; i -= 1
             }
-            r2p[i] = rr; dp[i] = d
+            slots[i] = SIMD4(r2, d.x, d.y, d.z); slotAtom[i] = jj
         }
-        for b in 0..<speciesCount where filled[b] < counts[b] {
-            throw MLDError.numerical(String(
-                format: "agent %d (%@): only %d %@ atoms within the search radius %.3f Å, %d needed",
-                agent, spec.species[Int(species[agent])], filled[b], spec.species[b], range, counts[b]))
-        }
-        for a in 0..<count {
-            let r = r2p[a].squareRoot()
-            let d = dp[a]
-            // dr/dq_k = (q_k - q_j)/r = -d/r.
+    }
+
+    /// phi = t(r) of the selected distances; dr/dq_k = -d/r, dr/dq_j = d/r.
+    @inline(__always)
+    private func nearestInvariants() {
+        let rec = recordsNeighbourGradients
+        for a in 0..<nearestCount {
+            let v = slots[a]
+            let r = v.x.squareRoot()
+            let d = SIMD3(v.y, v.z, v.w)
+            let g: SIMD3<Double>      // dphi/dq_j
             if inverse {
                 let ir = 1 / r
                 phi[a] = ir
-                gradient[a] = d * (ir * ir * ir)          // d(1/r)/dq_k = -1/r^2 * (-d/r)
+                g = d * (-ir * ir * ir)
             } else {
                 phi[a] = r
-                gradient[a] = d * (-1 / r)
+                g = d * (1 / r)
             }
+            gradient[a] = -g
+            if rec { record(a, slotAtom[a], g) }
         }
     }
 
-    private func evaluateRadial(agent: Int, positions: UnsafeBufferPointer<SIMD3<Double>>,
-                                species: UnsafeBufferPointer<Int32>, box: Box,
-                                candidates: UnsafeBufferPointer<Int32>) {
-        let ph = phi.baseAddress!, gr = gradient.baseAddress!
-        for a in 0..<count { ph[a] = 0; gr[a] = .zero }
-        let qk = positions[agent]
-        let nb = basisCount
-        let rc = range
-        let piOverRc = Double.pi / rc
-        let inv2s2 = 1 / (2 * width * width)
-        let invS2 = 1 / (width * width)
-        let pr = params.baseAddress!
+    // MARK: Labelled angles
+
+    /// cos theta = d1.d2 / (r1 r2), d_i = q_i - q_k; dcos/dd1 = d2/(r1 r2) - cos d1/r1².
+    @inline(__always)
+    private func labelledAngles() {
+        let rec = recordsNeighbourGradients
+        for i in 0..<labelledCount {
+            let s1 = labelledSlots[2 * i], s2 = labelledSlots[2 * i + 1]
+            let v1 = slots[s1], v2 = slots[s2]
+            let d1 = SIMD3(v1.y, v1.z, v1.w), d2 = SIMD3(v2.y, v2.z, v2.w)
+            let r1 = v1.x.squareRoot(), r2 = v2.x.squareRoot()
+            let inv = 1 / (r1 * r2)
+            let c = (d1 * d2).sum() * inv
+            let g1 = d2 * inv - d1 * (c / v1.x)
+            let g2 = d1 * inv - d2 * (c / v2.x)
+            let a = labelledOffset + i
+            phi[a] = c
+            gradient[a] = -(g1 + g2)
+            if rec { record(a, slotAtom[s1], g1); record(a, slotAtom[s2], g2) }
+        }
+    }
+
+    // MARK: Sums over the neighbours within a cutoff
+
+    private func growGather() {
+        let c = 2 * gatherCapacity, f = max(functionCount, 1)
+        let a = UnsafeMutablePointer<Int32>.allocate(capacity: c), s = UnsafeMutablePointer<Int32>.allocate(capacity: c)
+        let d = UnsafeMutablePointer<SIMD4<Double>>.allocate(capacity: c)
+        a.update(from: gAtom, count: gatherCapacity); s.update(from: gSpecies, count: gatherCapacity)
+        d.update(from: gDisp, count: gatherCapacity)
+        gAtom.deallocate(); gSpecies.deallocate(); gDisp.deallocate()
+        gRadial.deallocate(); gRadialDerivative.deallocate()
+        gAtom = a; gSpecies = s; gDisp = d
+        gRadial = .allocate(capacity: c * f)
+        gRadialDerivative = .allocate(capacity: c * f)
+        gatherCapacity = c
+    }
+
+    private var gathered = 0
+
+    /// Collects the neighbours within the largest sum cutoff, in ascending atom index when the
+    /// candidates are not (so sums do not depend on the list's history).
+    @inline(__always)
+    private func gather(agent: Int, qk: SIMD3<Double>, positions: UnsafeBufferPointer<SIMD3<Double>>,
+                        species: UnsafeBufferPointer<Int32>, lengths: SIMD3<Double>,
+                        candidates: UnsafeBufferPointer<Int32>, sortByIndex: Bool) {
+        let rc2 = sumCutoff * sumCutoff
+        let pos = positions.baseAddress!
+        var m = 0
         for jj in candidates {
             let j = Int(jj)
             if j == agent { continue }
-            let d = minimumImage(positions[j] - qk, lengths: box.lengths)
-            let rr = (d * d).sum()
-            if rr >= range2 { continue }
-            let r = rr.squareRoot()
+            let d = minimumImage(pos[j] - qk, lengths: lengths)
+            let r2 = (d * d).sum()
+            if r2 >= rc2 { continue }
+            if m == gatherCapacity { growGather() }
+            var i = m
+            if sortByIndex {
+                while i > 0 && gAtom[i - 1] > jj {
+                    gAtom[i] = gAtom[i - 1]; gSpecies[i] = gSpecies[i - 1]; gDisp[i] = gDisp[i - 1]
+                    i -= 1
+                }
+            }
+            gAtom[i] = jj
+            gSpecies[i] = species[j]
+            gDisp[i] = SIMD4(d.x, d.y, d.z, r2.squareRoot())
+            m += 1
+        }
+        gathered = m
+    }
+
+    /// phi[B,n] = sum_j g_n(r) f_c(r) over neighbours of B within the radial cutoff.
+    @inline(__always)
+    private func radialSums() {
+        let o = radialOffset, nb = basisCount
+        for a in o..<(o + speciesCount * nb) { phi[a] = 0; gradient[a] = .zero }
+        let rc = radialCutoff
+        let piOverRc = Double.pi / rc
+        let inv2s2 = 1 / (2 * width * width)
+        let invS2 = 1 / (width * width)
+        let rec = recordsNeighbourGradients
+        for m in 0..<gathered {
+            let v = gDisp[m]
+            let r = v.w
+            if r >= rc { continue }
+            let d = SIMD3(v.x, v.y, v.z)
             let x = piOverRc * r
             let fc = 0.5 * (1 + cos(x))
             let dfc = -0.5 * piOverRc * sin(x)
-            let drdq = d * (-1 / r)
-            let base = Int(species[j]) * nb
-            if gaussian {
-                for n in 0..<nb {
-                    let u = r - pr[n]
-                    let g = exp(-u * u * inv2s2)
-                    let dg = -u * invS2 * g
-                    ph[base + n] += g * fc
-                    gr[base + n] += (dg * fc + g * dfc) * drdq
+            let drdq = d * (1 / r)      // dr/dq_j
+            let base = o + Int(gSpecies[m]) * nb
+            let lr = gaussian ? 0 : log(r)
+            for n in 0..<nb {
+                let g: Double, dg: Double
+                if gaussian {
+                    let u = r - params[n]
+                    g = exp(-u * u * inv2s2)
+                    dg = -u * invS2 * g
+                } else {
+                    let p = params[n]
+                    g = exp(-p * lr)
+                    dg = -p * g / r
                 }
-            } else {
-                let lr = log(r)
-                for n in 0..<nb {
-                    let p = pr[n]
-                    let g = exp(-p * lr)
-                    let dg = -p * g / r
-                    ph[base + n] += g * fc
-                    gr[base + n] += (dg * fc + g * dfc) * drdq
+                phi[base + n] += g * fc
+                let gj = (dg * fc + g * dfc) * drdq
+                gradient[base + n] -= gj
+                if rec { record(base + n, gAtom[m], gj) }
+            }
+        }
+    }
+
+    /// The angular sums (see `AngularSums`).
+    @inline(__always)
+    private func angularSums() {
+        let o = angularOffset, nf = functionCount, S = speciesCount
+        let total = S * (S + 1) / 2 * nf
+        for a in o..<(o + total) { phi[a] = 0; gradient[a] = .zero }
+        let rc = angularCutoff
+        let piOverRc = Double.pi / rc
+        let rec = recordsNeighbourGradients
+        // Per neighbour within the cutoff and function: R = exp(-eta r²) fc(r) and (dR/dr)/r.
+        var inside = 0
+        for m in 0..<gathered {
+            let r = gDisp[m].w
+            if r >= rc { continue }
+            // Compact the neighbours inside the angular cutoff to the front (order kept).
+            if inside != m {
+                gAtom[inside] = gAtom[m]; gSpecies[inside] = gSpecies[m]; gDisp[inside] = gDisp[m]
+            }
+            let x = piOverRc * r
+            let fc = 0.5 * (1 + cos(x))
+            let dfc = -0.5 * piOverRc * sin(x)
+            for f in 0..<nf {
+                let e = exp(-etas[f] * r * r)
+                gRadial[inside * nf + f] = e * fc
+                gRadialDerivative[inside * nf + f] = (e * dfc - 2 * etas[f] * r * e * fc) / r
+            }
+            inside += 1
+        }
+        for j in 0..<inside {
+            let vj = gDisp[j]
+            let dj = SIMD3(vj.x, vj.y, vj.z), rj = vj.w
+            let sj = Int(gSpecies[j])
+            for l in (j + 1)..<max(inside, j + 1) {
+                let vl = gDisp[l]
+                let dl = SIMD3(vl.x, vl.y, vl.z), rl = vl.w
+                let sl = Int(gSpecies[l])
+                let (b, c) = sj <= sl ? (sj, sl) : (sl, sj)
+                let pair = b * S - b * (b - 1) / 2 + (c - b)
+                let inv = 1 / (rj * rl)
+                let cosine = (dj * dl).sum() * inv
+                // dcos/ddj and dcos/ddl
+                let cj = dl * inv - dj * (cosine / (rj * rj))
+                let cl = dj * inv - dl * (cosine / (rl * rl))
+                for f in 0..<nf {
+                    let lam = lambdas[f]
+                    let base = 1 + lam * cosine
+                    if base <= 0 { continue }
+                    var powM1: Double          // base^(zeta - 1)
+                    let iz = integerZeta[f]
+                    if iz > 0 {
+                        powM1 = 1
+                        var k = 1
+                        while k < iz { powM1 *= base; k += 1 }
+                    } else {
+                        powM1 = pow(base, zetas[f] - 1)
+                    }
+                    let A = powM1 * base
+                    let dA = zetas[f] * lam * powM1
+                    let Rj = gRadial[j * nf + f], Rl = gRadial[l * nf + f]
+                    let Dj = gRadialDerivative[j * nf + f], Dl = gRadialDerivative[l * nf + f]
+                    let RR = Rj * Rl
+                    let a = o + pair * nf + f
+                    phi[a] += A * RR
+                    let gj = (dA * RR) * cj + (A * Dj * Rl) * dj
+                    let gl = (dA * RR) * cl + (A * Rj * Dl) * dl
+                    gradient[a] -= gj + gl
+                    if rec { record(a, gAtom[j], gj); record(a, gAtom[l], gl) }
                 }
             }
         }
     }
-}
-
-/// `Box.displacement` for a difference `d = b - a` (Å), bit for bit, without the libm `rint`
-/// calls that `rounded(.toNearestOrEven)` compiles to on baseline x86-64: adding and
-/// subtracting 1.5 * 2^52 rounds to the nearest integer, ties to even, for |d/L| < 2^51.
-@inline(__always)
-func minimumImage(_ d: SIMD3<Double>, lengths: SIMD3<Double>) -> SIMD3<Double> {
-    let magic = SIMD3<Double>(repeating: 6_755_399_441_055_744.0)
-    let n = (d / lengths + magic) - magic
-    return d - lengths * n
 }

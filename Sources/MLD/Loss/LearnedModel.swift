@@ -321,9 +321,25 @@ public final class AgentForceEvaluator {
                       species: UnsafeBufferPointer<Int32>, box: Box,
                       candidates: UnsafeBufferPointer<Int32>) throws -> (force: SIMD3<Double>, loss: Double) {
         try invariants.evaluate(agent: agent, positions: positions, species: species, box: box, candidates: candidates)
-        let s = Int(species[agent])
-        return QuadraticLoss.lossAndForce(count: p, phi: invariants.phi.baseAddress!, dphi: invariants.gradient.baseAddress!,
-                                      g: g.baseAddress!, Wp: W.baseAddress! + s * p * p, wp: w.baseAddress! + s * p)
+        return lossAndForce(species: Int(species[agent]))
+    }
+
+    /// The same from a CPU backend's neighbourhood (a species-split list row that may be shorter
+    /// than the search radius): the result's `neededRadius` is non-zero when the row was too short.
+    @inline(__always)
+    public func force(_ n: AgentNeighbourhood) throws -> AgentResult {
+        let needed = try invariants.evaluate(agent: n.agent, positions: n.positions, species: n.species, box: n.box,
+                                             candidates: n.neighbours, speciesStarts: n.speciesStarts,
+                                             buildDistances: n.buildDistances, skin: n.skin, listRadius: n.radius)
+        if needed > 0 { return AgentResult(loss: 0, force: .zero, neededRadius: needed) }
+        let r = lossAndForce(species: Int(n.species[n.agent]))
+        return AgentResult(loss: r.loss, force: r.force)
+    }
+
+    @inline(__always)
+    private func lossAndForce(species s: Int) -> (force: SIMD3<Double>, loss: Double) {
+        QuadraticLoss.lossAndForce(count: p, phi: invariants.phi.baseAddress!, dphi: invariants.gradient.baseAddress!,
+                                   g: g.baseAddress!, Wp: W.baseAddress! + s * p * p, wp: w.baseAddress! + s * p)
     }
 
     /// dH/dphi of the last agent passed to `force` (length P).
