@@ -34,6 +34,12 @@ enum InvariantFixtures {
             ("nearest inverse", .nearest(species: water, counts: [2, 5], searchRadius: r, transform: .inverse)),
             ("radial gaussian", .radial(species: water, cutoff: r, basis: .gaussian(size: 6, cutoff: r))),
             ("radial inverse-power", .radial(species: water, cutoff: r, basis: .inversePower([1, 2, 3.5, 6]))),
+            ("nearest + labelled angles", InvariantSpec.nearest(species: water, counts: [3, 4], searchRadius: r)
+                .adding(.labelledAngles(.water))),
+            ("nearest + angular sums", InvariantSpec.nearest(species: water, counts: [2, 2], searchRadius: r)
+                .adding(.angularSums(.grid(cutoff: 4, etas: [0.2, 1], zetas: [1, 2.5, 4])))),
+            ("radial + angular sums", InvariantSpec.radial(species: water, cutoff: 4, basis: .gaussian(size: 3, cutoff: 4))
+                .adding(.angularSums(.grid(cutoff: 3.5, etas: [0.05], zetas: [1, 8])))),
         ]
     }
 
@@ -82,7 +88,8 @@ enum InvariantFixtures {
             let span = i % 2 == 0 ? 40.0 : 4000.0
             let a = SIMD3(Double.random(in: -span...span, using: &rng), Double.random(in: -span...span, using: &rng), Double.random(in: -span...span, using: &rng))
             let b = i % 7 == 0 ? a + box.lengths * SIMD3(0.5, -0.5, 1.5) : SIMD3(Double.random(in: -span...span, using: &rng), Double.random(in: -span...span, using: &rng), Double.random(in: -span...span, using: &rng))
-            let x = box.displacement(from: a, to: b), y = minimumImage(b - a, lengths: box.lengths)
+            let d = b - a
+            let x = d - box.lengths * (d / box.lengths).rounded(.toNearestOrEven), y = minimumImage(d, lengths: box.lengths)
             #expect(x == y, "\(a) \(b): \(x) vs \(y)")
             if x != y { break }
         }
@@ -90,7 +97,7 @@ enum InvariantFixtures {
 
     /// Central differences of every invariant against its analytic gradient, for every agent
     /// of a random periodic system (atoms outside the box, pairs across faces).
-    @Test(arguments: [0, 1, 2, 3])
+    @Test(arguments: [0, 1, 2, 3, 4, 5, 6])
     func gradientMatchesFiniteDifferences(specIndex: Int) throws {
         let edge = 9.0
         let (name, spec) = InvariantFixtures.specs(edge: edge)[specIndex]
@@ -113,6 +120,51 @@ enum InvariantFixtures {
             }
         }
         #expect(worst < 1e-6)
+    }
+
+    /// The neighbour terms dphi_a/dq_j against central differences in every neighbour's
+    /// position, and translation invariance: the agent's own gradient is minus their sum.
+    @Test(arguments: [0, 1, 2, 4, 5, 6])
+    func neighbourGradientsMatchFiniteDifferences(specIndex: Int) throws {
+        let edge = 9.0
+        let (name, spec) = InvariantFixtures.specs(edge: edge)[specIndex]
+        let sys = InvariantFixtures.randomSystem(n: 45, edge: edge, seed: 40 + UInt64(specIndex))
+        let ev = InvariantEvaluator(spec: spec)
+        ev.recordsNeighbourGradients = true
+        let cand = (0..<sys.positions.count).map { Int32($0) }
+        func phi(_ pos: [SIMD3<Double>], _ agent: Int) throws -> [Double] {
+            try InvariantFixtures.evaluate(spec, agent: agent, positions: pos, species: sys.species, box: sys.box).0
+        }
+        let h = 1e-6
+        for agent in [0, 1, 2, 17] {
+            try sys.positions.withUnsafeBufferPointer { p in
+                try sys.species.withUnsafeBufferPointer { s in
+                    try cand.withUnsafeBufferPointer { c in
+                        try ev.evaluate(agent: agent, positions: p, species: s, box: sys.box, candidates: c)
+                    }
+                }
+            }
+            // Sum the terms per (invariant, atom).
+            var analytic = [[SIMD3<Double>]](repeating: [SIMD3<Double>](repeating: .zero, count: sys.positions.count), count: spec.count)
+            for t in 0..<ev.termCount { analytic[Int(ev.termInvariant[t])][Int(ev.termAtom[t])] += ev.termGradient[t] }
+            for a in 0..<spec.count {
+                let sum = analytic[a].reduce(.zero, +)
+                let e = ((sum + ev.gradient[a]) * (sum + ev.gradient[a])).sum().squareRoot()
+                #expect(e < 1e-10 * max(1, (ev.gradient[a] * ev.gradient[a]).sum().squareRoot()), "\(name): translation invariance of \(spec.label(a))")
+            }
+            for j in 0..<sys.positions.count where j != agent {
+                for c in 0..<3 {
+                    var plus = sys.positions, minus = sys.positions
+                    plus[j][c] += h; minus[j][c] -= h
+                    let pp = try phi(plus, agent), pm = try phi(minus, agent)
+                    for a in 0..<spec.count {
+                        let fd = (pp[a] - pm[a]) / (2 * h)
+                        #expect(abs(fd - analytic[a][j][c]) < 1e-6 * max(1, abs(fd)),
+                                "\(name): agent \(agent) d\(spec.label(a))/dq_\(j)[\(c)]: analytic \(analytic[a][j][c]) vs FD \(fd)")
+                    }
+                }
+            }
+        }
     }
 
     /// Pairs just inside the radial cutoff and across the periodic boundary: gradient right and

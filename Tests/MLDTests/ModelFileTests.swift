@@ -29,7 +29,7 @@ import Testing
         let back = try LearnedModel.decode(try m.jsonData(), file: "m.json")
         #expect(back.losses == m.losses && back.invariants == m.invariants && back.species == m.species)
         let obj = try Self.json(m)
-        #expect(obj["format"] as? String == "mld-model" && obj["version"] as? Int == 1)
+        #expect(obj["format"] as? String == "mld-model" && obj["version"] as? Int == 2)
     }
 
     @Test func refusesBadFiles() throws {
@@ -56,8 +56,57 @@ import Testing
         losses[1]["w"] = [1.0, 2.0]; o["losses"] = losses
         try Self.expectRefused(o, "must have 5")
         o = try Self.json(Self.goodModel())
-        var inv = o["invariants"] as! [String: Any]; inv["counts"] = [2]; o["invariants"] = inv
-        try Self.expectRefused(o, "one count per species")
+        var inv = o["invariants"] as! [String: Any]
+        var blocks = inv["blocks"] as! [[String: Any]]
+        blocks[0]["counts"] = [2]; inv["blocks"] = blocks; o["invariants"] = inv
+        try Self.expectRefused(o, "blocks[0] (nearest).counts: one count per species")
+    }
+
+    /// Blocks of the version 2 file: angular models round-trip; unknown kinds, angles naming
+    /// absent neighbours, missing fields and parameter counts that do not match are refused.
+    @Test func angularBlocks() throws {
+        let spec = InvariantSpec.nearest(species: ["O", "H"], counts: [2, 3], searchRadius: 5)
+            .adding(.labelledAngles(.water))
+            .adding(.angularSums(.grid(cutoff: 4, etas: [0.2], zetas: [1, 4])))
+        #expect(spec.count == 5 + 3 + 12)
+        let m = InvariantFixtures.randomModel(spec, seed: 4)
+        let back = try LearnedModel.decode(try m.jsonData(), file: "m.json")
+        #expect(back.invariants == spec && back.losses == m.losses)
+        #expect(back.invariants.summary.contains("labelled angles H1-H2,O1-O2,O1-H1"))
+
+        func mutate(_ f: (inout [[String: Any]]) -> Void) throws -> [String: Any] {
+            var o = try Self.json(m)
+            var inv = o["invariants"] as! [String: Any]
+            var blocks = inv["blocks"] as! [[String: Any]]
+            f(&blocks)
+            inv["blocks"] = blocks; o["invariants"] = inv
+            return o
+        }
+        try Self.expectRefused(try mutate { $0[2]["kind"] = "spherical-harmonics" }, "unknown invariant block kind 'spherical-harmonics'")
+        try Self.expectRefused(try mutate { $0[1]["angles"] = ["H1-H4"] }, "H4 needs at least 4 nearest H")
+        try Self.expectRefused(try mutate { $0[1]["angles"] = ["H1+H2"] }, "angles")
+        try Self.expectRefused(try mutate { $0[2].removeValue(forKey: "cutoff") }, "missing \"cutoff\"")
+        try Self.expectRefused(try mutate { $0[2]["functions"] = [["eta": 0.2, "lambda": 1, "zeta": 0.5]] }, "zeta must be in [1, 64]")
+        try Self.expectRefused(try mutate { $0[2]["cutoff"] = -1 }, "cutoff must be positive")
+        try Self.expectRefused(try mutate { $0.swapAt(0, 1) }, "the first block must be nearest or radial")
+        // One function fewer: the losses no longer have the parameters the blocks need.
+        try Self.expectRefused(try mutate { b in
+            var f = b[2]["functions"] as! [Any]; f.removeLast(); b[2]["functions"] = f
+        }, "must have 17")
+    }
+
+    /// A version 1 model file (one distance family at the top level of "invariants") still loads.
+    @Test func versionOneStillLoads() throws {
+        let m = Self.goodModel()
+        var o = try Self.json(m)
+        o["version"] = 1
+        o["invariants"] = ["family": "nearest", "species": ["O", "H"], "counts": [2, 3],
+                           "transform": "distance", "searchRadius": 5.0] as [String: Any]
+        let back = try LearnedModel.decode(try JSONSerialization.data(withJSONObject: o), file: "m.json")
+        #expect(back.invariants == m.invariants)
+        #expect(back.losses == m.losses)
+        o["invariants"] = ["family": "radial", "species": ["O", "H"], "cutoff": 4.0] as [String: Any]
+        try Self.expectRefused(o, "missing \"basis\"")
     }
 
     @Test func refusesOtherSpeciesAndTooLargeRange() throws {

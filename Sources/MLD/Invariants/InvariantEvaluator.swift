@@ -228,9 +228,10 @@ public final class InvariantEvaluator {
                           candidates: candidates, speciesStarts: speciesStarts, buildDistances: buildDistances, skin: skin)
             var needed = 0.0
             for s in 0..<speciesCount where counts[s] > 0 {
-                let far = filled[s] < counts[s] ? Double.infinity : slots[starts[s] + counts[s] - 1].x.squareRoot()
-                if far <= listRadius { continue }
-                if filled[s] < counts[s] && listRadius >= searchRadius {
+                let short = filled[s] < counts[s]
+                let far = short ? Double.infinity : slots[starts[s] + counts[s] - 1].x.squareRoot()
+                if !short && far <= listRadius { continue }
+                if short && listRadius >= searchRadius {
                     throw MLDError.numerical(String(
                         format: "agent %d (%@): only %d %@ atoms within the search radius %.3f Å, %d needed",
                         agent, spec.species[Int(species[agent])], filled[s], spec.species[s], searchRadius, counts[s]))

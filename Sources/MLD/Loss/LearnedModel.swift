@@ -55,10 +55,9 @@ public struct FitRecord: Codable, Sendable, Equatable {
 ///
 /// The model file (`mld fit --out`) is versioned JSON:
 /// ```
-/// { "format": "mld-model", "version": 1,
+/// { "format": "mld-model", "version": 2,
 ///   "species": [{"element": "O", "mass": 15.9994}, ...],         // model order
-///   "invariants": {"family": "nearest", "species": ["O","H"], "counts": [6, 8],
-///                  "transform": "distance", "searchRadius": 5.4},
+///   "invariants": {"species": ["O","H"], "blocks": [...]},        // see InvariantSpec
 ///   "form": "full",
 ///   "losses": [{"species": "O", "w": [P], "W": [P*P, row-major], "min": [P], "max": [P]}, ...],
 ///   "fit": { "data": ..., "trainFrames": "0..720", "testFrames": "720..900", "ridge": {...},
@@ -66,7 +65,10 @@ public struct FitRecord: Codable, Sendable, Equatable {
 /// ```
 public struct LearnedModel: Sendable {
     public static let format = "mld-model"
-    public static let version = 1
+    /// The version written. Version 1 (a single distance family, its fields at the top level of
+    /// "invariants") is still read.
+    public static let version = 2
+    public static let readableVersions = 1...2
 
     /// Species in model order (the order of first appearance in the training data).
     public var species: [Element]
@@ -209,8 +211,8 @@ public struct LearnedModel: Sendable {
         guard let v = obj["version"] as? Int else {
             throw MLDError.model(file: file, problem: "malformed model file: no integer \"version\"")
         }
-        guard v == version else {
-            throw MLDError.model(file: file, problem: "unknown model file version \(v) (this mld reads version \(version))")
+        guard readableVersions.contains(v) else {
+            throw MLDError.model(file: file, problem: "unknown model file version \(v) (this mld reads versions \(readableVersions.lowerBound)-\(readableVersions.upperBound))")
         }
         let f: FileV1
         do { f = try JSONDecoder().decode(FileV1.self, from: data) } catch let e as DecodingError {
