@@ -22,7 +22,7 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: "Frames a..b (half-open, optional :stride); default all.")
     var frames: String?
 
-    @Option(name: .long, help: "Force backend: cpu (the model's own evaluation, default), opencl, or auto (opencl where a GPU exists).")
+    @Option(name: .long, help: "Force backend: cpu (the CPU backend, the reference; default), opencl, or auto (opencl where a GPU exists).")
     var backend: BackendChoice = .cpu
 
     @OptionGroup var opencl: OpenCLOptions
@@ -47,13 +47,14 @@ struct EvalCommand: ParsableCommand {
         let idx = try range.indices(frameCount: run.frames.count, what: "--frames")
         let t0 = Date()
         let useOpenCL = backend == .opencl || (backend == .auto && autoPrefersOpenCL(opencl).0)
-        var device = "cpu (all pairs, double precision)"
+        var device = "cpu"
         let acc: [ForceErrorAccumulator]
         if useOpenCL {
             (acc, device) = try measureOnOpenCL(m, frames: idx.map { run.frames[$0] }, options: opencl, file: data)
             device = "opencl on " + device
         } else {
-            acc = try m.measure(frames: idx.map { run.frames[$0] }, file: data)
+            (acc, device) = try measureOnCPU(m, frames: idx.map { run.frames[$0] }, file: data)
+            device = "cpu, " + device
         }
         let errors = (0..<m.species.count).map { acc[$0].errors(species: m.species[$0].symbol) }
         let summary = Summary(model: model, data: data, frames: range.description, frameCount: idx.count,
@@ -68,4 +69,26 @@ struct EvalCommand: ParsableCommand {
                          e.correlation[0], e.correlation[1], e.correlation[2], 100 * e.outOfRange))
         }
     }
+}
+
+/// Force errors per species (model order) of `model` on `frames`, with forces from the CPU
+/// backend (the reference) and the training-range check of the model's evaluator.
+func measureOnCPU(_ model: LearnedModel, frames: [Configuration], file: String)
+    throws -> (errors: [ForceErrorAccumulator], device: String) {
+    guard let first = frames.first else { return (model.species.map { _ in ForceErrorAccumulator(invariants: model.invariantCount) }, "") }
+    try model.check(elements: first.elements, box: first.box, file: file)
+    let species = try model.speciesIndices(elements: first.elements, species: first.species, file: file).map(Int.init)
+    let backend = try CPUBackend(model: model, species: species, box: first.box)
+    var acc = model.species.map { _ in ForceErrorAccumulator(invariants: model.invariantCount) }
+    var forces: [SIMD3<Double>] = []
+    var losses: [Double]? = nil
+    for (f, c) in frames.enumerated() {
+        guard let ref = c.forces else {
+            throw MLDError.input(file: file, line: nil, problem: "frame \(f) has no reference forces")
+        }
+        try backend.computeForces(positions: c.positions, forces: &forces, losses: &losses)
+        let outside = try model.outsideTrainingRange(c)
+        for k in 0..<c.count { acc[species[k]].add(predicted: forces[k], reference: ref[k], outside: outside[k]) }
+    }
+    return (acc, backend.deviceName)
 }

@@ -16,6 +16,9 @@ struct FitCommand: ParsableCommand {
     @Option(name: .long, help: "A CP2K MD output directory with forces.")
     var data: String
 
+    @Option(name: .customLong("train-data"), help: "A further CP2K run of the same system (same atoms and cell) whose frames, every 3rd, are added to the training frames only; repeatable.")
+    var trainData: [String] = []
+
     @Option(name: .long, help: "Invariant family: nearest or radial.")
     var invariants: InvariantFamily = .nearest
 
@@ -134,7 +137,8 @@ struct FitCommand: ParsableCommand {
             }
             return
         }
-        let (model, report) = try LossFitter.fit(run: run, settings: settings)
+        let extra = try trainData.map { try CP2KReader.read(directory: $0) }
+        let (model, report) = try LossFitter.fit(run: run, settings: settings, extraTraining: extra)
         if global.json { try printJSON(report) } else { printReport(report) }
         if let out {
             try model.write(to: out)
@@ -169,7 +173,7 @@ func printReport(_ r: FitReport) {
     print("data            \(r.data)")
     print("invariants      \(r.invariants)")
     print("form            \(r.form) (\(r.parameters) parameters per species)")
-    print("frames          train \(r.trainFrames) (\(r.trainFrameCount)), test \(r.testFrames) (\(r.testFrameCount))")
+    print("frames          train \(r.trainFrames)\(r.extraTrainingData.map { " + " + $0 + " (every 3rd)" }.joined()) (\(r.trainFrameCount)), test \(r.testFrames) (\(r.testFrameCount))")
     let ridge = r.train.map { String(format: "%@ %g", $0.species, r.ridge[$0.species] ?? 0) }.joined(separator: ", ")
     print("ridge           \(ridge) (\(r.ridgeChosenByValidation ? "chosen by validation on contiguous training blocks" : "given"))")
     if !r.ridgeTrials.isEmpty {

@@ -62,6 +62,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Continue the run in this directory from its checkpoint.")
     var resume: String?
 
+    @Option(name: .long, help: "Agents outside the model's training range (checked every output step, thermo.csv column out_of_range): warn (once, past 5 % of the agents) or stop (at the first, naming the step, atom and invariant).")
+    var extrapolation: ExtrapolationGuard.Mode = .warn
+
     @Flag(name: .long, help: "No progress line.")
     var quiet = false
 
@@ -120,6 +123,7 @@ struct RunCommand: ParsableCommand {
             let made = try makeBackend(backend, model: model, species: sp, box: ck.box, opencl: opencl)
             note = made.note
             sim = try Simulation(checkpoint: ck, backend: made.backend, settings: rec.settings)
+            dir.extrapolation = ExtrapolationGuard(model: model, mode: extrapolation)
             lastStep = steps.map { ck.step + $0 } ?? rec.targetSteps
         } else {
             var settings = SimulationSettings()
@@ -149,7 +153,9 @@ struct RunCommand: ParsableCommand {
                                    start: startInfo, backend: made.backend.name, device: made.backend.deviceName,
                                    atoms: c.count, elements: c.elements.map(\.symbol),
                                    degreesOfFreedom: sim.degreesOfFreedom, targetSteps: lastStep)
-            dir = try RunDirectory(creating: out!, record: record, simulation: sim, rng: rng)
+            let watch = ExtrapolationGuard(model: m, mode: extrapolation)
+            _ = try watch.check(c, step: 0)      // a start outside the range stops before any file is written
+            dir = try RunDirectory(creating: out!, record: record, simulation: sim, rng: rng, extrapolation: watch)
         }
         if let note, !quiet { FileHandle.standardError.write(Data("mld: \(note)\n".utf8)) }
         let progress = quiet ? nil : ProgressMeter(firstStep: sim.step, lastStep: lastStep, dt: sim.settings.timeStep)
@@ -157,12 +163,6 @@ struct RunCommand: ParsableCommand {
         if case let .interrupted(why) = outcome {
             FileHandle.standardError.write(Data("mld: stopped by \(why) at step \(sim.step); checkpoint written, continue with: mld run --resume \(dir.path)\n".utf8))
             Foundation.exit(why == "SIGINT" ? 130 : 143)
-        }
-        // How far the run strayed from what the model was trained on (last frame).
-        if let m = try? LearnedModel.load(dir.record.model.path),
-           let f = try? m.outOfRangeFraction(sim.configuration) {
-            dir.record.summary.outOfRangeLastFrame = f
-            try dir.writeRecord(sim)
         }
         if global.json { try printJSON(dir.record); return }
         printSummary(dir.record, sim: sim, dir: dir.path)
@@ -204,3 +204,4 @@ struct RunCommand: ParsableCommand {
 }
 
 extension SimulationSettings.ThermostatKind: ExpressibleByArgument {}
+extension ExtrapolationGuard.Mode: ExpressibleByArgument {}

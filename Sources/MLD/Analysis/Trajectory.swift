@@ -161,7 +161,9 @@ public struct Trajectory: Sendable {
         guard let header = lines.first else {
             throw MLDError.input(file: path, line: 1, problem: "empty file, expected a header")
         }
-        let names = header.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let all = header.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        // Optional trailing columns (`out_of_range` since model files of version 2).
+        let names = all.last == "out_of_range" ? Array(all.dropLast()) : all
         guard Array(names.prefix(4)) == thermoLeadingColumns,
               names.count >= 8,
               Array(names.suffix(3)) == ["thermostat_eV", "com_drift_A", "wall_s"],
@@ -174,8 +176,8 @@ public struct Trajectory: Sendable {
             let t = line.trimmingCharacters(in: .whitespaces)
             if t.isEmpty { continue }
             let f = t.split(separator: ",", omittingEmptySubsequences: false)
-            guard f.count == names.count else {
-                throw MLDError.input(file: path, line: i + 1, problem: "expected \(names.count) columns, found \(f.count)")
+            guard f.count == all.count else {
+                throw MLDError.input(file: path, line: i + 1, problem: "expected \(all.count) columns, found \(f.count)")
             }
             guard let step = Int(f[0].trimmingCharacters(in: .whitespaces)) else {
                 throw MLDError.input(file: path, line: i + 1, problem: "step is not an integer: '\(f[0])'")

@@ -42,14 +42,46 @@ public struct LearnedModelPotential: AgentPotential {
     }
 }
 
+/// One agent outside the training range: which invariant, its value and the range seen in
+/// training.
+public struct Extrapolation: Sendable, Equatable {
+    /// Fraction of the agents with some invariant outside the training range.
+    public var fraction: Double
+    /// The agent of lowest index outside the range, with its first invariant outside.
+    public var atom: Int?
+    public var species: String?
+    public var invariant: String?
+    public var value: Double?
+    public var range: ClosedRange<Double>?
+
+    /// "atom 17 (O): invariant cos H1-H2 = -0.612 outside the training range [-0.498, -0.102]".
+    public var offender: String? {
+        guard let atom, let species, let invariant, let value, let range else { return nil }
+        return String(format: "atom %d (%@): invariant %@ = %.4g outside the training range [%.4g, %.4g]",
+                      atom, species, invariant, value, range.lowerBound, range.upperBound)
+    }
+}
+
 extension LearnedModel {
-    /// Fraction of the agents of `c` whose invariants lie outside the training range, found with
-    /// a neighbour list (O(N)).
-    public func outOfRangeFraction(_ c: Configuration) throws -> Double {
+    /// Which agents of `c` have invariants outside the training range, found with a neighbour
+    /// list (O(N)) and the model's evaluator.
+    public func extrapolation(_ c: Configuration) throws -> Extrapolation {
+        try extrapolation(c, flags: nil)
+    }
+
+    /// Whether each agent of `c` has some invariant outside the training range.
+    public func outsideTrainingRange(_ c: Configuration) throws -> [Bool] {
+        var flags = [Bool](repeating: false, count: c.count)
+        _ = try extrapolation(c, flags: &flags)
+        return flags
+    }
+
+    private func extrapolation(_ c: Configuration, flags: UnsafeMutablePointer<[Bool]>?) throws -> Extrapolation {
         let sp = try speciesIndices(elements: c.elements, species: c.species)
         var list = NeighbourList(radius: invariants.range, skin: 0)
         list.build(c.positions, box: c.box)
         let ev = makeAgentEvaluator()
+        var out = Extrapolation(fraction: 0)
         var outside = 0
         try c.positions.withUnsafeBufferPointer { pos in
             try sp.withUnsafeBufferPointer { spp in
@@ -57,11 +89,29 @@ extension LearnedModel {
                     for k in 0..<c.count {
                         let row = UnsafeBufferPointer(rebasing: idx[list.offsets[k]..<list.offsets[k + 1]])
                         _ = try ev.force(agent: k, positions: pos, species: spp, box: c.box, candidates: row)
-                        if ev.lastOutOfRange(species: Int(spp[k])) { outside += 1 }
+                        let s = Int(spp[k])
+                        guard ev.lastOutOfRange(species: s) else { continue }
+                        outside += 1
+                        flags?.pointee[k] = true
+                        if out.atom == nil {
+                            let r = ranges[s]
+                            for a in 0..<invariantCount {
+                                let x = ev.invariants.phi[a]
+                                if x < r.min[a] || x > r.max[a] {
+                                    out.atom = k; out.species = species[s].symbol; out.invariant = invariants.label(a)
+                                    out.value = x; out.range = r.min[a]...r.max[a]
+                                    break
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
-        return Double(outside) / Double(max(c.count, 1))
+        out.fraction = Double(outside) / Double(max(c.count, 1))
+        return out
     }
+
+    /// Fraction of the agents of `c` whose invariants lie outside the training range.
+    public func outOfRangeFraction(_ c: Configuration) throws -> Double { try extrapolation(c).fraction }
 }

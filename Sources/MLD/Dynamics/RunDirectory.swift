@@ -134,12 +134,18 @@ public final class RunDirectory {
     /// The thermo.csv header for these elements.
     public static func thermoHeader(elements: [String]) -> String {
         "step,time_fs,kinetic_eV,temperature_K," + elements.map { "loss_\($0)_eV," }.joined()
-            + "thermostat_eV,com_drift_A,wall_s"
+            + "thermostat_eV,com_drift_A,wall_s,out_of_range"
     }
 
+    /// Watches the training range at every output step (thermo.csv's `out_of_range`: the
+    /// fraction of agents outside it; empty without a guard).
+    public var extrapolation: ExtrapolationGuard?
+
     /// Creates a new run directory (refusing one that already holds a run) and writes step 0.
-    public init(creating path: String, record: RunRecord, simulation: Simulation, rng: SplitMix64) throws {
+    public init(creating path: String, record: RunRecord, simulation: Simulation, rng: SplitMix64,
+                extrapolation: ExtrapolationGuard? = nil) throws {
         self.path = path
+        self.extrapolation = extrapolation
         self.record = record
         self.rng = rng
         let fm = FileManager.default
@@ -237,7 +243,13 @@ public final class RunDirectory {
         try append(ExtendedXYZ.format(s.configuration), to: trajectory, counter: &trajectoryBytes, path: trajectoryPath)
         var row = "\(s.step),\(fmt(s.time, 4)),\(fmt(s.kineticEnergy, 8)),\(fmt(s.temperature, 4))"
         for l in s.meanLossPerSpecies { row += "," + fmt(l, 8) }
-        row += ",\(fmt(s.thermostat.energy, 8)),\(String(format: "%.4e", s.centreOfMassDrift)),\(fmt(wallSeconds, 3))\n"
+        row += ",\(fmt(s.thermostat.energy, 8)),\(String(format: "%.4e", s.centreOfMassDrift)),\(fmt(wallSeconds, 3)),"
+        if let g = extrapolation {
+            let f = try g.check(s.configuration, step: s.step)
+            row += String(format: "%.4f", f)
+            record.summary.outOfRangeLastFrame = f
+        }
+        row += "\n"
         try append(row, to: thermo, counter: &thermoBytes, path: thermoPath)
     }
 
@@ -324,7 +336,13 @@ public final class RunDirectory {
                 try? writeRecord(s, status: "failed: \(error)")
                 throw error
             }
-            if s.step % every == 0 { try writeFrame(s) }
+            if s.step % every == 0 {
+                do { try writeFrame(s) } catch let e as MLDError {
+                    progress?.finish(step: s.step)
+                    try? writeRecord(s, status: "failed: \(e)")
+                    throw e
+                }
+            }
             if s.step % ckEvery == 0 && s.step < lastStep { try checkpoint(s) }
             progress?.update(step: s.step)
         }

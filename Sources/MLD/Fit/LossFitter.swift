@@ -96,6 +96,8 @@ public struct FitSettings: Sendable {
     public var train: FrameRange?
     /// Test frames; nil: the last 20 %.
     public var test: FrameRange?
+    /// Stride through the frames of extra training data sets.
+    public var extraStride = 3
     /// Number of contiguous training blocks for the ridge validation.
     public var validationBlocks = 4
     /// Ridge strengths tried by the validation.
@@ -140,6 +142,8 @@ public struct FitReport: Codable, Sendable {
     public var parameters: Int
     public var trainFrames: String
     public var testFrames: String
+    /// Further data sets whose frames were added to the training frames.
+    public var extraTrainingData: [String]
     public var trainFrameCount: Int
     public var testFrameCount: Int
     public var ridge: [String: Double]
@@ -171,9 +175,14 @@ public struct FitReport: Codable, Sendable {
 /// The normal equations are accumulated in parallel over frames with BLAS, per contiguous
 /// block of training frames, and solved with LAPACK (`RidgeSolver`).
 public enum LossFitter {
-    public static func fit(run: CP2KRun, settings: FitSettings) throws -> (model: LearnedModel, report: FitReport) {
+    /// - Parameters:
+    ///   - run: the data set; its frames are split into training and test frames.
+    ///   - extraTraining: further data sets of the same system (same species in the same order,
+    ///     same cell) whose frames, every `settings.extraStride`-th, are added to the training
+    ///     frames only (the test frames stay those of `run`).
+    public static func fit(run: CP2KRun, settings: FitSettings, extraTraining: [CP2KRun] = []) throws -> (model: LearnedModel, report: FitReport) {
         let clock = Date()
-        let frames = run.frames
+        var frames = run.frames
         let nFrames = frames.count
         guard nFrames >= 2, let first = frames.first else {
             throw MLDError.input(file: run.directory, line: nil, problem: "need at least 2 frames to fit (train and test), found \(nFrames)")
@@ -189,8 +198,22 @@ public enum LossFitter {
         let nTrain = Int((0.8 * Double(nFrames)).rounded(.down))
         let trainRange = settings.train ?? FrameRange(0, nTrain, stride: 3)
         let testRange = settings.test ?? FrameRange(nTrain, nFrames)
-        let trainIdx = try trainRange.indices(frameCount: nFrames, what: "--train")
+        var trainIdx = try trainRange.indices(frameCount: nFrames, what: "--train")
         let testIdx = try testRange.indices(frameCount: nFrames, what: "--test")
+        for extra in extraTraining {
+            guard let e0 = extra.frames.first, extra.hasForces else {
+                throw MLDError.input(file: extra.directory, line: nil, problem: "no frames with forces to train on")
+            }
+            guard e0.elements.map(\.symbol) == symbols, e0.species == first.species else {
+                throw MLDError.input(file: extra.directory, line: nil, problem: "its atoms (species and order) differ from those of \(run.directory)")
+            }
+            guard e0.box == box else {
+                throw MLDError.input(file: extra.directory, line: nil, problem: "its cell \(e0.box) differs from \(box) of \(run.directory)")
+            }
+            let picked = stride(from: 0, to: extra.frames.count, by: max(1, settings.extraStride)).map { extra.frames[$0] }
+            trainIdx += frames.count..<(frames.count + picked.count)
+            frames += picked
+        }
         var warnings: [String] = []
         if !Set(trainIdx).isDisjoint(with: testIdx) {
             warnings.append("the training and test frames overlap: test errors are not held-out errors")
@@ -453,12 +476,14 @@ public enum LossFitter {
         let measureSeconds = Date().timeIntervalSince(t3)
 
         let ridgeMap = Dictionary(uniqueKeysWithValues: zip(symbols, chosen))
-        model.fit = FitRecord(data: run.directory, trainFrames: trainRange.description, testFrames: testRange.description,
+        model.fit = FitRecord(data: run.directory, extraTrainingData: extraTraining.isEmpty ? nil : extraTraining.map { "\($0.directory) (frames 0..\($0.frames.count):\(settings.extraStride))" },
+                              trainFrames: trainRange.description, testFrames: testRange.description,
                               ridge: ridgeMap, ridgeChosenByValidation: validate, train: trainErr, test: testErr,
                               date: ISO8601DateFormatter().string(from: Date()))
         let report = FitReport(
             data: run.directory, invariants: spec.summary, form: form.rawValue, parameters: m,
             trainFrames: trainRange.description, testFrames: testRange.description,
+            extraTrainingData: extraTraining.map(\.directory),
             trainFrameCount: trainIdx.count, testFrameCount: testIdx.count,
             ridge: ridgeMap, ridgeChosenByValidation: validate, ridgeTrials: trials,
             conditionNumber: conditions, rank: ranks, train: trainErr, test: testErr, sensitivity: sens, warnings: warnings,

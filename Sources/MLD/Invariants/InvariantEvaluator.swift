@@ -524,6 +524,7 @@ public final class InvariantEvaluator {
                 // dcos/ddj and dcos/ddl
                 let cj = dl * inv - dj * (cosine / (rj * rj))
                 let cl = dj * inv - dl * (cosine / (rl * rl))
+                let cjl = cj + cl
                 for f in 0..<nf {
                     let lam = lambdas[f]
                     let base = 1 + lam * cosine
@@ -544,10 +545,13 @@ public final class InvariantEvaluator {
                     let RR = Rj * Rl
                     let a = o + pair * nf + f
                     phi[a] += A * RR
-                    let gj = (dA * RR) * cj + (A * Dj * Rl) * dj
-                    let gl = (dA * RR) * cl + (A * Rj * Dl) * dl
-                    gradient[a] -= gj + gl
-                    if rec { record(a, gAtom[j], gj); record(a, gAtom[l], gl) }
+                    // dT/dq_k = -(dT/dq_j + dT/dq_l), with dT/dq_j = dA RR dcos/dd_j + A R_l R'_j d_j / r_j.
+                    let s1 = dA * RR, s2 = A * Dj * Rl, s3 = A * Rj * Dl
+                    gradient[a] -= s1 * cjl + s2 * dj + s3 * dl
+                    if rec {
+                        let gj = s1 * cj + s2 * dj, gl = s1 * cl + s3 * dl
+                        record(a, gAtom[j], gj); record(a, gAtom[l], gl)
+                    }
                 }
             }
         }

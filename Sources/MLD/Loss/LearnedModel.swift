@@ -35,6 +35,9 @@ public struct SpeciesErrors: Codable, Sendable, Equatable {
 public struct FitRecord: Codable, Sendable, Equatable {
     /// The CP2K data directory.
     public var data: String
+    /// Further data sets whose frames were added to the training frames (their frames, not
+    /// `trainFrames`, which counts frames of `data`).
+    public var extraTrainingData: [String]?
     /// Training frames, as `a..b` (half-open) or `a..b:s` (stride s).
     public var trainFrames: String
     /// Test frames, as `a..b` (half-open).
