@@ -1,0 +1,144 @@
+import Foundation
+import MLD
+import Testing
+@testable import MLDOpenCL
+
+/// The angular blocks (labelled angles, angular sums; Kernels/angular.cl) against the CPU
+/// backend on the real CP2K frames, with models fitted to them: nearest O:6,H:8 plus labelled
+/// angles, plus angular sums, plus both; and radial plus angular sums against the fit code's
+/// evaluation. Same rule as `BackendParityTests` (1e-12 in double precision, 1e-5 in single,
+/// near-tie agents of the nearest selection excluded and counted in single precision: a
+/// labelled angle follows the nearest ranking, so its force jumps where the ranking does).
+@Suite(.enabled(if: openCLAvailable, "needs an OpenCL device (SKIPPED otherwise, see OpenCLAvailabilityTests)"))
+struct AngularParityTests {
+    static let frames = [0, 450, 899]
+
+    func realFrames(_ model: LearnedModel, label: String) throws {
+        let run = try WaterData.run.get()
+        var worst: [String: Double] = [:]
+        for index in Self.frames {
+            let frame = run.frames[index]
+            let species = try model.speciesIndices(elements: frame.elements, species: frame.species).map(Int.init)
+            let ref = try BackendParityTests.cpu(model, species: species, positions: frame.positions, box: frame.box)
+            for b in TestBackend.openCL {
+                let (f, _) = try BackendParityTests.compare(b, model: model, species: species, positions: frame.positions,
+                                                            box: frame.box, reference: ref, label: "CP2K frame \(index) \(label)")
+                worst["\(b)", default: 0] = max(worst["\(b)", default: 0], f)
+            }
+        }
+        for (b, f) in worst.sorted(by: { $0.key < $1.key }) { print("angular parity \(label) [\(b)]: max force error \(f) over frames \(Self.frames)") }
+    }
+
+    @Test func nearestLabelled() throws {
+        try realFrames(try WaterData.labelledModel.get(), label: "nearest+labelled")
+    }
+
+    @Test func nearestSums() throws {
+        try realFrames(try WaterData.sumsModel.get(), label: "nearest+sums")
+    }
+
+    @Test func nearestLabelledSums() throws {
+        try realFrames(try WaterData.labelledSumsModel.get(), label: "nearest+labelled+sums")
+    }
+
+    /// The GPU form (slot-major arrays, selection network) with both angular blocks.
+    @Test(arguments: testPrecisions)
+    func gpuFormLabelledSums(precision: OpenCLPrecision) throws {
+        let run = try WaterData.run.get(), model = try WaterData.labelledSumsModel.get()
+        let frame = run.frames[899]
+        let species = try model.speciesIndices(elements: frame.elements, species: frame.species).map(Int.init)
+        let ref = try BackendParityTests.cpu(model, species: species, positions: frame.positions, box: frame.box)
+        let backend = try OpenCLBackend(model: try OpenCLModel(model), species: species, box: frame.box, device: nil,
+                                        precision: precision, skin: 1.0, accumulateInDouble: nil,
+                                        agentMajor: false, selectNetwork: true)
+        var f: [SIMD3<Double>] = []
+        var l: [Double]? = []
+        try backend.computeForces(positions: frame.positions, forces: &f, losses: &l)
+        let ef = relativeError(f, ref.0), el = relativeError(l!, ref.1)
+        print("angular parity GPU form nearest+labelled+sums, CP2K frame 899 [\(precision)]: force \(ef), loss \(el)")
+        #expect(ef < tolerance(precision) && el < tolerance(precision))
+    }
+
+    /// Float with Kahan sums only (the path of devices without fp64), single precision.
+    @Test func floatAccumulationLabelledSums() throws {
+        let run = try WaterData.run.get(), model = try WaterData.labelledSumsModel.get()
+        let frame = run.frames[450]
+        let species = try model.speciesIndices(elements: frame.elements, species: frame.species).map(Int.init)
+        let ref = try BackendParityTests.cpu(model, species: species, positions: frame.positions, box: frame.box)
+        let backend = try OpenCLBackend(model: try OpenCLModel(model), species: species, box: frame.box, device: nil,
+                                        precision: .single, skin: 1.0, accumulateInDouble: false)
+        var f: [SIMD3<Double>] = []
+        var l: [Double]? = []
+        try backend.computeForces(positions: frame.positions, forces: &f, losses: &l)
+        let ef = relativeError(f, ref.0), el = relativeError(l!, ref.1)
+        print("angular parity float+Kahan nearest+labelled+sums, CP2K frame 450: force \(ef), loss \(el)")
+        #expect(ef < 1e-3 && el < 1e-3)
+    }
+
+    /// Radial distances plus angular sums against the fit code's all-pairs evaluation.
+    @Test func radialSums() throws {
+        let run = try WaterData.run.get(), model = try WaterData.radialSumsModel.get()
+        for index in [0, 899] {
+            let frame = run.frames[index]
+            let species = try model.speciesIndices(elements: frame.elements, species: frame.species).map(Int.init)
+            let ref = try model.evaluate(frame)
+            for b in TestBackend.openCL {
+                try BackendParityTests.compare(b, model: model, species: species, positions: frame.positions, box: frame.box,
+                                               reference: (ref.forces, ref.losses), label: "CP2K frame \(index) radial+sums")
+            }
+        }
+    }
+
+    /// The invariants read back from the device equal `InvariantEvaluator`'s, every block.
+    @Test func invariantsMatchTheFitCode() throws {
+        let run = try WaterData.run.get()
+        let frame = run.frames[300]
+        for model in [try WaterData.labelledSumsModel.get(), try WaterData.radialSumsModel.get()] {
+            let species = try model.speciesIndices(elements: frame.elements, species: frame.species)
+            let ev = InvariantEvaluator(spec: model.invariants)
+            let p = model.invariantCount
+            let all = (0..<frame.count).map { Int32($0) }
+            for precision in testPrecisions {
+                let backend = try OpenCLBackend(model: model, configuration: frame, precision: precision)
+                var f: [SIMD3<Double>] = []
+                var l: [Double]? = nil
+                try backend.computeForces(positions: frame.positions, forces: &f, losses: &l)
+                let phi = try backend.invariants()
+                var worst = 0.0
+                try frame.positions.withUnsafeBufferPointer { pos in
+                    try species.withUnsafeBufferPointer { sp in
+                        try all.withUnsafeBufferPointer { cand in
+                            for k in 0..<frame.count {
+                                try ev.evaluate(agent: k, positions: pos, species: sp, box: frame.box, candidates: cand)
+                                for a in 0..<p { worst = max(worst, abs(phi[k * p + a] - ev.phi[a]) / max(abs(ev.phi[a]), 1)) }
+                            }
+                        }
+                    }
+                }
+                print("invariants \(model.invariants.summary) [\(precision)]: max relative difference \(worst)")
+                #expect(worst < tolerance(precision))
+            }
+        }
+    }
+
+    /// A block combination the kernels do not evaluate is refused in one line, never ignored.
+    @Test func unsupportedBlocksAreRefused() throws {
+        let near = InvariantSpec.nearest(species: ["O", "H"], counts: [2, 2], searchRadius: 4)
+        let sums = InvariantBlock.angularSums(.grid(cutoff: 3, etas: [0.1], zetas: [1]))
+        for spec in [near.adding(sums).adding(.labelledAngles(.water)), near.adding(sums).adding(sums)] {
+            #expect(spec.validationProblem() == nil)
+            let p = spec.count
+            let model = LearnedModel(species: [Element(symbol: "O")!, Element(symbol: "H")!], invariants: spec, form: .full,
+                                     losses: (0..<2).map { _ in QuadraticLoss(w: Array(repeating: 0, count: p), W: Array(repeating: 0, count: p * p)) },
+                                     ranges: (0..<2).map { _ in InvariantRange(min: Array(repeating: -1, count: p), max: Array(repeating: 1, count: p)) })
+            do {
+                _ = try OpenCLModel(model)
+                Issue.record("\(spec.summary) was accepted")
+            } catch let e as MLDError {
+                print("refused: \(e)")
+                #expect(!"\(e)".contains("\n"))
+                #expect("\(e)".contains("angular-sums"))
+            }
+        }
+    }
+}
