@@ -78,7 +78,7 @@ struct BackendParityTests {
             let ref = try Self.cpu(model, species: species, positions: positions, box: box)
             for b in TestBackend.openCL {
                 try Self.compare(b, model: model, species: species, positions: positions, box: box, reference: ref,
-                                 label: "random nearest \(model.invariants.transform!.rawValue)")
+                                 label: "random nearest \(model.invariants.nearest!.transform.rawValue)")
             }
         }
     }

@@ -57,7 +57,7 @@ let fitBundledRun: Result<CP2KRun, Error> = Result { try CP2KReader.read(directo
         #expect(test["O"]!.correlation.allSatisfy { $0 > 0.85 })
         #expect(report.train.allSatisfy { $0.outOfRange == 0 })
         #expect(test["O"]!.outOfRange < 0.1)
-        #expect(model.invariants.searchRadius! <= 0.5 * run.box.shortestEdge)
+        #expect(model.invariants.nearest!.searchRadius <= 0.5 * run.box.shortestEdge)
         // The file round trip keeps the parameters and the measures.
         let dir = try temporaryDirectory()
         let path = (dir as NSString).appendingPathComponent("model.json")
