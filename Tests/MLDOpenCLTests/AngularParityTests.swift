@@ -121,6 +121,29 @@ struct AngularParityTests {
         }
     }
 
+    /// A planted model whose angular cutoff (5.2 Å) exceeds the adaptive nearest list's first
+    /// radius (about 3.4 Å for two nearest of each species): the list starts at the angular
+    /// cutoff, and the forces match the CPU backend on 1,000 random atoms.
+    @Test func listCoversTheAngularCutoff() throws {
+        let sums = AngularSums.grid(cutoff: 5.2, etas: [0.05, 0.3], zetas: [1, 2.5])
+        let p = 4 + 3 + 3 * sums.functions.count
+        let center = [2.8, 3.2, 1.0, 1.7] + [0, 0, 0] + Array(repeating: 1.0, count: 3 * sums.functions.count)
+        let (w, W) = TestSystems.plantedLoss(p: p, species: 2, center: center, seed: 41)
+        let m = OpenCLModel(speciesNames: ["O", "H"], invariants: .nearest(counts: [2, 2], inverse: false, searchRadius: 5.5),
+                            labelledAngles: .water, angularSums: sums, linear: w, quadratic: W)
+        #expect(m.invariantCount == p)
+        let model = learnedModel(m)
+        let box = Box(cubic: pow(1000 / 0.1, 1.0 / 3.0))
+        let (species, positions) = TestSystems.water(1000, box: box, seed: 42)
+        let ref = try BackendParityTests.cpu(model, species: species, positions: positions, box: box)
+        for precision in testPrecisions {
+            let backend = try OpenCLBackend(model: m, species: species, box: box, precision: precision, skin: 0.8)
+            #expect(backend.listCutoff >= 5.2, "list cutoff \(backend.listCutoff)")
+            try BackendParityTests.compare(.opencl(precision), model: model, species: species, positions: positions, box: box,
+                                           reference: ref, label: "random planted nearest 2,2 + labelled + sums to 5.2 Å")
+        }
+    }
+
     /// A block combination the kernels do not evaluate is refused in one line, never ignored.
     @Test func unsupportedBlocksAreRefused() throws {
         let near = InvariantSpec.nearest(species: ["O", "H"], counts: [2, 2], searchRadius: 4)
