@@ -7,7 +7,7 @@ import Testing
 /// backend on the real CP2K frames, with models fitted to them: nearest O:6,H:8 plus labelled
 /// angles, plus angular sums, plus both; and radial plus angular sums against the fit code's
 /// evaluation. Same rule as `BackendParityTests` (1e-12 in double precision, 1e-5 in single,
-/// near-tie agents of the nearest selection excluded and counted in single precision: a
+/// 5e-5 on a device without fp64; near-tie agents of the nearest selection excluded and counted in single precision: a
 /// labelled angle follows the nearest ranking, so its force jumps where the ranking does).
 @Suite(.enabled(if: openCLAvailable, "needs an OpenCL device (SKIPPED otherwise, see OpenCLAvailabilityTests)"))
 struct AngularParityTests {
@@ -56,10 +56,12 @@ struct AngularParityTests {
         try backend.computeForces(positions: frame.positions, forces: &f, losses: &l)
         let ef = relativeError(f, ref.0), el = relativeError(l!, ref.1)
         print("angular parity GPU form nearest+labelled+sums, CP2K frame 899 [\(precision)]: force \(ef), loss \(el)")
-        #expect(ef < tolerance(precision) && el < tolerance(precision))
+        #expect(ef < tolerance(precision, radial: true) && el < tolerance(precision, radial: true))
     }
 
-    /// Float with Kahan sums only (the path of devices without fp64), single precision.
+    /// Float with Kahan sums only (the path of devices without fp64), single precision: the
+    /// angular functions in float and a strongly cancelling fitted loss, so 5e-5 as for radial
+    /// (measured 1.8e-5).
     @Test func floatAccumulationLabelledSums() throws {
         let run = try WaterData.run.get(), model = try WaterData.labelledSumsModel.get()
         let frame = run.frames[450]
@@ -72,7 +74,7 @@ struct AngularParityTests {
         try backend.computeForces(positions: frame.positions, forces: &f, losses: &l)
         let ef = relativeError(f, ref.0), el = relativeError(l!, ref.1)
         print("angular parity float+Kahan nearest+labelled+sums, CP2K frame 450: force \(ef), loss \(el)")
-        #expect(ef < 1e-3 && el < 1e-3)
+        #expect(ef < 5e-5 && el < 5e-5)
     }
 
     /// Radial distances plus angular sums against the fit code's all-pairs evaluation.
