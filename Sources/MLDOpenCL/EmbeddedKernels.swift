@@ -27,7 +27,9 @@ enum EmbeddedKernels {
 //   MLD_ANGULAR             angular sums: MLD_NANGULAR functions, MLD_ANGULAR_OFFSET,
 //                           MLD_ANGULAR_CUTOFF r_c (Å), MLD_ANGULAR_ETAS (1/Å^2),
 //                           MLD_ANGULAR_LAMBDAS (+1 or -1), MLD_ANGULAR_ZETAS, and
-//                           MLD_ANGULAR_IZETAS (zeta when an integer <= 16, else 0).
+//                           MLD_ANGULAR_IZETAS (zeta when an integer <= 16, else 0);
+//                           MLD_ANGULAR_CAP (from the backend, not the model): neighbours within
+//                           r_c cached per agent (0: no cache), see ang_gather.
 //     phi[pair(B,C), f] = sum over unordered neighbour pairs {j, l}, j of B, l of C, both with
 //     r < r_c, of (1 + lambda cos theta_jkl)^zeta exp(-eta (r_j^2 + r_l^2)) f_c(r_j) f_c(r_l),
 //     f_c(r) = (1 + cos(pi r / r_c)) / 2 (dimensionless). The neighbours are the agent's list
@@ -145,70 +147,138 @@ static inline bool ang_neighbour(int s, int i, int k, int n, int capacity, pos_t
     return *r < (acc)MLD_ANGULAR_CUTOFF;
 }
 
+// One pair {j, l} of the angular sums: phi[pair(B,C), f] += A_f(cos) R_f(r_j) R_f(r_l).
+static inline void ang_pair_sums(acc4 dj, acc rj, int sj, const acc *Rj, acc4 dl, acc rl, int sl,
+                                 const acc *Rl, ksum *ph) {
+    acc inv = (acc)1 / (rj * rl);
+    acc cosine = dot(dj, dl) * inv;
+    int o = ang_pair(sj, sl) * MLD_NANGULAR;
+    for (int f = 0; f < MLD_NANGULAR; f++) {
+        acc base = (acc)1 + ANG_LAMBDA[f] * cosine;
+        if (base <= 0) continue;
+        acc dA;
+        kadd(&ph[o + f], ang_power(f, base, &dA) * (Rj[f] * Rl[f]));
+    }
+}
+
+// One pair {j, l} of the force: F += sum_f g_a (dphi_a/dd_j + dphi_a/dd_l), a the pair's
+// invariant of function f: dphi/dd_j = dA RR dcos/dd_j + A D_j R_l d_j (and the same for l).
+static inline void ang_pair_force(acc4 dj, acc rj, int sj, const acc *Rj, const acc *Dj, acc4 dl, acc rl,
+                                  int sl, const acc *Rl, const acc *Dl, const acc *g, acc4 *F, acc4 *C) {
+    acc inv = (acc)1 / (rj * rl);
+    acc cosine = dot(dj, dl) * inv;
+    int o = MLD_ANGULAR_OFFSET + ang_pair(sj, sl) * MLD_NANGULAR;
+    // The coefficients of dcos/dd_j + dcos/dd_l, of d_j and of d_l.
+    acc sc = 0, sdj = 0, sdl = 0;
+    for (int f = 0; f < MLD_NANGULAR; f++) {
+        acc base = (acc)1 + ANG_LAMBDA[f] * cosine;
+        if (base <= 0) continue;
+        acc dA;
+        acc A = ang_power(f, base, &dA);
+        acc ga = g[o + f];
+        sc += ga * dA * (Rj[f] * Rl[f]);
+        sdj += ga * A * Dj[f] * Rl[f];
+        sdl += ga * A * Rj[f] * Dl[f];
+    }
+    acc4 cj = dl * inv - dj * (cosine / (rj * rj));
+    acc4 cl = dj * inv - dl * (cosine / (rl * rl));
+    ACC4_ADD(*F, *C, sc * (cj + cl) + sdj * dj + sdl * dl);
+}
+
+// Per agent, the neighbours within r_c are gathered once into private arrays (displacement,
+// distance, species, R_f and D_f), so each pair costs no exponential. MLD_ANGULAR_CAP (set by
+// the host from the density: 1.5 times the mean count within r_c plus 16; 0 disables the cache
+// when the arrays would be large) bounds them; an agent with more neighbours within r_c takes
+// the path that recomputes R_f per pair (same pairs, same order, same formulas).
+#ifndef MLD_ANGULAR_CAP
+#define MLD_ANGULAR_CAP 0
+#endif
+
+#if MLD_ANGULAR_CAP > 0
+typedef struct {
+    acc4 d[MLD_ANGULAR_CAP];
+    acc r[MLD_ANGULAR_CAP];
+    int s[MLD_ANGULAR_CAP];
+    acc R[MLD_ANGULAR_CAP * MLD_NANGULAR];
+    acc D[MLD_ANGULAR_CAP * MLD_NANGULAR];
+} ang_cache;
+
+// The neighbours within r_c in list order; their count, or -1 when over MLD_ANGULAR_CAP.
+static inline int ang_gather(int i, int k, int n, int capacity, pos_t pk, __global const pos_t *pos,
+                             const pos_t box, __global const int *species, __global const int *nbr,
+                             __global const int *nbr_count, ang_cache *c) {
+    int m = min(nbr_count[i], capacity);
+    int cnt = 0;
+    for (int s = 0; s < m; s++) {
+        int j; acc4 dj; acc rj;
+        if (!ang_neighbour(s, i, k, n, capacity, pk, pos, box, nbr, &j, &dj, &rj)) continue;
+        if (cnt == MLD_ANGULAR_CAP) return -1;
+        c->d[cnt] = dj; c->r[cnt] = rj; c->s[cnt] = species[j];
+        ang_radial(rj, c->R + cnt * MLD_NANGULAR, c->D + cnt * MLD_NANGULAR);
+        cnt++;
+    }
+    return cnt;
+}
+#endif
+
 // The angular sums of agent k (work-item i) into ph[pair * NANGULAR + f].
 static inline void angular_sums(int i, int k, int n, int capacity, pos_t pk, __global const pos_t *pos,
                                 const pos_t box, __global const int *species, __global const int *nbr,
                                 __global const int *nbr_count, ksum *ph) {
+#if MLD_ANGULAR_CAP > 0
+    ang_cache c;
+    int cnt = ang_gather(i, k, n, capacity, pk, pos, box, species, nbr, nbr_count, &c);
+    if (cnt >= 0) {
+        for (int a = 0; a < cnt; a++)
+            for (int b = a + 1; b < cnt; b++)
+                ang_pair_sums(c.d[a], c.r[a], c.s[a], c.R + a * MLD_NANGULAR,
+                              c.d[b], c.r[b], c.s[b], c.R + b * MLD_NANGULAR, ph);
+        return;
+    }
+#endif
     int m = min(nbr_count[i], capacity);
     for (int s = 0; s < m; s++) {
         int j; acc4 dj; acc rj;
         if (!ang_neighbour(s, i, k, n, capacity, pk, pos, box, nbr, &j, &dj, &rj)) continue;
         acc Rj[MLD_NANGULAR], Dj[MLD_NANGULAR];
         ang_radial(rj, Rj, Dj);
-        int sj = species[j];
         for (int t = s + 1; t < m; t++) {
             int l; acc4 dl; acc rl;
             if (!ang_neighbour(t, i, k, n, capacity, pk, pos, box, nbr, &l, &dl, &rl)) continue;
             acc Rl[MLD_NANGULAR], Dl[MLD_NANGULAR];
             ang_radial(rl, Rl, Dl);
-            acc inv = (acc)1 / (rj * rl);
-            acc cosine = dot(dj, dl) * inv;
-            int o = ang_pair(sj, species[l]) * MLD_NANGULAR;
-            for (int f = 0; f < MLD_NANGULAR; f++) {
-                acc base = (acc)1 + ANG_LAMBDA[f] * cosine;
-                if (base <= 0) continue;
-                acc dA;
-                kadd(&ph[o + f], ang_power(f, base, &dA) * (Rj[f] * Rl[f]));
-            }
+            ang_pair_sums(dj, rj, species[j], Rj, dl, rl, species[l], Rl, ph);
         }
     }
 }
 
-// F += sum over pairs {j, l} and functions f of g_a (dphi_a/dd_j + dphi_a/dd_l), a the sum's
-// invariant: dphi/dd_j = dA RR dcos/dd_j + A D_j R_l d_j (and the same for l).
+// F += the angular sums' force terms of agent k (see ang_pair_force).
 static inline void angular_force(int i, int k, int n, int capacity, pos_t pk, __global const pos_t *pos,
                                  const pos_t box, __global const int *species, __global const int *nbr,
                                  __global const int *nbr_count, const acc *g, acc4 *F, acc4 *C) {
+#if MLD_ANGULAR_CAP > 0
+    ang_cache c;
+    int cnt = ang_gather(i, k, n, capacity, pk, pos, box, species, nbr, nbr_count, &c);
+    if (cnt >= 0) {
+        for (int a = 0; a < cnt; a++)
+            for (int b = a + 1; b < cnt; b++)
+                ang_pair_force(c.d[a], c.r[a], c.s[a], c.R + a * MLD_NANGULAR, c.D + a * MLD_NANGULAR,
+                               c.d[b], c.r[b], c.s[b], c.R + b * MLD_NANGULAR, c.D + b * MLD_NANGULAR, g, F, C);
+        return;
+    }
+#endif
     int m = min(nbr_count[i], capacity);
     for (int s = 0; s < m; s++) {
         int j; acc4 dj; acc rj;
         if (!ang_neighbour(s, i, k, n, capacity, pk, pos, box, nbr, &j, &dj, &rj)) continue;
         acc Rj[MLD_NANGULAR], Dj[MLD_NANGULAR];
         ang_radial(rj, Rj, Dj);
-        int sj = species[j];
         for (int t = s + 1; t < m; t++) {
             int l; acc4 dl; acc rl;
             if (!ang_neighbour(t, i, k, n, capacity, pk, pos, box, nbr, &l, &dl, &rl)) continue;
             acc Rl[MLD_NANGULAR], Dl[MLD_NANGULAR];
             ang_radial(rl, Rl, Dl);
-            acc inv = (acc)1 / (rj * rl);
-            acc cosine = dot(dj, dl) * inv;
-            int o = MLD_ANGULAR_OFFSET + ang_pair(sj, species[l]) * MLD_NANGULAR;
-            // Per pair: the coefficients of dcos/dd_j + dcos/dd_l, of d_j and of d_l.
-            acc sc = 0, sdj = 0, sdl = 0;
-            for (int f = 0; f < MLD_NANGULAR; f++) {
-                acc base = (acc)1 + ANG_LAMBDA[f] * cosine;
-                if (base <= 0) continue;
-                acc dA;
-                acc A = ang_power(f, base, &dA);
-                acc ga = g[o + f];
-                sc += ga * dA * (Rj[f] * Rl[f]);
-                sdj += ga * A * Dj[f] * Rl[f];
-                sdl += ga * A * Rj[f] * Dl[f];
-            }
-            acc4 cj = dl * inv - dj * (cosine / (rj * rj));
-            acc4 cl = dj * inv - dl * (cosine / (rl * rl));
-            ACC4_ADD(*F, *C, sc * (cj + cl) + sdj * dj + sdl * dl);
+            ang_pair_force(dj, rj, species[j], Rj, Dj, dl, rl, species[l], Rl, Dl, g, F, C);
         }
     }
 }

@@ -60,10 +60,12 @@ public final class OpenCLBackend: ForceBackend {
 
     /// `accumulateInDouble: false` uses float + Kahan sums even where the device has fp64 (to
     /// test the path devices without fp64 take); `agentMajor` overrides the per-agent array
-    /// layout chosen from the device type (to test the GPU layout on a CPU device), and
-    /// `selectNetwork` the `nearest` selection chosen from it.
+    /// layout chosen from the device type (to test the GPU layout on a CPU device),
+    /// `selectNetwork` the `nearest` selection chosen from it, and `angularCache` the per-agent
+    /// cache of the angular sums (`angularCache(model:atoms:box:)`; to test its overflow path).
     init(model: OpenCLModel, species: [Int], box: Box, device: Int?, precision: OpenCLPrecision, skin: Double,
-         accumulateInDouble: Bool?, agentMajor: Bool? = nil, selectNetwork: Bool? = nil) throws {
+         accumulateInDouble: Bool?, agentMajor: Bool? = nil, selectNetwork: Bool? = nil,
+         angularCache: Int? = nil) throws {
         let n = species.count
         let p = model.invariantCount
         guard model.linear.count == model.speciesNames.count, model.quadratic.count == model.speciesNames.count,
@@ -91,6 +93,9 @@ public final class OpenCLBackend: ForceBackend {
         if case .nearest = model.invariants, model.speciesNames.count <= 8,
            selectNetwork ?? (ctx.device.info.type == "GPU") {
             defines.append("MLD_SELECT_NETWORK")
+        }
+        if let cap = Self.angularCache(model: model, atoms: n, box: box) {
+            defines.append("MLD_ANGULAR_CAP=\(angularCache ?? cap)")
         }
         program = try ctx.mldProgram(precision: precision, defines: defines, accumulateInDouble: accDouble,
                                      agentMajor: agentMajor)
@@ -128,6 +133,17 @@ public final class OpenCLBackend: ForceBackend {
             kGradient = try program.kernel("gradient_radial")
         }
         kAngular = model.hasAngularBlocks ? try program.kernel("invariants_angular") : nil
+    }
+
+    /// Neighbours within the angular cutoff cached per agent by Kernels/angular.cl: 1.5 times
+    /// the mean count at the system's density plus 16 (an agent with more takes the uncached
+    /// path), or 0 when the cache would exceed 1,024 words per work-item; nil without sums.
+    static func angularCache(model: OpenCLModel, atoms n: Int, box: Box) -> Int? {
+        guard let sums = model.angularSums else { return nil }
+        let rc = sums.cutoff
+        let expected = Double(n) / box.volume * 4 / 3 * Double.pi * rc * rc * rc
+        let cap = min(Int(1.5 * expected) + 16, max(n - 1, 1))
+        return cap * (6 + 2 * sums.functions.count) > 1024 ? 0 : cap
     }
 
     /// The first neighbour-list cutoff in Å. `radial`: the cutoff. `nearest`: like the CPU

@@ -59,6 +59,29 @@ struct AngularParityTests {
         #expect(ef < tolerance(precision, radial: true) && el < tolerance(precision, radial: true))
     }
 
+    /// The per-agent cache of neighbours within the angular cutoff: 27 entries (about the mean
+    /// count within 4 Å, so some agents overflow it and take the uncached path), none, and the
+    /// default, all against the CPU backend.
+    @Test(arguments: [27, 0, -1])
+    func angularCacheOverflow(cap: Int) throws {
+        let run = try WaterData.run.get(), model = try WaterData.labelledSumsModel.get()
+        let frame = run.frames[450]
+        let species = try model.speciesIndices(elements: frame.elements, species: frame.species).map(Int.init)
+        let ref = try BackendParityTests.cpu(model, species: species, positions: frame.positions, box: frame.box)
+        let m = try OpenCLModel(model)
+        #expect(OpenCLBackend.angularCache(model: m, atoms: frame.count, box: frame.box)! > 27)
+        for precision in testPrecisions {
+            let backend = try OpenCLBackend(model: m, species: species, box: frame.box, device: nil, precision: precision,
+                                            skin: 1.0, accumulateInDouble: nil, angularCache: cap < 0 ? nil : cap)
+            var f: [SIMD3<Double>] = []
+            var l: [Double]? = []
+            try backend.computeForces(positions: frame.positions, forces: &f, losses: &l)
+            let ef = relativeError(f, ref.0), el = relativeError(l!, ref.1)
+            print("angular parity cache \(cap < 0 ? "default" : String(cap)), CP2K frame 450 [\(precision)]: force \(ef), loss \(el)")
+            #expect(ef < tolerance(precision, radial: true) && el < tolerance(precision, radial: true))
+        }
+    }
+
     /// Float with Kahan sums only (the path of devices without fp64), single precision: the
     /// angular functions in float and a strongly cancelling fitted loss, so 5e-5 as for radial
     /// (measured 1.8e-5).
