@@ -572,10 +572,10 @@ __kernel void gradient_radial(__global const pos_t *pos, const int n, const pos_
         "invariants.cl": #"""
 // invariants.cl: the invariants phi_k of every agent, from its neighbour list.
 //
-// Mirrors: InvariantEvaluator.evaluateNearest / evaluateRadial (Sources/MLD/Invariants/
-// InvariantEvaluator.swift) and the CPU backend's NearestQuadraticPotential.evaluate
-// (Sources/MLD/Backend/NearestQuadraticPotential.swift): the same candidates (r^2 <= search
-// radius^2, ties to the lower index), the same f_c and bases.
+// Mirrors: InvariantEvaluator.selectNearest / nearestInvariants / radialSums (Sources/MLD/
+// Invariants/InvariantEvaluator.swift), which the CPU backend runs: the same candidates (r^2 <=
+// search radius^2, ties to the lower index), the same f_c and bases. The angular blocks that may
+// follow the distance block are angular.cl's.
 //
 // Model defines (set by the host from the model file when it builds the program):
 //   MLD_NSPECIES            number of species S
