@@ -55,6 +55,20 @@ static inline void kadd(ksum *s, acc x) {
 #endif
 }
 
+// F += x for acc4 force sums: plain in double, Kahan-compensated (C the compensation) in float.
+#ifdef MLD_ACC_DOUBLE
+#define ACC4_ADD(F, C, x) ((F) += (x))
+#else
+#define ACC4_ADD(F, C, x) do { acc4 y_ = (x) - (C); acc4 t_ = (F) + y_; (C) = (t_ - (F)) - y_; (F) = t_; } while (0)
+#endif
+
+// Invariants of the distance block (the first MLD_PD of the MLD_P of an agent; the angular
+// blocks of angular.cl follow it). The host always sets it; the default keeps a program with
+// the distance block alone valid.
+#ifndef MLD_PD
+#define MLD_PD MLD_P
+#endif
+
 // Minimum-image displacement b - a in Å (w component 0).
 static inline real4 min_image(pos_t a, pos_t b, pos_t box) {
 #ifdef MLD_DOUBLE

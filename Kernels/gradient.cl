@@ -3,13 +3,16 @@
 // Mirrors: QuadraticLoss.lossAndForce (Sources/MLD/Loss/QuadraticLoss.swift), H_A(phi) = w.phi +
 // 1/2 phi^T W phi, and the CPU backend's force F_k = -sum_a g_a dphi_a/dq_k (eV/Å), with
 // dphi_a/dq_k = t'(r) (q_k - q_j)/r for `nearest` and sum_j g_m'(r) f_c + g_m f_c' times
-// (q_k - q_j)/r for `radial`. Only the agent's own coordinates are differentiated.
+// (q_k - q_j)/r for `radial`, plus the terms of the angular blocks (labelled_force and
+// angular_force of angular.cl) when the model has them. Only the agent's own coordinates are
+// differentiated.
 //
 // Arguments (one work-item per agent; work-item i handles agent k = order[i]):
 //   pos, n, box, species, order      as in neighbors.cl (pos_t, Å)
-//   phi      acc[P*n]   invariants from invariants.cl, SLOT layout (common.cl)
-//   sel      int[P*n]   (nearest) the atom behind each invariant
-//   nbr, nbr_count, capacity         (radial) the neighbour list
+//   phi      acc[P*n]   invariants from invariants.cl and angular.cl, SLOT layout (common.cl)
+//   sel      int[PD*n]  (nearest) the atom behind each distance invariant, SLOT stride PD
+//   nbr, nbr_count, capacity         the neighbour list (radial; nearest: used by the angular
+//                                    sums only)
 //   w        acc[S*P]   linear coefficients per agent species, eV per invariant unit
 //   W        acc[S*P*P] symmetric quadratic coefficients, row-major per species
 //   forces   acc4[n]    output, indexed by atom k, {Fx, Fy, Fz, 0} in eV/Å
@@ -19,12 +22,6 @@
 // them (the list search itself stays in `real`). g, the loss
 // and the force sum are accumulated in `acc` (double when the device has fp64, else float with
 // Kahan compensation), because g = w + W phi cancels strongly for a fitted quadratic loss.
-
-#ifdef MLD_ACC_DOUBLE
-#define ACC4_ADD(F, C, x) ((F) += (x))
-#else
-#define ACC4_ADD(F, C, x) do { acc4 y_ = (x) - (C); acc4 t_ = (F) + y_; (C) = (t_ - (F)) - y_; (F) = t_; } while (0)
-#endif
 
 #if defined(MLD_NEAREST) || defined(MLD_RADIAL)
 // g = w + W phi for agent species A; returns H_A(phi) = sum_a phi_a (w_a + g_a) / 2.
@@ -45,6 +42,7 @@ static inline acc loss_gradient(int A, const acc *ph, acc *g, __constant acc *w,
 __kernel void gradient_nearest(__global const pos_t *pos, const int n, const pos_t box,
                                __global const int *species, __global const int *order,
                                __global const acc *phi, __global const int *sel,
+                               __global const int *nbr, __global const int *nbr_count, const int capacity,
                                __constant acc *w, __constant acc *W,
                                __global acc4 *forces, __global acc *losses) {
     int i = get_global_id(0);
@@ -56,13 +54,19 @@ __kernel void gradient_nearest(__global const pos_t *pos, const int n, const pos
     acc h = loss_gradient(A, ph, g, w, W);
     pos_t pk = pos[k];
     acc4 F = 0, C = 0;
-    for (int a = 0; a < MLD_P; a++) {
-        int j = sel[SLOT(a, i, n, MLD_P)];
+    for (int a = 0; a < MLD_PD; a++) {
+        int j = sel[SLOT(a, i, n, MLD_PD)];
         if (j == k) continue;
         acc4 d = min_image_acc(pk, pos[j], box);
         acc r = sqrt(dot(d, d));
         ACC4_ADD(F, C, (g[a] * nearest_dt(r) / r) * d);
     }
+#ifdef MLD_LABELLED
+    labelled_force(i, k, n, pk, pos, box, sel, g, &F, &C);
+#endif
+#ifdef MLD_ANGULAR
+    angular_force(i, k, n, capacity, pk, pos, box, species, nbr, nbr_count, g, &F, &C);
+#endif
     F.w = 0;
     forces[k] = F;
     losses[k] = h;
@@ -102,6 +106,9 @@ __kernel void gradient_radial(__global const pos_t *pos, const int n, const pos_
         }
         ACC4_ADD(F, C, (sum / r) * d);
     }
+#ifdef MLD_ANGULAR
+    angular_force(i, k, n, capacity, pk, pos, box, species, nbr, nbr_count, g, &F, &C);
+#endif
     F.w = 0;
     forces[k] = F;
     losses[k] = h;

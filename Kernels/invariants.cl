@@ -1,16 +1,18 @@
 // invariants.cl: the invariants phi_k of every agent, from its neighbour list.
 //
-// Mirrors: InvariantEvaluator.evaluateNearest / evaluateRadial (Sources/MLD/Invariants/
-// InvariantEvaluator.swift) and the CPU backend's NearestQuadraticPotential.evaluate
-// (Sources/MLD/Backend/NearestQuadraticPotential.swift): the same candidates (r^2 <= search
-// radius^2, ties to the lower index), the same f_c and bases.
+// Mirrors: InvariantEvaluator.selectNearest / nearestInvariants / radialSums (Sources/MLD/
+// Invariants/InvariantEvaluator.swift), which the CPU backend runs: the same candidates (r^2 <=
+// search radius^2, ties to the lower index), the same f_c and bases. The angular blocks that may
+// follow the distance block are angular.cl's.
 //
 // Model defines (set by the host from the model file when it builds the program):
 //   MLD_NSPECIES            number of species S
 //   MLD_P                   invariants per agent P (the same layout for every agent species)
-//   MLD_NEAREST             nearest family: MLD_NEAREST_COUNTS = n_0,...,n_{S-1} (P = sum n_B);
+//   MLD_PD                  invariants of the distance block (its first MLD_PD; labelled angles
+//                           and angular sums follow, computed by angular.cl)
+//   MLD_NEAREST             nearest family: MLD_NEAREST_COUNTS = n_0,...,n_{S-1} (PD = sum n_B);
 //                           MLD_INVERSE_DISTANCE when t(r) = 1/r, else t(r) = r
-//   MLD_RADIAL              radial family: MLD_NBASIS basis functions per species (P = S*NBASIS),
+//   MLD_RADIAL              radial family: MLD_NBASIS basis functions per species (PD = S*NBASIS),
 //                           MLD_CUTOFF r_c in Å, f_c(r) = 0.5 (1 + cos(pi r / r_c)), and either
 //                           MLD_BASIS_GAUSSIAN with MLD_BASIS_CENTERS and MLD_BASIS_WIDTHS (Å):
 //                           g_n(r) = exp(-(r - mu_n)^2 / (2 sigma_n^2)), or
@@ -21,14 +23,16 @@
 //                      complete2, phi, sel, status)
 //     for each species B: the n_B nearest atoms of B with r^2 <= search2 (the search radius
 //     squared, Å^2), sorted ascending by (distance, index); phi[a*n + i] = t(r_a) (Å or 1/Å),
-//     sel[a*n + i] = the neighbour's atom index. Too few atoms of B within the search radius:
+//     sel[a*n + i] = the neighbour's atom index (a < PD; sel is int[PD*n], phi acc[P*n], both
+//     SLOT layout with strides PD and P). Too few atoms of B within the search radius:
 //     status[ST_SHORT_AGENT] = min over such agents of k*S + B (the host names the agent).
 //     The list may be shorter than the search radius (complete2 = its cutoff squared, within
 //     which it holds every atom): an agent whose n_B-th nearest lies beyond it raises
 //     status[ST_NEED_R2] (float bits of the r^2 it needs) and the host lengthens the list.
 //   invariants_radial(pos, n, box, species, order, nbr, nbr_count, capacity, phi)
 //     phi[(B*NBASIS + m)*n + i] = sum over neighbours j of species B with r < r_c of g_m(r) f_c(r).
-// phi is acc[P*n] in the SLOT layout of common.cl; its distances are formed in `real`, its sums in `acc`.
+// phi is acc[P*n] in the SLOT layout of common.cl (stride P; these kernels write its first PD
+// entries); its distances are formed in `real`, its sums in `acc`.
 
 #ifdef MLD_NEAREST
 __constant int NEAREST_COUNT[MLD_NSPECIES] = { MLD_NEAREST_COUNTS };
@@ -101,8 +105,8 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
     if (i >= n) return;
     int k = order[i];
     pos_t pk = pos[k];
-    real best[MLD_P];
-    int bj[MLD_P];
+    real best[MLD_PD];
+    int bj[MLD_PD];
     int m = min(nbr_count[i], capacity);
 #ifdef MLD_SELECT_NETWORK
     // GPU form: per species block a sorted list of the n_B smallest (r2, j), kept by a
@@ -112,7 +116,7 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
     // of another species, or beyond the search radius, enters every block as an empty slot
     // (MAXFLOAT, INT_MAX) and changes nothing.
 #pragma unroll
-    for (int a = 0; a < MLD_P; a++) { best[a] = MAXFLOAT; bj[a] = INT_MAX; }
+    for (int a = 0; a < MLD_PD; a++) { best[a] = MAXFLOAT; bj[a] = INT_MAX; }
     for (int s = 0; s < m; s++) {
         int j = nbr[SLOT(s, i, n, capacity)];
         real4 d = min_image(pk, pos[j], box);
@@ -138,12 +142,12 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
         }
     }
 #pragma unroll
-    for (int a = 0; a < MLD_P; a++) {
+    for (int a = 0; a < MLD_PD; a++) {
         if (bj[a] == INT_MAX) { best[a] = search2; bj[a] = -1; }
     }
 #else
     // CPU-device form: insertion into the block of the candidate's species.
-    for (int a = 0; a < MLD_P; a++) { best[a] = search2; bj[a] = -1; }
+    for (int a = 0; a < MLD_PD; a++) { best[a] = search2; bj[a] = -1; }
     for (int s = 0; s < m; s++) {
         int j = nbr[SLOT(s, i, n, capacity)];
         real4 d = min_image(pk, pos[j], box);
@@ -177,14 +181,14 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
             atomic_min(&status[ST_SHORT_AGENT], k * MLD_NSPECIES + b);
     }
     // The selected distances again, in acc precision (see min_image_acc in common.cl).
-    for (int a = 0; a < MLD_P; a++) {
+    for (int a = 0; a < MLD_PD; a++) {
         acc v = 0;
         if (bj[a] >= 0) {
             acc4 d = min_image_acc(pk, pos[bj[a]], box);
             v = nearest_t(sqrt(dot(d, d)));
         }
         phi[SLOT(a, i, n, MLD_P)] = v;
-        sel[SLOT(a, i, n, MLD_P)] = bj[a] >= 0 ? bj[a] : k;
+        sel[SLOT(a, i, n, MLD_PD)] = bj[a] >= 0 ? bj[a] : k;
     }
 }
 #endif
@@ -234,8 +238,8 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
     if (i >= n) return;
     int k = order[i];
     pos_t pk = pos[k];
-    acc ph[MLD_P];
-    for (int a = 0; a < MLD_P; a++) ph[a] = 0;
+    acc ph[MLD_PD];
+    for (int a = 0; a < MLD_PD; a++) ph[a] = 0;
     const acc rc2 = (acc)MLD_CUTOFF * (acc)MLD_CUTOFF;
     int m = min(nbr_count[i], capacity);
     for (int s = 0; s < m; s++) {
@@ -248,6 +252,6 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
         int o = species[j] * MLD_NBASIS;
         for (int b = 0; b < MLD_NBASIS; b++) ph[o + b] += basis_value(b, r, &dg) * fc;
     }
-    for (int a = 0; a < MLD_P; a++) phi[SLOT(a, i, n, MLD_P)] = ph[a];
+    for (int a = 0; a < MLD_PD; a++) phi[SLOT(a, i, n, MLD_P)] = ph[a];
 }
 #endif

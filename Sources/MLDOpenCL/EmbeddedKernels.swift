@@ -4,6 +4,311 @@
 /// The OpenCL kernel sources, file name -> text, exactly as in Kernels/.
 enum EmbeddedKernels {
     static let sources: [String: String] = [
+        "angular.cl": #"""
+// angular.cl: the angular invariant blocks that follow the distance block, and their forces.
+//
+// Mirrors: InvariantEvaluator.labelledAngles() and InvariantEvaluator.angularSums()
+// (Sources/MLD/Invariants/InvariantEvaluator.swift), the blocks LabelledAngles and AngularSums
+// of Sources/MLD/Invariants/InvariantBlock.swift: the same formulas, the same skip of
+// (1 + lambda cos) <= 0, zeta as repeated products when it is an integer <= 16 (else pow).
+//
+// Layout of phi_k (P = MLD_P per agent): the distance block (MLD_PD, invariants.cl), then the
+// labelled angles (MLD_NLABELLED from MLD_LABELLED_OFFSET = PD), then the angular sums
+// (S(S+1)/2 species pairs B <= C, pair-major, function-minor, from MLD_ANGULAR_OFFSET; pairs
+// 00, 01, 11 for two species).
+//
+// Model defines (set by the host from the model, OpenCLModel.defines):
+//   MLD_LABELLED            labelled angles (needs MLD_NEAREST): MLD_NLABELLED angles,
+//                           MLD_LABELLED_OFFSET, MLD_LABELLED_SLOTS = s1,s2,... (two per angle):
+//                           the nearest slots (index in the distance block) of the two
+//                           neighbours, e.g. H1-H2 of O:6,H:8 is 6,7.
+//     phi = cos theta = d1.d2 / (r1 r2), d_i = q_i - q_k (dimensionless); the neighbours are
+//     those invariants_nearest selected (sel), so the angle follows the nearest ranking.
+//   MLD_ANGULAR             angular sums: MLD_NANGULAR functions, MLD_ANGULAR_OFFSET,
+//                           MLD_ANGULAR_CUTOFF r_c (Å), MLD_ANGULAR_ETAS (1/Å^2),
+//                           MLD_ANGULAR_LAMBDAS (+1 or -1), MLD_ANGULAR_ZETAS, and
+//                           MLD_ANGULAR_IZETAS (zeta when an integer <= 16, else 0);
+//                           MLD_ANGULAR_CAP (from the backend, not the model): neighbours within
+//                           r_c cached per agent (0: no cache), see ang_gather.
+//     phi[pair(B,C), f] = sum over unordered neighbour pairs {j, l}, j of B, l of C, both with
+//     r < r_c, of (1 + lambda cos theta_jkl)^zeta exp(-eta (r_j^2 + r_l^2)) f_c(r_j) f_c(r_l),
+//     f_c(r) = (1 + cos(pi r / r_c)) / 2 (dimensionless). The neighbours are the agent's list
+//     entries: the host keeps the list complete to r_c (its cutoff never below r_c).
+//
+// Kernel (one work-item per agent; work-item i handles agent k = order[i], see neighbors.cl):
+//   invariants_angular(pos, n, box, species, order, nbr, nbr_count, capacity, sel, phi)
+//     pos, n, box, species, order, nbr, nbr_count, capacity  as in neighbors.cl (pos_t, Å)
+//     sel  int[PD*n]  the atom behind each nearest slot (invariants_nearest; unused without
+//                     MLD_LABELLED, then any buffer)
+//     phi  acc[P*n]   writes the entries from MLD_PD on, SLOT layout with stride P (common.cl)
+// Forces (called by gradient.cl with g = w + W phi_k over all P invariants; F_k = -sum_a g_a
+// dphi_a/dq_k, eV/Å):
+//   labelled_force(...)  F += g_a (dcos/dd1 + dcos/dd2), dcos/dd1 = d2/(r1 r2) - cos d1/r1^2
+//   angular_force(...)   F += sum over pairs and functions of g_a (dphi_a/dd_j + dphi_a/dd_l)
+// Precision: every displacement in `acc` (min_image_acc, common.cl), every cosine, exponential,
+// power and cutoff in `acc` (double wherever the device has fp64, also in single precision);
+// the sums of phi with kadd and of the force with ACC4_ADD (Kahan in float without fp64).
+
+#if defined(MLD_LABELLED) || defined(MLD_ANGULAR)
+
+#ifdef MLD_LABELLED
+#ifndef MLD_NEAREST
+#error "labelled angles need the nearest block"
+#endif
+__constant int LABELLED_SLOTS[2 * MLD_NLABELLED] = { MLD_LABELLED_SLOTS };
+
+// cos theta of labelled angle q and its derivatives in d1, d2 (the displacements of its two
+// neighbours). Returns 0 with zero derivatives when a neighbour is missing (sel = k: the agent is
+// short of neighbours, which the host reports as an error).
+static inline acc labelled_cosine(int q, int i, int k, int n, pos_t pk, __global const pos_t *pos,
+                                  const pos_t box, __global const int *sel, acc4 *g1, acc4 *g2) {
+    int j1 = sel[SLOT(LABELLED_SLOTS[2 * q], i, n, MLD_PD)];
+    int j2 = sel[SLOT(LABELLED_SLOTS[2 * q + 1], i, n, MLD_PD)];
+    *g1 = 0; *g2 = 0;
+    if (j1 == k || j2 == k) return 0;
+    acc4 d1 = min_image_acc(pk, pos[j1], box), d2 = min_image_acc(pk, pos[j2], box);
+    acc r1s = dot(d1, d1), r2s = dot(d2, d2);
+    acc inv = (acc)1 / (sqrt(r1s) * sqrt(r2s));
+    acc c = dot(d1, d2) * inv;
+    *g1 = d2 * inv - d1 * (c / r1s);
+    *g2 = d1 * inv - d2 * (c / r2s);
+    return c;
+}
+
+static inline void labelled_force(int i, int k, int n, pos_t pk, __global const pos_t *pos, const pos_t box,
+                                  __global const int *sel, const acc *g, acc4 *F, acc4 *C) {
+    for (int q = 0; q < MLD_NLABELLED; q++) {
+        acc4 g1, g2;
+        labelled_cosine(q, i, k, n, pk, pos, box, sel, &g1, &g2);
+        ACC4_ADD(*F, *C, g[MLD_LABELLED_OFFSET + q] * (g1 + g2));
+    }
+}
+#endif
+
+#ifdef MLD_ANGULAR
+#define ANG_PAIRS (MLD_NSPECIES * (MLD_NSPECIES + 1) / 2)
+__constant acc ANG_ETA[MLD_NANGULAR] = { MLD_ANGULAR_ETAS };
+__constant acc ANG_LAMBDA[MLD_NANGULAR] = { MLD_ANGULAR_LAMBDAS };
+__constant acc ANG_ZETA[MLD_NANGULAR] = { MLD_ANGULAR_ZETAS };
+__constant int ANG_IZETA[MLD_NANGULAR] = { MLD_ANGULAR_IZETAS };
+
+// f_c(r) and df_c/dr for r < r_c.
+static inline acc ang_cutoff(acc r, acc *dfc) {
+#ifdef MLD_ACC_DOUBLE
+    const acc pi_over_rc = M_PI / (acc)MLD_ANGULAR_CUTOFF;
+#else
+    const acc pi_over_rc = M_PI_F / (acc)MLD_ANGULAR_CUTOFF;
+#endif
+    acc x = pi_over_rc * r;
+    *dfc = -(acc)0.5 * pi_over_rc * sin(x);
+    return (acc)0.5 * ((acc)1 + cos(x));
+}
+
+// R_f(r) = exp(-eta_f r^2) f_c(r) and (dR_f/dr) / r, for every function.
+static inline void ang_radial(acc r, acc *R, acc *D) {
+    acc dfc;
+    acc fc = ang_cutoff(r, &dfc);
+    for (int f = 0; f < MLD_NANGULAR; f++) {
+        acc e = exp(-ANG_ETA[f] * r * r);
+        R[f] = e * fc;
+        D[f] = (e * dfc - (acc)2 * ANG_ETA[f] * r * e * fc) / r;
+    }
+}
+
+// The pair index of species b, c (b <= c, row by row: 00, 01, 11 for two species).
+static inline int ang_pair(int sj, int sl) {
+    int b = min(sj, sl), c = max(sj, sl);
+    return b * MLD_NSPECIES - b * (b - 1) / 2 + (c - b);
+}
+
+// (1 + lambda cos)^zeta of function f for base = 1 + lambda cos > 0, and its derivative in cos.
+static inline acc ang_power(int f, acc base, acc *dA) {
+    acc pm1;
+    int iz = ANG_IZETA[f];
+    if (iz > 0) {
+        pm1 = 1;
+        for (int q = 1; q < iz; q++) pm1 *= base;
+    } else {
+        pm1 = pow(base, ANG_ZETA[f] - (acc)1);
+    }
+    *dA = ANG_ZETA[f] * ANG_LAMBDA[f] * pm1;
+    return pm1 * base;
+}
+
+// Neighbour s of the agent's list when it lies within r_c (not the agent itself): its atom,
+// displacement d = q_j - q_k and distance r; false otherwise.
+static inline bool ang_neighbour(int s, int i, int k, int n, int capacity, pos_t pk,
+                                 __global const pos_t *pos, const pos_t box, __global const int *nbr,
+                                 int *j, acc4 *d, acc *r) {
+    *j = nbr[SLOT(s, i, n, capacity)];
+    if (*j == k) return false;
+    *d = min_image_acc(pk, pos[*j], box);
+    *r = sqrt(dot(*d, *d));
+    return *r < (acc)MLD_ANGULAR_CUTOFF;
+}
+
+// One pair {j, l} of the angular sums: phi[pair(B,C), f] += A_f(cos) R_f(r_j) R_f(r_l).
+static inline void ang_pair_sums(acc4 dj, acc rj, int sj, const acc *Rj, acc4 dl, acc rl, int sl,
+                                 const acc *Rl, ksum *ph) {
+    acc inv = (acc)1 / (rj * rl);
+    acc cosine = dot(dj, dl) * inv;
+    int o = ang_pair(sj, sl) * MLD_NANGULAR;
+    for (int f = 0; f < MLD_NANGULAR; f++) {
+        acc base = (acc)1 + ANG_LAMBDA[f] * cosine;
+        if (base <= 0) continue;
+        acc dA;
+        kadd(&ph[o + f], ang_power(f, base, &dA) * (Rj[f] * Rl[f]));
+    }
+}
+
+// One pair {j, l} of the force: F += sum_f g_a (dphi_a/dd_j + dphi_a/dd_l), a the pair's
+// invariant of function f: dphi/dd_j = dA RR dcos/dd_j + A D_j R_l d_j (and the same for l).
+static inline void ang_pair_force(acc4 dj, acc rj, int sj, const acc *Rj, const acc *Dj, acc4 dl, acc rl,
+                                  int sl, const acc *Rl, const acc *Dl, const acc *g, acc4 *F, acc4 *C) {
+    acc inv = (acc)1 / (rj * rl);
+    acc cosine = dot(dj, dl) * inv;
+    int o = MLD_ANGULAR_OFFSET + ang_pair(sj, sl) * MLD_NANGULAR;
+    // The coefficients of dcos/dd_j + dcos/dd_l, of d_j and of d_l.
+    acc sc = 0, sdj = 0, sdl = 0;
+    for (int f = 0; f < MLD_NANGULAR; f++) {
+        acc base = (acc)1 + ANG_LAMBDA[f] * cosine;
+        if (base <= 0) continue;
+        acc dA;
+        acc A = ang_power(f, base, &dA);
+        acc ga = g[o + f];
+        sc += ga * dA * (Rj[f] * Rl[f]);
+        sdj += ga * A * Dj[f] * Rl[f];
+        sdl += ga * A * Rj[f] * Dl[f];
+    }
+    acc4 cj = dl * inv - dj * (cosine / (rj * rj));
+    acc4 cl = dj * inv - dl * (cosine / (rl * rl));
+    ACC4_ADD(*F, *C, sc * (cj + cl) + sdj * dj + sdl * dl);
+}
+
+// Per agent, the neighbours within r_c are gathered once into private arrays (displacement,
+// distance, species, R_f and D_f), so each pair costs no exponential. MLD_ANGULAR_CAP (set by
+// the host from the density: 1.5 times the mean count within r_c plus 16; 0 disables the cache
+// when the arrays would be large) bounds them; an agent with more neighbours within r_c takes
+// the path that recomputes R_f per pair (same pairs, same order, same formulas).
+#ifndef MLD_ANGULAR_CAP
+#define MLD_ANGULAR_CAP 0
+#endif
+
+#if MLD_ANGULAR_CAP > 0
+typedef struct {
+    acc4 d[MLD_ANGULAR_CAP];
+    acc r[MLD_ANGULAR_CAP];
+    int s[MLD_ANGULAR_CAP];
+    acc R[MLD_ANGULAR_CAP * MLD_NANGULAR];
+    acc D[MLD_ANGULAR_CAP * MLD_NANGULAR];
+} ang_cache;
+
+// The neighbours within r_c in list order; their count, or -1 when over MLD_ANGULAR_CAP.
+static inline int ang_gather(int i, int k, int n, int capacity, pos_t pk, __global const pos_t *pos,
+                             const pos_t box, __global const int *species, __global const int *nbr,
+                             __global const int *nbr_count, ang_cache *c) {
+    int m = min(nbr_count[i], capacity);
+    int cnt = 0;
+    for (int s = 0; s < m; s++) {
+        int j; acc4 dj; acc rj;
+        if (!ang_neighbour(s, i, k, n, capacity, pk, pos, box, nbr, &j, &dj, &rj)) continue;
+        if (cnt == MLD_ANGULAR_CAP) return -1;
+        c->d[cnt] = dj; c->r[cnt] = rj; c->s[cnt] = species[j];
+        ang_radial(rj, c->R + cnt * MLD_NANGULAR, c->D + cnt * MLD_NANGULAR);
+        cnt++;
+    }
+    return cnt;
+}
+#endif
+
+// The angular sums of agent k (work-item i) into ph[pair * NANGULAR + f].
+static inline void angular_sums(int i, int k, int n, int capacity, pos_t pk, __global const pos_t *pos,
+                                const pos_t box, __global const int *species, __global const int *nbr,
+                                __global const int *nbr_count, ksum *ph) {
+#if MLD_ANGULAR_CAP > 0
+    ang_cache c;
+    int cnt = ang_gather(i, k, n, capacity, pk, pos, box, species, nbr, nbr_count, &c);
+    if (cnt >= 0) {
+        for (int a = 0; a < cnt; a++)
+            for (int b = a + 1; b < cnt; b++)
+                ang_pair_sums(c.d[a], c.r[a], c.s[a], c.R + a * MLD_NANGULAR,
+                              c.d[b], c.r[b], c.s[b], c.R + b * MLD_NANGULAR, ph);
+        return;
+    }
+#endif
+    int m = min(nbr_count[i], capacity);
+    for (int s = 0; s < m; s++) {
+        int j; acc4 dj; acc rj;
+        if (!ang_neighbour(s, i, k, n, capacity, pk, pos, box, nbr, &j, &dj, &rj)) continue;
+        acc Rj[MLD_NANGULAR], Dj[MLD_NANGULAR];
+        ang_radial(rj, Rj, Dj);
+        for (int t = s + 1; t < m; t++) {
+            int l; acc4 dl; acc rl;
+            if (!ang_neighbour(t, i, k, n, capacity, pk, pos, box, nbr, &l, &dl, &rl)) continue;
+            acc Rl[MLD_NANGULAR], Dl[MLD_NANGULAR];
+            ang_radial(rl, Rl, Dl);
+            ang_pair_sums(dj, rj, species[j], Rj, dl, rl, species[l], Rl, ph);
+        }
+    }
+}
+
+// F += the angular sums' force terms of agent k (see ang_pair_force).
+static inline void angular_force(int i, int k, int n, int capacity, pos_t pk, __global const pos_t *pos,
+                                 const pos_t box, __global const int *species, __global const int *nbr,
+                                 __global const int *nbr_count, const acc *g, acc4 *F, acc4 *C) {
+#if MLD_ANGULAR_CAP > 0
+    ang_cache c;
+    int cnt = ang_gather(i, k, n, capacity, pk, pos, box, species, nbr, nbr_count, &c);
+    if (cnt >= 0) {
+        for (int a = 0; a < cnt; a++)
+            for (int b = a + 1; b < cnt; b++)
+                ang_pair_force(c.d[a], c.r[a], c.s[a], c.R + a * MLD_NANGULAR, c.D + a * MLD_NANGULAR,
+                               c.d[b], c.r[b], c.s[b], c.R + b * MLD_NANGULAR, c.D + b * MLD_NANGULAR, g, F, C);
+        return;
+    }
+#endif
+    int m = min(nbr_count[i], capacity);
+    for (int s = 0; s < m; s++) {
+        int j; acc4 dj; acc rj;
+        if (!ang_neighbour(s, i, k, n, capacity, pk, pos, box, nbr, &j, &dj, &rj)) continue;
+        acc Rj[MLD_NANGULAR], Dj[MLD_NANGULAR];
+        ang_radial(rj, Rj, Dj);
+        for (int t = s + 1; t < m; t++) {
+            int l; acc4 dl; acc rl;
+            if (!ang_neighbour(t, i, k, n, capacity, pk, pos, box, nbr, &l, &dl, &rl)) continue;
+            acc Rl[MLD_NANGULAR], Dl[MLD_NANGULAR];
+            ang_radial(rl, Rl, Dl);
+            ang_pair_force(dj, rj, species[j], Rj, Dj, dl, rl, species[l], Rl, Dl, g, F, C);
+        }
+    }
+}
+#endif
+
+__kernel void invariants_angular(__global const pos_t *pos, const int n, const pos_t box,
+                                 __global const int *species, __global const int *order,
+                                 __global const int *nbr, __global const int *nbr_count,
+                                 const int capacity, __global const int *sel, __global acc *phi) {
+    int i = get_global_id(0);
+    if (i >= n) return;
+    int k = order[i];
+    pos_t pk = pos[k];
+#ifdef MLD_LABELLED
+    for (int q = 0; q < MLD_NLABELLED; q++) {
+        acc4 g1, g2;
+        phi[SLOT(MLD_LABELLED_OFFSET + q, i, n, MLD_P)] = labelled_cosine(q, i, k, n, pk, pos, box, sel, &g1, &g2);
+    }
+#endif
+#ifdef MLD_ANGULAR
+    ksum ph[ANG_PAIRS * MLD_NANGULAR];
+    for (int a = 0; a < ANG_PAIRS * MLD_NANGULAR; a++) { ph[a].sum = 0; ph[a].c = 0; }
+    angular_sums(i, k, n, capacity, pk, pos, box, species, nbr, nbr_count, ph);
+    for (int a = 0; a < ANG_PAIRS * MLD_NANGULAR; a++) phi[SLOT(MLD_ANGULAR_OFFSET + a, i, n, MLD_P)] = ph[a].sum;
+#endif
+}
+
+#endif
+
+"""#,
         "common.cl": #"""
 // common.cl: shared types, defines and the periodic minimum image for every mld kernel.
 //
@@ -61,6 +366,20 @@ static inline void kadd(ksum *s, acc x) {
     s->sum = t;
 #endif
 }
+
+// F += x for acc4 force sums: plain in double, Kahan-compensated (C the compensation) in float.
+#ifdef MLD_ACC_DOUBLE
+#define ACC4_ADD(F, C, x) ((F) += (x))
+#else
+#define ACC4_ADD(F, C, x) do { acc4 y_ = (x) - (C); acc4 t_ = (F) + y_; (C) = (t_ - (F)) - y_; (F) = t_; } while (0)
+#endif
+
+// Invariants of the distance block (the first MLD_PD of the MLD_P of an agent; the angular
+// blocks of angular.cl follow it). The host always sets it; the default keeps a program with
+// the distance block alone valid.
+#ifndef MLD_PD
+#define MLD_PD MLD_P
+#endif
 
 // Minimum-image displacement b - a in Å (w component 0).
 static inline real4 min_image(pos_t a, pos_t b, pos_t box) {
@@ -137,13 +456,16 @@ static inline bool needs_rebuild(__global const int *status, float half_skin2) {
 // Mirrors: QuadraticLoss.lossAndForce (Sources/MLD/Loss/QuadraticLoss.swift), H_A(phi) = w.phi +
 // 1/2 phi^T W phi, and the CPU backend's force F_k = -sum_a g_a dphi_a/dq_k (eV/Å), with
 // dphi_a/dq_k = t'(r) (q_k - q_j)/r for `nearest` and sum_j g_m'(r) f_c + g_m f_c' times
-// (q_k - q_j)/r for `radial`. Only the agent's own coordinates are differentiated.
+// (q_k - q_j)/r for `radial`, plus the terms of the angular blocks (labelled_force and
+// angular_force of angular.cl) when the model has them. Only the agent's own coordinates are
+// differentiated.
 //
 // Arguments (one work-item per agent; work-item i handles agent k = order[i]):
 //   pos, n, box, species, order      as in neighbors.cl (pos_t, Å)
-//   phi      acc[P*n]   invariants from invariants.cl, SLOT layout (common.cl)
-//   sel      int[P*n]   (nearest) the atom behind each invariant
-//   nbr, nbr_count, capacity         (radial) the neighbour list
+//   phi      acc[P*n]   invariants from invariants.cl and angular.cl, SLOT layout (common.cl)
+//   sel      int[PD*n]  (nearest) the atom behind each distance invariant, SLOT stride PD
+//   nbr, nbr_count, capacity         the neighbour list (radial; nearest: used by the angular
+//                                    sums only)
 //   w        acc[S*P]   linear coefficients per agent species, eV per invariant unit
 //   W        acc[S*P*P] symmetric quadratic coefficients, row-major per species
 //   forces   acc4[n]    output, indexed by atom k, {Fx, Fy, Fz, 0} in eV/Å
@@ -153,12 +475,6 @@ static inline bool needs_rebuild(__global const int *status, float half_skin2) {
 // them (the list search itself stays in `real`). g, the loss
 // and the force sum are accumulated in `acc` (double when the device has fp64, else float with
 // Kahan compensation), because g = w + W phi cancels strongly for a fitted quadratic loss.
-
-#ifdef MLD_ACC_DOUBLE
-#define ACC4_ADD(F, C, x) ((F) += (x))
-#else
-#define ACC4_ADD(F, C, x) do { acc4 y_ = (x) - (C); acc4 t_ = (F) + y_; (C) = (t_ - (F)) - y_; (F) = t_; } while (0)
-#endif
 
 #if defined(MLD_NEAREST) || defined(MLD_RADIAL)
 // g = w + W phi for agent species A; returns H_A(phi) = sum_a phi_a (w_a + g_a) / 2.
@@ -179,6 +495,7 @@ static inline acc loss_gradient(int A, const acc *ph, acc *g, __constant acc *w,
 __kernel void gradient_nearest(__global const pos_t *pos, const int n, const pos_t box,
                                __global const int *species, __global const int *order,
                                __global const acc *phi, __global const int *sel,
+                               __global const int *nbr, __global const int *nbr_count, const int capacity,
                                __constant acc *w, __constant acc *W,
                                __global acc4 *forces, __global acc *losses) {
     int i = get_global_id(0);
@@ -190,13 +507,19 @@ __kernel void gradient_nearest(__global const pos_t *pos, const int n, const pos
     acc h = loss_gradient(A, ph, g, w, W);
     pos_t pk = pos[k];
     acc4 F = 0, C = 0;
-    for (int a = 0; a < MLD_P; a++) {
-        int j = sel[SLOT(a, i, n, MLD_P)];
+    for (int a = 0; a < MLD_PD; a++) {
+        int j = sel[SLOT(a, i, n, MLD_PD)];
         if (j == k) continue;
         acc4 d = min_image_acc(pk, pos[j], box);
         acc r = sqrt(dot(d, d));
         ACC4_ADD(F, C, (g[a] * nearest_dt(r) / r) * d);
     }
+#ifdef MLD_LABELLED
+    labelled_force(i, k, n, pk, pos, box, sel, g, &F, &C);
+#endif
+#ifdef MLD_ANGULAR
+    angular_force(i, k, n, capacity, pk, pos, box, species, nbr, nbr_count, g, &F, &C);
+#endif
     F.w = 0;
     forces[k] = F;
     losses[k] = h;
@@ -236,6 +559,9 @@ __kernel void gradient_radial(__global const pos_t *pos, const int n, const pos_
         }
         ACC4_ADD(F, C, (sum / r) * d);
     }
+#ifdef MLD_ANGULAR
+    angular_force(i, k, n, capacity, pk, pos, box, species, nbr, nbr_count, g, &F, &C);
+#endif
     F.w = 0;
     forces[k] = F;
     losses[k] = h;
@@ -246,17 +572,19 @@ __kernel void gradient_radial(__global const pos_t *pos, const int n, const pos_
         "invariants.cl": #"""
 // invariants.cl: the invariants phi_k of every agent, from its neighbour list.
 //
-// Mirrors: InvariantEvaluator.evaluateNearest / evaluateRadial (Sources/MLD/Invariants/
-// InvariantEvaluator.swift) and the CPU backend's NearestQuadraticPotential.evaluate
-// (Sources/MLD/Backend/NearestQuadraticPotential.swift): the same candidates (r^2 <= search
-// radius^2, ties to the lower index), the same f_c and bases.
+// Mirrors: InvariantEvaluator.selectNearest / nearestInvariants / radialSums (Sources/MLD/
+// Invariants/InvariantEvaluator.swift), which the CPU backend runs: the same candidates (r^2 <=
+// search radius^2, ties to the lower index), the same f_c and bases. The angular blocks that may
+// follow the distance block are angular.cl's.
 //
 // Model defines (set by the host from the model file when it builds the program):
 //   MLD_NSPECIES            number of species S
 //   MLD_P                   invariants per agent P (the same layout for every agent species)
-//   MLD_NEAREST             nearest family: MLD_NEAREST_COUNTS = n_0,...,n_{S-1} (P = sum n_B);
+//   MLD_PD                  invariants of the distance block (its first MLD_PD; labelled angles
+//                           and angular sums follow, computed by angular.cl)
+//   MLD_NEAREST             nearest family: MLD_NEAREST_COUNTS = n_0,...,n_{S-1} (PD = sum n_B);
 //                           MLD_INVERSE_DISTANCE when t(r) = 1/r, else t(r) = r
-//   MLD_RADIAL              radial family: MLD_NBASIS basis functions per species (P = S*NBASIS),
+//   MLD_RADIAL              radial family: MLD_NBASIS basis functions per species (PD = S*NBASIS),
 //                           MLD_CUTOFF r_c in Å, f_c(r) = 0.5 (1 + cos(pi r / r_c)), and either
 //                           MLD_BASIS_GAUSSIAN with MLD_BASIS_CENTERS and MLD_BASIS_WIDTHS (Å):
 //                           g_n(r) = exp(-(r - mu_n)^2 / (2 sigma_n^2)), or
@@ -267,14 +595,16 @@ __kernel void gradient_radial(__global const pos_t *pos, const int n, const pos_
 //                      complete2, phi, sel, status)
 //     for each species B: the n_B nearest atoms of B with r^2 <= search2 (the search radius
 //     squared, Å^2), sorted ascending by (distance, index); phi[a*n + i] = t(r_a) (Å or 1/Å),
-//     sel[a*n + i] = the neighbour's atom index. Too few atoms of B within the search radius:
+//     sel[a*n + i] = the neighbour's atom index (a < PD; sel is int[PD*n], phi acc[P*n], both
+//     SLOT layout with strides PD and P). Too few atoms of B within the search radius:
 //     status[ST_SHORT_AGENT] = min over such agents of k*S + B (the host names the agent).
 //     The list may be shorter than the search radius (complete2 = its cutoff squared, within
 //     which it holds every atom): an agent whose n_B-th nearest lies beyond it raises
 //     status[ST_NEED_R2] (float bits of the r^2 it needs) and the host lengthens the list.
 //   invariants_radial(pos, n, box, species, order, nbr, nbr_count, capacity, phi)
 //     phi[(B*NBASIS + m)*n + i] = sum over neighbours j of species B with r < r_c of g_m(r) f_c(r).
-// phi is acc[P*n] in the SLOT layout of common.cl; its distances are formed in `real`, its sums in `acc`.
+// phi is acc[P*n] in the SLOT layout of common.cl (stride P; these kernels write its first PD
+// entries); its distances are formed in `real`, its sums in `acc`.
 
 #ifdef MLD_NEAREST
 __constant int NEAREST_COUNT[MLD_NSPECIES] = { MLD_NEAREST_COUNTS };
@@ -347,8 +677,8 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
     if (i >= n) return;
     int k = order[i];
     pos_t pk = pos[k];
-    real best[MLD_P];
-    int bj[MLD_P];
+    real best[MLD_PD];
+    int bj[MLD_PD];
     int m = min(nbr_count[i], capacity);
 #ifdef MLD_SELECT_NETWORK
     // GPU form: per species block a sorted list of the n_B smallest (r2, j), kept by a
@@ -358,7 +688,7 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
     // of another species, or beyond the search radius, enters every block as an empty slot
     // (MAXFLOAT, INT_MAX) and changes nothing.
 #pragma unroll
-    for (int a = 0; a < MLD_P; a++) { best[a] = MAXFLOAT; bj[a] = INT_MAX; }
+    for (int a = 0; a < MLD_PD; a++) { best[a] = MAXFLOAT; bj[a] = INT_MAX; }
     for (int s = 0; s < m; s++) {
         int j = nbr[SLOT(s, i, n, capacity)];
         real4 d = min_image(pk, pos[j], box);
@@ -384,12 +714,12 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
         }
     }
 #pragma unroll
-    for (int a = 0; a < MLD_P; a++) {
+    for (int a = 0; a < MLD_PD; a++) {
         if (bj[a] == INT_MAX) { best[a] = search2; bj[a] = -1; }
     }
 #else
     // CPU-device form: insertion into the block of the candidate's species.
-    for (int a = 0; a < MLD_P; a++) { best[a] = search2; bj[a] = -1; }
+    for (int a = 0; a < MLD_PD; a++) { best[a] = search2; bj[a] = -1; }
     for (int s = 0; s < m; s++) {
         int j = nbr[SLOT(s, i, n, capacity)];
         real4 d = min_image(pk, pos[j], box);
@@ -423,14 +753,14 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
             atomic_min(&status[ST_SHORT_AGENT], k * MLD_NSPECIES + b);
     }
     // The selected distances again, in acc precision (see min_image_acc in common.cl).
-    for (int a = 0; a < MLD_P; a++) {
+    for (int a = 0; a < MLD_PD; a++) {
         acc v = 0;
         if (bj[a] >= 0) {
             acc4 d = min_image_acc(pk, pos[bj[a]], box);
             v = nearest_t(sqrt(dot(d, d)));
         }
         phi[SLOT(a, i, n, MLD_P)] = v;
-        sel[SLOT(a, i, n, MLD_P)] = bj[a] >= 0 ? bj[a] : k;
+        sel[SLOT(a, i, n, MLD_PD)] = bj[a] >= 0 ? bj[a] : k;
     }
 }
 #endif
@@ -480,8 +810,8 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
     if (i >= n) return;
     int k = order[i];
     pos_t pk = pos[k];
-    acc ph[MLD_P];
-    for (int a = 0; a < MLD_P; a++) ph[a] = 0;
+    acc ph[MLD_PD];
+    for (int a = 0; a < MLD_PD; a++) ph[a] = 0;
     const acc rc2 = (acc)MLD_CUTOFF * (acc)MLD_CUTOFF;
     int m = min(nbr_count[i], capacity);
     for (int s = 0; s < m; s++) {
@@ -494,7 +824,7 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
         int o = species[j] * MLD_NBASIS;
         for (int b = 0; b < MLD_NBASIS; b++) ph[o + b] += basis_value(b, r, &dg) * fc;
     }
-    for (int a = 0; a < MLD_P; a++) phi[SLOT(a, i, n, MLD_P)] = ph[a];
+    for (int a = 0; a < MLD_PD; a++) phi[SLOT(a, i, n, MLD_P)] = ph[a];
 }
 #endif
 

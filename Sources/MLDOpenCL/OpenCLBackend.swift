@@ -46,6 +46,8 @@ public final class OpenCLBackend: ForceBackend {
     let forcesBuffer: CLBuffer<SIMD4<Double>>
     let lossesBuffer: CLBuffer<Double>
     let kInvariants, kGradient: CLKernel
+    /// Labelled angles and angular sums (Kernels/angular.cl), when the model has them.
+    let kAngular: CLKernel?
     var forceRebuild = true
 
     /// A backend for `species` (model order, one per atom) in `box`. `device` is an index of
@@ -58,10 +60,12 @@ public final class OpenCLBackend: ForceBackend {
 
     /// `accumulateInDouble: false` uses float + Kahan sums even where the device has fp64 (to
     /// test the path devices without fp64 take); `agentMajor` overrides the per-agent array
-    /// layout chosen from the device type (to test the GPU layout on a CPU device), and
-    /// `selectNetwork` the `nearest` selection chosen from it.
+    /// layout chosen from the device type (to test the GPU layout on a CPU device),
+    /// `selectNetwork` the `nearest` selection chosen from it, and `angularCache` the per-agent
+    /// cache of the angular sums (`angularCache(model:atoms:box:)`; to test its overflow path).
     init(model: OpenCLModel, species: [Int], box: Box, device: Int?, precision: OpenCLPrecision, skin: Double,
-         accumulateInDouble: Bool?, agentMajor: Bool? = nil, selectNetwork: Bool? = nil) throws {
+         accumulateInDouble: Bool?, agentMajor: Bool? = nil, selectNetwork: Bool? = nil,
+         angularCache: Int? = nil) throws {
         let n = species.count
         let p = model.invariantCount
         guard model.linear.count == model.speciesNames.count, model.quadratic.count == model.speciesNames.count,
@@ -90,6 +94,9 @@ public final class OpenCLBackend: ForceBackend {
            selectNetwork ?? (ctx.device.info.type == "GPU") {
             defines.append("MLD_SELECT_NETWORK")
         }
+        if let cap = Self.angularCache(model: model, atoms: n, box: box) {
+            defines.append("MLD_ANGULAR_CAP=\(angularCache ?? cap)")
+        }
         program = try ctx.mldProgram(precision: precision, defines: defines, accumulateInDouble: accDouble,
                                      agentMajor: agentMajor)
         nl = try DeviceNeighbourList(ctx: ctx, program: program, precision: precision, count: n, box: box,
@@ -112,9 +119,12 @@ public final class OpenCLBackend: ForceBackend {
         W = Wb
         forcesBuffer = try ctx.buffer(SIMD4<Double>.self, count: n)
         lossesBuffer = try ctx.buffer(Double.self, count: n)
+        if let problem = model.unsupportedProblem {
+            throw MLDError.model(file: "model", problem: "OpenCL backend: \(problem)")
+        }
         switch model.invariants {
         case .nearest:
-            selected = try ctx.buffer(Int32.self, count: p * n)
+            selected = try ctx.buffer(Int32.self, count: model.distanceCount * n)
             kInvariants = try program.kernel("invariants_nearest")
             kGradient = try program.kernel("gradient_nearest")
         case .radial:
@@ -122,11 +132,25 @@ public final class OpenCLBackend: ForceBackend {
             kInvariants = try program.kernel("invariants_radial")
             kGradient = try program.kernel("gradient_radial")
         }
+        kAngular = model.hasAngularBlocks ? try program.kernel("invariants_angular") : nil
+    }
+
+    /// Neighbours within the angular cutoff cached per agent by Kernels/angular.cl: 1.5 times
+    /// the mean count at the system's density plus 16 (an agent with more takes the uncached
+    /// path), or 0 when the cache would exceed 1,024 words per work-item; nil without sums.
+    static func angularCache(model: OpenCLModel, atoms n: Int, box: Box) -> Int? {
+        guard let sums = model.angularSums else { return nil }
+        let rc = sums.cutoff
+        let expected = Double(n) / box.volume * 4 / 3 * Double.pi * rc * rc * rc
+        let cap = min(Int(1.5 * expected) + 16, max(n - 1, 1))
+        return cap * (6 + 2 * sums.functions.count) > 1024 ? 0 : cap
     }
 
     /// The first neighbour-list cutoff in Å. `radial`: the cutoff. `nearest`: like the CPU
     /// backend, the radius that holds on average 1.4 times the needed count of every species,
     /// plus 0.3 Å, at most the search radius; an agent that needs more lengthens the list.
+    /// Never below the angular cutoff (`fixedRange`): the angular sums take every neighbour of
+    /// the list within it.
     static func initialListCutoff(model: OpenCLModel, species: [Int], box: Box) -> Double {
         guard case let .nearest(counts, _, search) = model.invariants else { return model.cutoff }
         var n = [Int](repeating: 0, count: counts.count)
@@ -136,10 +160,11 @@ public final class OpenCLBackend: ForceBackend {
             let density = Double(max(n[s], 1)) / box.volume
             r = max(r, pow(3 * 1.4 * Double(c + 1) / (4 * Double.pi * density), 1.0 / 3))
         }
-        return min(search, r + 0.3)
+        return max(model.fixedRange, min(search, r + 0.3))
     }
 
-    /// The neighbour list's cutoff in Å (for `nearest` it may be shorter than the search radius).
+    /// The neighbour list's cutoff in Å (for `nearest` it may be shorter than the search radius,
+    /// never shorter than an angular cutoff).
     public var listCutoff: Double { nl.cutoff }
 
     /// Device memory held, in bytes.
@@ -202,7 +227,7 @@ public final class OpenCLBackend: ForceBackend {
             let need2 = Float(bitPattern: UInt32(bitPattern: status[DeviceStatus.needRadius2]))
             if need2 > 0, case let .nearest(_, _, search) = model.invariants, nl.cutoff < search {
                 // Some agent's n_B-th nearest lies beyond the list: lengthen it and start over.
-                let r = min(search, max(Double(need2).squareRoot() * 1.05, nl.cutoff * 1.1))
+                let r = max(model.fixedRange, min(search, max(Double(need2).squareRoot() * 1.05, nl.cutoff * 1.1)))
                 nl = try DeviceNeighbourList(ctx: ctx, program: program, precision: precision, count: n,
                                              box: box, cutoff: r, skin: skin)
                 continue
@@ -251,13 +276,22 @@ public final class OpenCLBackend: ForceBackend {
         case let .nearest(_, _, r):
             try k.setReal(8, r * r, precision); try k.setReal(9, nl.cutoff * nl.cutoff, precision)
             try k.set(10, phi); try k.set(11, selected!); try k.set(12, nl.status)
-            try g.set(6, selected!); try g.set(7, w); try g.set(8, W); try g.set(9, forcesBuffer); try g.set(10, lossesBuffer)
+            try g.set(6, selected!); try g.set(7, nl.nbr); try g.set(8, nl.nbrCount); try g.set(9, Int32(nl.capacity))
+            try g.set(10, w); try g.set(11, W); try g.set(12, forcesBuffer); try g.set(13, lossesBuffer)
         case .radial:
             try k.set(8, phi)
             try g.set(6, nl.nbr); try g.set(7, nl.nbrCount); try g.set(8, Int32(nl.capacity))
             try g.set(9, w); try g.set(10, W); try g.set(11, forcesBuffer); try g.set(12, lossesBuffer)
         }
         try k.enqueue(ctx, global: n, local: nl.groupSize)
+        if let a = kAngular {
+            try a.set(0, positionsBuffer); try a.set(1, n32); try a.setPos(2, box.lengths, precision)
+            try a.set(3, speciesBuffer); try a.set(4, nl.order); try a.set(5, nl.nbr); try a.set(6, nl.nbrCount)
+            try a.set(7, Int32(nl.capacity))
+            // sel: the nearest slots (labelled angles); a radial model has none and passes any int buffer.
+            try a.set(8, selected ?? speciesBuffer); try a.set(9, phi)
+            try a.enqueue(ctx, global: n, local: nl.groupSize)
+        }
         try g.enqueue(ctx, global: n, local: nl.groupSize)
     }
 

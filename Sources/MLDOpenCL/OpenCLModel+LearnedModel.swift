@@ -1,14 +1,18 @@
 import MLD
 
 extension OpenCLModel {
-    /// The kernels' view of a fitted model (Sources/MLD/Loss/LearnedModel.swift).
+    /// The kernels' view of a fitted model (Sources/MLD/Loss/LearnedModel.swift). Every block of
+    /// the spec is either evaluated by the kernels or refused here with one line: a distance
+    /// block (`nearest` or `radial`) first, then optionally labelled angles (with `nearest`) and
+    /// angular sums, once each, in that order.
     public init(_ model: LearnedModel) throws {
         let spec = model.invariants
         if let problem = spec.validationProblem() { throw MLDError.model(file: "model", problem: problem) }
         let invariants: Invariants
-        if let near = spec.nearest {
+        switch spec.blocks.first {
+        case let .nearest(near)?:
             invariants = .nearest(counts: near.counts, inverse: near.transform == .inverse, searchRadius: near.searchRadius)
-        } else if let radial = spec.radial {
+        case let .radial(radial)?:
             let b = radial.basis
             let basis: Basis
             switch b.kind {
@@ -16,11 +20,28 @@ extension OpenCLModel {
             case .inversePower: basis = .inversePower(powers: b.powers!)
             }
             invariants = .radial(basis: basis, cutoff: radial.cutoff)
-        } else {
-            throw MLDError.model(file: "model", problem: "no distance block")
+        default:
+            throw MLDError.model(file: "model", problem: "the OpenCL backend needs a nearest or radial block first")
         }
-        self.init(speciesNames: model.species.map(\.symbol), invariants: invariants,
-                  linear: model.losses.map(\.w), quadratic: model.losses.map(\.W))
+        var labelled: LabelledAngles?, sums: AngularSums?
+        for block in spec.blocks.dropFirst() {
+            switch block {
+            case let .labelledAngles(a) where labelled == nil && sums == nil:
+                labelled = a
+            case let .angularSums(a) where sums == nil:
+                sums = a
+            default:
+                throw MLDError.model(file: "model", problem: "the OpenCL backend does not evaluate the invariant blocks "
+                    + spec.blocks.map(\.kind).joined(separator: " + ")
+                    + " (it takes nearest or radial, then optionally labelled-angles, then optionally angular-sums)")
+            }
+        }
+        self.init(speciesNames: model.species.map(\.symbol), invariants: invariants, labelledAngles: labelled,
+                  angularSums: sums, linear: model.losses.map(\.w), quadratic: model.losses.map(\.W))
+        if spec.count != invariantCount {
+            throw MLDError.model(file: "model", problem: "the OpenCL backend counts \(invariantCount) invariants where the model has \(spec.count)")
+        }
+        if let problem = unsupportedProblem { throw MLDError.model(file: "model", problem: problem) }
     }
 }
 

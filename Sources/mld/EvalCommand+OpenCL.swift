@@ -23,10 +23,22 @@ func measureOnOpenCL(_ model: LearnedModel, frames: [Configuration], options: Op
         phi.withUnsafeBufferPointer { ph in
             for k in 0..<c.count {
                 let s = species[k]
-                let outside = model.ranges[s].excludes(UnsafeBufferPointer(rebasing: ph[(k * p)..<((k + 1) * p)]))
+                let outside = excludesBeyondRounding(model.ranges[s], UnsafeBufferPointer(rebasing: ph[(k * p)..<((k + 1) * p)]))
                 acc[s].add(predicted: forces[k], reference: ref[k], outside: outside)
             }
         }
     }
     return (acc, backend.deviceName)
+}
+
+/// Whether `phi` lies outside the training range by more than rounding: the device sums in
+/// another order (and with other exp/cos) than the CPU, so the training set's own extreme agents,
+/// which lie exactly on the range, would otherwise flip to "outside" by one ulp.
+/// Slack: 1e-9 relative to max(|bound|, 1).
+private func excludesBeyondRounding(_ r: InvariantRange, _ phi: UnsafeBufferPointer<Double>) -> Bool {
+    for a in 0..<r.min.count {
+        let lo = r.min[a], hi = r.max[a]
+        if phi[a] < lo - 1e-9 * max(abs(lo), 1) || phi[a] > hi + 1e-9 * max(abs(hi), 1) { return true }
+    }
+    return false
 }

@@ -47,21 +47,7 @@ func cpuPotential(_ model: LearnedModel) throws -> any AgentPotential {
 func learnedModel(_ m: OpenCLModel) -> LearnedModel {
     let symbols = m.speciesNames
     let elements = symbols.map { Element(symbol: $0)! }
-    let spec: InvariantSpec
-    switch m.invariants {
-    case let .nearest(counts, inverse, r):
-        spec = .nearest(species: symbols, counts: counts, searchRadius: r, transform: inverse ? .inverse : .distance)
-    case let .radial(basis, rc):
-        switch basis {
-        case let .gaussian(c, w):
-            var rb = RadialBasis.gaussian(size: c.count, cutoff: rc)
-            rb.centres = c
-            rb.width = w[0]
-            spec = .radial(species: symbols, cutoff: rc, basis: rb)
-        case let .inversePower(p):
-            spec = .radial(species: symbols, cutoff: rc, basis: .inversePower(p))
-        }
-    }
+    let spec = m.spec
     let p = m.invariantCount
     return LearnedModel(species: elements, invariants: spec, form: .full,
                         losses: zip(m.linear, m.quadratic).map { QuadraticLoss(w: $0, W: $1) },
@@ -79,6 +65,36 @@ enum WaterData {
     static let nearestModel: Result<LearnedModel, Error> = Result {
         var s = FitSettings()
         s.train = FrameRange(0, 600, stride: 10)
+        s.test = FrameRange(600, 900, stride: 30)
+        s.sensitivity = false
+        return try LossFitter.fit(run: try run.get(), settings: s).model
+    }
+
+    /// The nearest O:6,H:8 model with angular blocks: the water labelled angles
+    /// (H1-H2, O1-O2, O1-H1) and/or angular sums (cutoff 4 Å, eta 0.2 /Å², zeta 1 and 4, lambda
+    /// +-1: 12 sums), fitted on every 20th of the first 600 frames.
+    static func angularModel(labelled: Bool, sums: Bool) throws -> LearnedModel {
+        var s = FitSettings()
+        if labelled { s.labelledAngles = .water }
+        if sums { s.angularSums = .grid(cutoff: 4, etas: [0.2], zetas: [1, 4]) }
+        s.train = FrameRange(0, 600, stride: 20)
+        s.test = FrameRange(600, 900, stride: 30)
+        s.sensitivity = false
+        return try LossFitter.fit(run: try run.get(), settings: s).model
+    }
+
+    static let labelledModel: Result<LearnedModel, Error> = Result { try angularModel(labelled: true, sums: false) }
+    static let sumsModel: Result<LearnedModel, Error> = Result { try angularModel(labelled: false, sums: true) }
+    static let labelledSumsModel: Result<LearnedModel, Error> = Result { try angularModel(labelled: true, sums: true) }
+
+    /// The radial model (8 Gaussians to 5.5 Å) with the same angular sums.
+    static let radialSumsModel: Result<LearnedModel, Error> = Result {
+        var s = FitSettings()
+        s.family = .radial
+        s.cutoff = 5.5
+        s.basis = .gaussian(8)
+        s.angularSums = .grid(cutoff: 4, etas: [0.2], zetas: [1, 4])
+        s.train = FrameRange(0, 600, stride: 20)
         s.test = FrameRange(600, 900, stride: 30)
         s.sensitivity = false
         return try LossFitter.fit(run: try run.get(), settings: s).model
