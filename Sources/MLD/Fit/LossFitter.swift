@@ -207,7 +207,7 @@ public enum LossFitter {
             guard e0.elements.map(\.symbol) == symbols, e0.species == first.species else {
                 throw MLDError.input(file: extra.directory, line: nil, problem: "its atoms (species and order) differ from those of \(run.directory)")
             }
-            guard e0.box == box else {
+            guard ((e0.box.lengths - box.lengths) / box.lengths).max() < 1e-6, ((box.lengths - e0.box.lengths) / box.lengths).max() < 1e-6 else {
                 throw MLDError.input(file: extra.directory, line: nil, problem: "its cell \(e0.box) differs from \(box) of \(run.directory)")
             }
             let picked = stride(from: 0, to: extra.frames.count, by: max(1, settings.extraStride)).map { extra.frames[$0] }
