@@ -35,7 +35,7 @@ struct FitCommand: ParsableCommand {
     var angles: AngleChoice = .fitDefault
 
     @Option(name: .customLong("labelled-angles"), help: "The labelled angles: pairs of neighbours by species and rank, e.g. H1-H2,O1-O2,O1-H1 (the angle at the agent between them).")
-    var labelledAngles: String = LabelledAngles.water.text
+    var labelledAngles: String = FitSettings.defaultLabelledAngles.text
 
     @Option(name: .customLong("angular-cutoff"), help: "Cutoff of the angular sums in Å.")
     var angularCutoff: Double = FitSettings.defaultAngularCutoff
@@ -45,6 +45,9 @@ struct FitCommand: ParsableCommand {
 
     @Option(name: .customLong("angular-zeta"), help: "Angular sharpness zeta of the angular sums (>= 1), comma-separated; each with lambda = +1 and -1.")
     var angularZeta: String = FitSettings.defaultAngularZetas.map { String(format: "%g", $0) }.joined(separator: ",")
+
+    @Option(name: .long, help: "Agents: selfish (the paper's: each follows the gradient of its own loss in its own position) or conservative (forces -dU/dq of U = the sum of all losses; all species fitted jointly).")
+    var agents: AgentKind = .selfish
 
     @Option(name: .long, help: "Loss form: full, diagonal or linear.")
     var form: LossForm = .full
@@ -104,6 +107,7 @@ struct FitCommand: ParsableCommand {
         s.cutoff = cutoff
         s.basis = try BasisChoice.parse(basis)
         s.form = form
+        s.agents = agents
         s.ridge = ridge
         s.labelledAngles = angles.labelled ? LabelledAngles.parse(labelledAngles) : nil
         s.angularSums = angles.sums ? try angularSums() : nil
@@ -211,4 +215,5 @@ func printReport(_ r: FitReport) {
 
 extension InvariantFamily: ExpressibleByArgument {}
 extension AngleChoice: ExpressibleByArgument {}
+extension AgentKind: ExpressibleByArgument {}
 extension LossForm: ExpressibleByArgument {}

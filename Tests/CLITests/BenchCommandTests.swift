@@ -11,7 +11,7 @@ import Testing
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let path = dir.appendingPathComponent("model.json").path
         let r = try? runMLD(["fit", "--data", "Data/cp2k-water64-xtb-300K", "--train", "0..200:2",
-                             "--test", "800..900:10", "--out", path])
+                             "--test", "800..900:10", "--angles", "none", "--out", path])
         if r?.status != 0 { print("mld fit failed: \(r?.err ?? "did not run")") }
         return path
     }()

@@ -16,7 +16,7 @@ import Testing
         let dir = try Self.tempDir()
         let model = (dir as NSString).appendingPathComponent("model.json")
         let fit = try runMLD(["fit", "--data", Self.data, "--train", "0..120:4", "--test", "840..900:2",
-                              "--nearest", "O:4,H:6", "--out", model, "--json"])
+                              "--nearest", "O:4,H:6", "--angles", "none", "--out", model, "--json"])
         #expect(fit.status == 0, "\(fit.err)")
         let obj = try JSONSerialization.jsonObject(with: Data(fit.out.utf8)) as! [String: Any]
         let test = obj["test"] as! [[String: Any]]
@@ -82,7 +82,7 @@ import Testing
         try "{\"format\": \"mld-model\", \"version\": 99}".write(toFile: bad, atomically: true, encoding: .utf8)
         var r = try runMLD(["eval", "--model", bad, "--data", Self.data])
         #expect(r.status == 1)
-        #expect(r.err == "mld: error: \(bad): unknown model file version 99 (this mld reads version 1)\n")
+        #expect(r.err == "mld: error: \(bad): unknown model file version 99 (this mld reads versions 1-2)\n")
         try "[1, 2".write(toFile: bad, atomically: true, encoding: .utf8)
         r = try runMLD(["eval", "--model", bad, "--data", Self.data])
         #expect(r.status == 1 && r.err.contains("not a JSON file"))

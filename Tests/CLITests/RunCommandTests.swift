@@ -11,7 +11,7 @@ import Testing
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let path = dir + "/model.json"
         let r = try! runMLD(["fit", "--data", data, "--train", "0..600:6", "--test", "600..900:10",
-                             "--ridge", "1e-8", "--out", path])
+                             "--ridge", "1e-8", "--angles", "none", "--out", path])
         precondition(r.status == 0, "fit failed: \(r.err)")
         return path
     }()

@@ -26,6 +26,17 @@ public protocol AgentPotential: Sendable {
     /// Evaluates one agent. Throws when the model cannot be evaluated (for example too few atoms
     /// of a species within the search radius); the message names the agent.
     func evaluate(_ n: AgentNeighbourhood, workspace: Workspace) throws -> AgentResult
+    /// Whether an agent's loss also acts on its neighbours (F_i = -dU/dq_i, U = sum_k H_k): then
+    /// after each `evaluate`, `forEachNeighbourForce` gives those forces.
+    var isConservative: Bool { get }
+    /// After `evaluate` of a conservative potential: calls `body(atom, force)` (eV/Å) for every
+    /// force the agent's loss puts on another atom.
+    func forEachNeighbourForce(workspace: Workspace, _ body: (Int, SIMD3<Double>) -> Void)
+}
+
+extension AgentPotential {
+    public var isConservative: Bool { false }
+    public func forEachNeighbourForce(workspace: Workspace, _ body: (Int, SIMD3<Double>) -> Void) {}
 }
 
 /// What one agent sees: its own index and position, its neighbour list, every position and

@@ -26,6 +26,14 @@ public final class CPUBackend: ForceBackend {
     public private(set) var list: NeighbourList
 
     private var wrapped: [SIMD3<Double>] = []
+    /// Conservative potentials: per block, the forces (atom, eV/Å) of its agents' losses in agent
+    /// order (each agent's own force first), added up after the parallel pass in block order so
+    /// the sum does not depend on the thread count.
+    private var contributions: [Contributions] = []
+    final class Contributions {
+        var atoms: [Int32] = []
+        var forces: [SIMD3<Double>] = []
+    }
     private let blocks: Int
     private var workspaces: [Any]
 
@@ -110,6 +118,9 @@ public final class CPUBackend: ForceBackend {
         let radius = list.radius, skin = list.skin
         let S = list.speciesCount
         let work = workspaces.map { $0 as! P.Workspace }
+        let conservative = potential.isConservative
+        if conservative && contributions.count != blocks { contributions = (0..<blocks).map { _ in Contributions() } }
+        let parts = contributions
         list.buildDistances.withUnsafeBufferPointer { distBuf in
         let dist = distBuf.count > 0 ? distBuf.baseAddress : nil
         wrapped.withUnsafeBufferPointer { pos in
@@ -132,6 +143,9 @@ public final class CPUBackend: ForceBackend {
                                                 lengths: L, halfLengths: 0.5 * L, radius: radius,
                                                 buildDistances: nil, skin: skin)
                                             var most = 0.0
+                                            let part = conservative ? parts[b] : nil
+                                            part?.atoms.removeAll(keepingCapacity: true)
+                                            part?.forces.removeAll(keepingCapacity: true)
                                             do {
                                                 for k in (b * per)..<min(n, (b + 1) * per) {
                                                     hood.agent = k
@@ -144,6 +158,12 @@ public final class CPUBackend: ForceBackend {
                                                     frc[k] = r.force
                                                     if wantLoss { lss[k] = r.loss }
                                                     most = max(most, r.neededRadius)
+                                                    if let part, r.neededRadius == 0 {
+                                                        part.atoms.append(Int32(k)); part.forces.append(r.force)
+                                                        potential.forEachNeighbourForce(workspace: ws) { j, f in
+                                                            part.atoms.append(Int32(j)); part.forces.append(f)
+                                                        }
+                                                    }
                                                 }
                                             } catch {
                                                 fail[b] = error
@@ -161,6 +181,13 @@ public final class CPUBackend: ForceBackend {
         }
         if let e = failure.first(where: { $0 != nil }) { throw e! }
         if wantLoss { losses = lossBuffer }
-        return needed.max() ?? 0
+        let most = needed.max() ?? 0
+        if conservative && most == 0 {
+            for i in 0..<n { forces[i] = .zero }
+            for part in parts {
+                for (j, f) in zip(part.atoms, part.forces) { forces[Int(j)] += f }
+            }
+        }
+        return most
     }
 }

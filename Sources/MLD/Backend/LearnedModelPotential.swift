@@ -40,6 +40,16 @@ public struct LearnedModelPotential: AgentPotential {
     public func evaluate(_ n: AgentNeighbourhood, workspace ev: AgentForceEvaluator) throws -> AgentResult {
         try ev.force(n)
     }
+
+    public var isConservative: Bool { model.agents == .conservative }
+
+    @inline(__always)
+    public func forEachNeighbourForce(workspace ev: AgentForceEvaluator, _ body: (Int, SIMD3<Double>) -> Void) {
+        for i in 0..<ev.neighbourCount {
+            let (j, f) = ev.neighbourForce(i)
+            body(Int(j), f)
+        }
+    }
 }
 
 /// One agent outside the training range: which invariant, its value and the range seen in

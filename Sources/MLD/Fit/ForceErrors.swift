@@ -99,6 +99,14 @@ extension LearnedModel {
                     throw MLDError.input(file: file, line: nil, problem: "frame \(f) has no reference forces")
                 }
                 let ev = evaluators[thread]
+                if agents == .conservative {
+                    // Every atom's force gathers terms of many agents: the whole frame first.
+                    let r = try evaluate(c, evaluator: ev)
+                    for k in 0..<n {
+                        accp[thread][Int(sp[k])].add(predicted: r.forces[k], reference: ref[k], outside: r.outOfRange[k])
+                    }
+                    return
+                }
                 try c.positions.withUnsafeBufferPointer { pos in
                     try sp.withUnsafeBufferPointer { spp in
                         try all.withUnsafeBufferPointer { cand in

@@ -62,11 +62,16 @@ public enum AngleChoice: String, Sendable, CaseIterable {
     public var sums: Bool { self == .sums || self == .labelledAndSums }
 
     /// What `mld fit` uses without `--angles` (see docs/fit.md for the measurements behind it).
-    public static let fitDefault: AngleChoice = .labelled
+    public static let fitDefault: AngleChoice = .labelledAndSums
 }
 
-/// Settings of one fit. Defaults are those of `mld fit` with no options.
+/// Settings of one fit. Defaults are those of the paper's model (selfish agents, nearest
+/// distances only); `mld fit` with no options adds the angular blocks of `AngleChoice.fitDefault`.
 public struct FitSettings: Sendable {
+    /// The labelled angles `mld fit` uses by default: the bend H1-k-H2 (for an O agent the
+    /// H-O-H angle of its molecule). Angles with second neighbours (O1-O2) swap often and made
+    /// the fit worse for H once the angular sums are there (docs/fit.md).
+    public static let defaultLabelledAngles = LabelledAngles(pairs: [(NeighbourLabel("H", 1), NeighbourLabel("H", 2))])
     /// Default cutoff of the angular sums in Å.
     public static let defaultAngularCutoff = 4.0
     /// Default radial decays of the angular sums in 1/Å² (broad: sharp ones make false wells).
@@ -96,6 +101,9 @@ public struct FitSettings: Sendable {
     public var train: FrameRange?
     /// Test frames; nil: the last 20 %.
     public var test: FrameRange?
+    /// Selfish agents (the paper's, each fitted to its own force) or conservative ones (one
+    /// joint fit of all species' losses to F = -dU/dq, U = sum_k H_k).
+    public var agents: AgentKind = .selfish
     /// Stride through the frames of extra training data sets.
     public var extraStride = 3
     /// Number of contiguous training blocks for the ridge validation.
@@ -327,6 +335,15 @@ public enum LossFitter {
             spec.setSearchRadius(r)
         }
         let rangeSeconds = Date().timeIntervalSince(t0)
+
+        if settings.agents == .conservative {
+            let job = ConservativeFit(
+                run: run, settings: settings, frames: frames, trainIdx: trainIdx, testIdx: testIdx,
+                trainRange: trainRange, testRange: testRange, extraTraining: extraTraining.map(\.directory),
+                spec: spec, centre: centre, ranges: (0..<sCount).map { InvariantRange(min: lo[$0], max: hi[$0]) },
+                warnings: warnings, rangeSeconds: rangeSeconds, clock: clock)
+            return try job.fit()
+        }
 
         // Pass 2: normal equations per (block, species), blocks 0..<K training, K test.
         let K = settings.ridge == nil ? max(1, min(settings.validationBlocks, trainIdx.count)) : 1

@@ -40,6 +40,7 @@ public final class InvariantEvaluator {
     public private(set) var termAtom: UnsafeMutablePointer<Int32>
     public private(set) var termInvariant: UnsafeMutablePointer<Int32>
     public private(set) var termGradient: UnsafeMutablePointer<SIMD3<Double>>
+    private var termLocal: UnsafeMutablePointer<Int32>
     private var termCapacity: Int
 
     private let speciesCount: Int
@@ -82,6 +83,7 @@ public final class InvariantEvaluator {
     private var gDisp: UnsafeMutablePointer<SIMD4<Double>>   // (dx, dy, dz, r)
     private var gRadial: UnsafeMutablePointer<Double>        // per neighbour and function: exp(-eta r²) fc(r)
     private var gRadialDerivative: UnsafeMutablePointer<Double> // its d/dr divided by r
+    private var gInside: UnsafeMutablePointer<Int32>          // gathered neighbours inside the angular cutoff
 
     public init(spec: InvariantSpec) {
         self.spec = spec
@@ -96,6 +98,7 @@ public final class InvariantEvaluator {
         termAtom = .allocate(capacity: termCapacity)
         termInvariant = .allocate(capacity: termCapacity)
         termGradient = .allocate(capacity: termCapacity)
+        termLocal = .allocate(capacity: termCapacity)
 
         let near = spec.nearest
         hasNearest = near != nil
@@ -172,16 +175,17 @@ public final class InvariantEvaluator {
         gDisp = .allocate(capacity: gatherCapacity)
         gRadial = .allocate(capacity: gatherCapacity * max(functionCount, 1))
         gRadialDerivative = .allocate(capacity: gatherCapacity * max(functionCount, 1))
+        gInside = .allocate(capacity: gatherCapacity)
     }
 
     deinit {
         phi.deallocate(); gradient.deallocate()
-        termAtom.deallocate(); termInvariant.deallocate(); termGradient.deallocate()
+        termAtom.deallocate(); termInvariant.deallocate(); termGradient.deallocate(); termLocal.deallocate()
         counts.deallocate(); starts.deallocate(); filled.deallocate()
         slots.deallocate(); slotAtom.deallocate(); params.deallocate(); labelledSlots.deallocate()
         etas.deallocate(); lambdas.deallocate(); zetas.deallocate(); integerZeta.deallocate()
         gAtom.deallocate(); gSpecies.deallocate(); gDisp.deallocate()
-        gRadial.deallocate(); gRadialDerivative.deallocate()
+        gRadial.deallocate(); gRadialDerivative.deallocate(); gInside.deallocate()
     }
 
     /// Evaluates phi and its gradients for `agent` from candidates that hold every atom within
@@ -256,23 +260,49 @@ public final class InvariantEvaluator {
 
     // MARK: Neighbour terms
 
+    /// `local` numbers the neighbour within this evaluation: nearest slot s is s, gathered
+    /// neighbour m is `nearestCount + m` (an atom may have two numbers; sums over them are right).
     @inline(__always)
-    private func record(_ a: Int, _ j: Int32, _ g: SIMD3<Double>) {
+    private func record(_ a: Int, _ local: Int, _ j: Int32, _ g: SIMD3<Double>) {
         if termCount == termCapacity { growTerms() }
         termAtom[termCount] = j
         termInvariant[termCount] = Int32(a)
+        termLocal[termCount] = Int32(local)
         termGradient[termCount] = g
         termCount += 1
+    }
+
+    /// The local neighbour number of term t (see `record`, `localAtom`).
+    @inline(__always)
+    public func termLocalIndex(_ t: Int) -> Int32 { termLocal[t] }
+
+    /// Number of local neighbour numbers after the last `evaluate` (see `record`).
+    public var localCount: Int { nearestCount + gathered }
+
+    /// The atom behind local neighbour number `l`.
+    @inline(__always)
+    public func localAtom(_ l: Int) -> Int32 { l < nearestCount ? slotAtom[l] : gAtom[l - nearestCount] }
+
+    /// With `recordsNeighbourGradients`, after `evaluate`: sum_a c_a dphi_a/dq_j for every
+    /// neighbour j, for coefficients `c` (length P), accumulated per local neighbour number into
+    /// `out` (length `localCount`, overwritten). With c = -dH/dphi this is the force that the
+    /// agent's loss puts on its neighbours (eV/Å).
+    public func contract(_ c: UnsafePointer<Double>, into out: UnsafeMutablePointer<SIMD3<Double>>) {
+        for l in 0..<localCount { out[l] = .zero }
+        for t in 0..<termCount {
+            out[Int(termLocal[t])] += c[Int(termInvariant[t])] * termGradient[t]
+        }
     }
 
     private func growTerms() {
         let c = 2 * termCapacity
         let a = UnsafeMutablePointer<Int32>.allocate(capacity: c), b = UnsafeMutablePointer<Int32>.allocate(capacity: c)
         let g = UnsafeMutablePointer<SIMD3<Double>>.allocate(capacity: c)
+        let l = UnsafeMutablePointer<Int32>.allocate(capacity: c)
         a.update(from: termAtom, count: termCount); b.update(from: termInvariant, count: termCount)
-        g.update(from: termGradient, count: termCount)
-        termAtom.deallocate(); termInvariant.deallocate(); termGradient.deallocate()
-        termAtom = a; termInvariant = b; termGradient = g
+        g.update(from: termGradient, count: termCount); l.update(from: termLocal, count: termCount)
+        termAtom.deallocate(); termInvariant.deallocate(); termGradient.deallocate(); termLocal.deallocate()
+        termAtom = a; termInvariant = b; termGradient = g; termLocal = l
         termCapacity = c
     }
 
@@ -366,7 +396,7 @@ public final class InvariantEvaluator {
                 g = d * (1 / r)
             }
             gradient[a] = -g
-            if rec { record(a, slotAtom[a], g) }
+            if rec { record(a, a, slotAtom[a], g) }
         }
     }
 
@@ -388,7 +418,7 @@ public final class InvariantEvaluator {
             let a = labelledOffset + i
             phi[a] = c
             gradient[a] = -(g1 + g2)
-            if rec { record(a, slotAtom[s1], g1); record(a, slotAtom[s2], g2) }
+            if rec { record(a, s1, slotAtom[s1], g1); record(a, s2, slotAtom[s2], g2) }
         }
     }
 
@@ -401,8 +431,9 @@ public final class InvariantEvaluator {
         a.update(from: gAtom, count: gatherCapacity); s.update(from: gSpecies, count: gatherCapacity)
         d.update(from: gDisp, count: gatherCapacity)
         gAtom.deallocate(); gSpecies.deallocate(); gDisp.deallocate()
-        gRadial.deallocate(); gRadialDerivative.deallocate()
+        gRadial.deallocate(); gRadialDerivative.deallocate(); gInside.deallocate()
         gAtom = a; gSpecies = s; gDisp = d
+        gInside = .allocate(capacity: c)
         gRadial = .allocate(capacity: c * f)
         gRadialDerivative = .allocate(capacity: c * f)
         gatherCapacity = c
@@ -476,7 +507,7 @@ public final class InvariantEvaluator {
                 phi[base + n] += g * fc
                 let gj = (dg * fc + g * dfc) * drdq
                 gradient[base + n] -= gj
-                if rec { record(base + n, gAtom[m], gj) }
+                if rec { record(base + n, nearestCount + m, gAtom[m], gj) }
             }
         }
     }
@@ -495,10 +526,7 @@ public final class InvariantEvaluator {
         for m in 0..<gathered {
             let r = gDisp[m].w
             if r >= rc { continue }
-            // Compact the neighbours inside the angular cutoff to the front (order kept).
-            if inside != m {
-                gAtom[inside] = gAtom[m]; gSpecies[inside] = gSpecies[m]; gDisp[inside] = gDisp[m]
-            }
+            gInside[inside] = Int32(m)
             let x = piOverRc * r
             let fc = 0.5 * (1 + cos(x))
             let dfc = -0.5 * piOverRc * sin(x)
@@ -510,13 +538,15 @@ public final class InvariantEvaluator {
             inside += 1
         }
         for j in 0..<inside {
-            let vj = gDisp[j]
+            let mj = Int(gInside[j])
+            let vj = gDisp[mj]
             let dj = SIMD3(vj.x, vj.y, vj.z), rj = vj.w
-            let sj = Int(gSpecies[j])
+            let sj = Int(gSpecies[mj])
             for l in (j + 1)..<max(inside, j + 1) {
-                let vl = gDisp[l]
+                let ml = Int(gInside[l])
+                let vl = gDisp[ml]
                 let dl = SIMD3(vl.x, vl.y, vl.z), rl = vl.w
-                let sl = Int(gSpecies[l])
+                let sl = Int(gSpecies[ml])
                 let (b, c) = sj <= sl ? (sj, sl) : (sl, sj)
                 let pair = b * S - b * (b - 1) / 2 + (c - b)
                 let inv = 1 / (rj * rl)
@@ -550,7 +580,7 @@ public final class InvariantEvaluator {
                     gradient[a] -= s1 * cjl + s2 * dj + s3 * dl
                     if rec {
                         let gj = s1 * cj + s2 * dj, gl = s1 * cl + s3 * dl
-                        record(a, gAtom[j], gj); record(a, gAtom[l], gl)
+                        record(a, nearestCount + mj, gAtom[mj], gj); record(a, nearestCount + ml, gAtom[ml], gl)
                     }
                 }
             }

@@ -54,6 +54,16 @@ public struct FitRecord: Codable, Sendable, Equatable {
     public var date: String
 }
 
+/// How the agents' losses make forces.
+public enum AgentKind: String, Codable, Sendable, CaseIterable {
+    /// The paper's agents: each follows the gradient of its own loss with respect to its own
+    /// position only, F_k = -dH_A(phi_k)/dq_k (no third law, not Hamiltonian).
+    case selfish
+    /// The physical counterpart: U = sum_k H_A(phi_k) is a potential energy and
+    /// F_i = -dU/dq_i, so every agent's loss also acts on the neighbours it depends on.
+    case conservative
+}
+
 /// A fitted learning-dynamics model: per-species quadratic losses over one invariant spec.
 ///
 /// The model file (`mld fit --out`) is versioned JSON:
@@ -77,6 +87,9 @@ public struct LearnedModel: Sendable {
     public var species: [Element]
     public var invariants: InvariantSpec
     public var form: LossForm
+    /// How the losses make forces (selfish: the paper's; conservative: minus the gradient of
+    /// their sum).
+    public var agents: AgentKind = .selfish
     /// One loss per species, in model order.
     public var losses: [QuadraticLoss]
     /// Training range of the invariants per species, in model order.
@@ -85,7 +98,9 @@ public struct LearnedModel: Sendable {
     public var fit: FitRecord?
 
     public init(species: [Element], invariants: InvariantSpec, form: LossForm,
-                losses: [QuadraticLoss], ranges: [InvariantRange], fit: FitRecord? = nil) {
+                losses: [QuadraticLoss], ranges: [InvariantRange], fit: FitRecord? = nil,
+                agents: AgentKind = .selfish) {
+        self.agents = agents
         self.species = species
         self.invariants = invariants
         self.form = form
@@ -131,7 +146,8 @@ public struct LearnedModel: Sendable {
     }
 
     /// Forces (eV/Å), losses (eV) and whether each agent's invariants leave the training
-    /// range, for every agent of `configuration`, by an all-pairs neighbour search.
+    /// range, for every agent of `configuration`, by an all-pairs neighbour search. For a
+    /// conservative model the force on an atom sums its own loss's and its neighbours' terms.
     public func evaluate(_ configuration: Configuration, evaluator: AgentForceEvaluator? = nil) throws
         -> (forces: [SIMD3<Double>], losses: [Double], outOfRange: [Bool]) {
         try check(elements: configuration.elements, box: configuration.box)
@@ -147,9 +163,13 @@ public struct LearnedModel: Sendable {
                 try all.withUnsafeBufferPointer { cand in
                     for k in 0..<n {
                         let r = try ev.force(agent: k, positions: pos, species: spp, box: configuration.box, candidates: cand)
-                        forces[k] = r.force
+                        forces[k] += r.force
                         losses[k] = r.loss
                         out[k] = ev.lastOutOfRange(species: Int(spp[k]))
+                        for i in 0..<ev.neighbourCount {      // conservative models only
+                            let (j, f) = ev.neighbourForce(i)
+                            forces[Int(j)] += f
+                        }
                     }
                 }
             }
@@ -167,6 +187,7 @@ public struct LearnedModel: Sendable {
         var species: [SpeciesEntry]
         var invariants: InvariantSpec
         var form: LossForm
+        var agents: AgentKind?
         var losses: [LossEntry]
         var fit: FitRecord?
     }
@@ -176,7 +197,7 @@ public struct LearnedModel: Sendable {
         let file = FileV1(
             format: Self.format, version: Self.version,
             species: species.map { SpeciesEntry(element: $0.symbol, mass: $0.mass) },
-            invariants: invariants, form: form,
+            invariants: invariants, form: form, agents: agents,
             losses: zip(species, zip(losses, ranges)).map {
                 LossEntry(species: $0.symbol, w: $1.0.w, W: $1.0.W, min: $1.1.min, max: $1.1.max)
             },
@@ -254,7 +275,7 @@ public struct LearnedModel: Sendable {
             ranges.append(InvariantRange(min: l.min, max: l.max))
         }
         return LearnedModel(species: elements, invariants: f.invariants, form: f.form,
-                            losses: losses, ranges: ranges, fit: f.fit)
+                            losses: losses, ranges: ranges, fit: f.fit, agents: f.agents ?? .selfish)
     }
 
     private static func describe(_ e: DecodingError) -> String {
@@ -294,8 +315,21 @@ public final class AgentForceEvaluator {
     private let lo: UnsafeMutableBufferPointer<Double>
     private let hi: UnsafeMutableBufferPointer<Double>
 
+    /// Whether `force` also computes the forces on the neighbours (conservative models).
+    public let conservative: Bool
+    /// After `force` of a conservative model: `neighbourCount` forces in eV/Å that the agent's
+    /// loss puts on atoms `neighbourAtom(i)` (an atom may appear twice; add them).
+    public private(set) var neighbourCount = 0
+    private var neighbourForces: UnsafeMutablePointer<SIMD3<Double>>
+    private var neighbourCapacity = 64
+    private let minusG: UnsafeMutablePointer<Double>
+
     init(model: LearnedModel) {
         invariants = InvariantEvaluator(spec: model.invariants)
+        conservative = model.agents == .conservative
+        invariants.recordsNeighbourGradients = conservative
+        neighbourForces = .allocate(capacity: neighbourCapacity)
+        minusG = .allocate(capacity: max(model.invariantCount, 1))
         p = model.invariantCount
         speciesCount = model.species.count
         g = .allocate(capacity: max(p, 1)); g.initialize(repeating: 0)
@@ -313,7 +347,30 @@ public final class AgentForceEvaluator {
         }
     }
 
-    deinit { g.deallocate(); w.deallocate(); W.deallocate(); lo.deallocate(); hi.deallocate() }
+    deinit {
+        g.deallocate(); w.deallocate(); W.deallocate(); lo.deallocate(); hi.deallocate()
+        neighbourForces.deallocate(); minusG.deallocate()
+    }
+
+    /// The i-th neighbour force of the last agent (eV/Å) and its atom.
+    @inline(__always)
+    public func neighbourForce(_ i: Int) -> (atom: Int32, force: SIMD3<Double>) {
+        (invariants.localAtom(i), neighbourForces[i])
+    }
+
+    /// For conservative models: -sum_a g_a dphi_a/dq_j for every neighbour j of the last agent.
+    @inline(__always)
+    private func computeNeighbourForces() {
+        let n = invariants.localCount
+        if n > neighbourCapacity {
+            neighbourForces.deallocate()
+            neighbourCapacity = max(n, 2 * neighbourCapacity)
+            neighbourForces = .allocate(capacity: neighbourCapacity)
+        }
+        for a in 0..<p { minusG[a] = -g[a] }
+        invariants.contract(minusG, into: neighbourForces)
+        neighbourCount = n
+    }
 
     /// Force on `agent` in eV/Å, F = -sum_a g_a dphi_a/dq_k, and its loss H in eV.
     ///
@@ -326,7 +383,9 @@ public final class AgentForceEvaluator {
                       species: UnsafeBufferPointer<Int32>, box: Box,
                       candidates: UnsafeBufferPointer<Int32>) throws -> (force: SIMD3<Double>, loss: Double) {
         try invariants.evaluate(agent: agent, positions: positions, species: species, box: box, candidates: candidates)
-        return lossAndForce(species: Int(species[agent]))
+        let r = lossAndForce(species: Int(species[agent]))
+        if conservative { computeNeighbourForces() }
+        return r
     }
 
     /// The same from a CPU backend's neighbourhood (a species-split list row that may be shorter
@@ -338,6 +397,7 @@ public final class AgentForceEvaluator {
                                              buildDistances: n.buildDistances, skin: n.skin, listRadius: n.radius)
         if needed > 0 { return AgentResult(loss: 0, force: .zero, neededRadius: needed) }
         let r = lossAndForce(species: Int(n.species[n.agent]))
+        if conservative { computeNeighbourForces() }
         return AgentResult(loss: r.loss, force: r.force)
     }
 
