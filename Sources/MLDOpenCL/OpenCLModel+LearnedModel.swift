@@ -7,6 +7,9 @@ extension OpenCLModel {
     /// angular sums, once each, in that order.
     public init(_ model: LearnedModel) throws {
         let spec = model.invariants
+        if model.agents != .selfish {
+            throw MLDError.model(file: "model", problem: "\(model.agents.rawValue) agents run on the CPU backend only (the OpenCL kernels compute selfish forces)")
+        }
         if let problem = spec.validationProblem() { throw MLDError.model(file: "model", problem: problem) }
         let invariants: Invariants
         switch spec.blocks.first {
