@@ -153,13 +153,13 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let out = dir + "/box.xyz"
         try write("precious\n", out)
-        let r = try runMLD(["box", "--molecules", "8", "--out", out])
+        let r = try runMLD(["box", "--molecules", "64", "--out", out])
         expectRefused(r, naming: out)
         #expect(read(out) == "precious\n")
-        let f = try runMLD(["box", "--molecules", "8", "--out", out, "--force"])
+        let f = try runMLD(["box", "--molecules", "64", "--out", out, "--force"])
         #expect(f.status == 0, "\(f.err)")
-        #expect(try ExtendedXYZ.read(out)[0].count == 24)
-        let d = try runMLD(["box", "--molecules", "8", "--out", dir, "--force"])
+        #expect(try ExtendedXYZ.read(out)[0].count == 192)
+        let d = try runMLD(["box", "--molecules", "64", "--out", dir, "--force"])
         expectRefused(d, naming: dir)
     }
 
