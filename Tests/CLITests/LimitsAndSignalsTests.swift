@@ -62,6 +62,23 @@ import Testing
         #expect(try runMLD(["info", "--data", dir.path, "--cell", "6"]).status == 0)
     }
 
+    @Test func evalOfAModelWithInfiniteErrorsIsOneLine() throws {
+        // The model's weights scaled to ~1e306: its force errors overflow to inf.
+        let dir = try temporaryFolder("inf-model")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var obj = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.model))) as! [String: Any]
+        obj["losses"] = (obj["losses"] as! [[String: Any]]).map { loss in
+            var l = loss
+            for key in ["W", "w"] { l[key] = (l[key] as! [Double]).map { $0 * 1e306 } }
+            return l
+        }
+        let bad = dir.appendingPathComponent("inf.json").path
+        try JSONSerialization.data(withJSONObject: obj).write(to: URL(fileURLWithPath: bad))
+        let r = try runMLD(["eval", "--model", bad, "--data", Self.data, "--frames", "0..2", "--json"])
+        expectOneLine(r, mentioning: "cannot write JSON")
+        #expect(r.err.contains("relRMSE is inf, not a finite number"), "\(r.err)")
+    }
+
     @Test func negativeFrameAfterASpace() throws {
         let dir = try temporaryFolder("frame")
         defer { try? FileManager.default.removeItem(at: dir) }
