@@ -119,12 +119,12 @@ struct RunCommand: ParsableCommand {
                 throw MLDError.model(file: rec.model.path, problem: "changed since the run started (SHA-256 \(hash.prefix(12))..., run.json has \(rec.model.sha256.prefix(12))...)")
             }
             let ck = dir.checkpointData!
+            lastStep = steps.map { ck.step + $0 } ?? rec.targetSteps
+            guard lastStep <= RunCommand.maxSteps else { throw MLDError.usage("--steps \(steps ?? 0) from step \(ck.step) goes past \(RunCommand.maxSteps) steps in all") }
             let sp = try model.speciesIndices(elements: ck.elements, species: ck.species, file: rec.model.path).map(Int.init)
             let made = try makeBackend(backend, model: model, species: sp, box: ck.box, opencl: opencl)
             note = made.note
             sim = try Simulation(checkpoint: ck, backend: made.backend, settings: rec.settings)
-            lastStep = steps.map { ck.step + $0 } ?? rec.targetSteps
-            guard lastStep <= RunCommand.maxSteps else { throw MLDError.usage("--steps \(steps ?? 0) from step \(ck.step) goes past \(RunCommand.maxSteps) steps in all") }
         } else {
             var settings = SimulationSettings()
             if let dt { settings.timeStep = dt }
