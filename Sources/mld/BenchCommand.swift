@@ -89,6 +89,10 @@ struct BenchCommand: ParsableCommand {
             removeTemporaryFilesOnSignals()
         }
         let learned = try LearnedModel.load(model)
+        var isDir: ObjCBool = false
+        if let cp2k, FileManager.default.fileExists(atPath: cp2k, isDirectory: &isDir), isDir.boolValue {
+            try CP2KReader.checkOneProject(cp2k)  // never one .ener picked silently of several
+        }
         let timing = try cp2k.map { try CP2KTiming(path: $0) }
         let reference = try Configuration.load(data, frame: 0)
         var backends: [BenchBackend] = backend == .all ? [.cpu, .opencl] : [backend]

@@ -79,6 +79,17 @@ import Testing
         #expect(r.err.contains("relRMSE is inf, not a finite number"), "\(r.err)")
     }
 
+    @Test func benchRefusesADirectoryWithTwoEnerFiles() throws {
+        let dir = try temporaryFolder("two-ener")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for name in ["a-1.ener", "b-1.ener"] {
+            try " 0 0.0 0.1 300.0 -1.0 -0.9 1.0\n 1 0.5 0.1 300.0 -1.0 -0.9 2.0\n"
+                .write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        let r = try runMLD(["bench", "--model", Self.model, "--atoms", "192", "--steps", "1", "--repeats", "1", "--cp2k", dir.path])
+        expectOneLine(r, mentioning: "a-1.ener, b-1.ener")
+    }
+
     @Test func negativeFrameAfterASpace() throws {
         let dir = try temporaryFolder("frame")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -39,6 +39,25 @@ import Testing
         #expect(!run.hasVelocities)
     }
 
+    @Test func restartFilesWithDifferentCellsAreRefused() throws {
+        let other = "&FORCE_EVAL\n &SUBSYS\n &CELL\n ABC 7.0 7.0 7.0\n &END CELL\n &END SUBSYS\n&END FORCE_EVAL\n"
+        let dir = try mini.write { f in f["w-eq.restart"] = other }
+        let e = try #require(readError(dir))
+        #expect(e.contains("w-eq.restart") && e.contains("w.restart") && e.contains("different cells"), "\(e)")
+        // The same cell twice is no ambiguity.
+        let same = try mini.write { f in f["w-copy.restart"] = f["w.restart"] }
+        #expect(try CP2KReader.read(directory: same).box == Box(cubic: 6))
+    }
+
+    @Test func severalEnerFilesAreRefusedWhereOneIsPicked() throws {
+        let dir = try mini.write { f in
+            f["w-1.ener"] = " 0 0.0 0.1 300.0 -1.0 -0.9 1.0\n"
+            f["v-1.ener"] = " 0 0.0 0.1 300.0 -1.0 -0.9 1.0\n"
+        }
+        #expect(throws: MLDError.self) { try CP2KReader.checkOneProject(dir) }
+        #expect(throws: Never.self) { try CP2KReader.checkOneProject(try mini.write()) }
+    }
+
     @Test func shortEnerFileIsAWarning() throws {
         let dir = try mini.write { f in
             f["w-1.ener"] = "# step time kin temp pot cons used\n 0 0.0 0.1 300.0 -1.0 -0.9 1.0\n 1 0.5 0.1 301.0 -1.0 -0.9 1.0\n"

@@ -83,6 +83,20 @@ public enum CP2KReader {
         return (files, projects.sorted())
     }
 
+    /// Refuses a directory with more than one CP2K project (by its `-pos-1.xyz[.xz]` files) or
+    /// more than one `.ener` file, naming them: for readers that pick one file of a directory.
+    public static func checkOneProject(_ directory: String) throws {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+        let found = projects(names)
+        if found.projects.count > 1 {
+            throw MLDError.input(file: directory, line: nil, problem: "holds \(found.projects.count) CP2K projects (\(found.projects.map { "'\($0)'" }.joined(separator: ", ")): \(found.files.joined(separator: ", "))); mld reads one project per directory: move the others into their own directories")
+        }
+        let ener = names.filter { $0.hasSuffix(".ener") }
+        if ener.count > 1 {
+            throw MLDError.input(file: directory, line: nil, problem: "holds \(ener.count) .ener files (\(ener.joined(separator: ", "))); keep one per directory")
+        }
+    }
+
     /// A directory must hold one CP2K project: two (`water-eq-pos-1.xyz` beside
     /// `water-pos-1.xyz`) are refused, naming both, never one chosen silently. A file present
     /// both plain and as `.xz` is refused too.
@@ -98,9 +112,7 @@ public enum CP2KReader {
             let what = names.isEmpty ? "empty directory" : "no CP2K positions file (*-pos-1.xyz or *-pos-1.xyz.xz)"
             throw MLDError.input(file: directory, line: nil, problem: what)
         }
-        guard found.projects.count == 1 else {
-            throw MLDError.input(file: directory, line: nil, problem: "holds \(found.projects.count) CP2K projects (\(found.projects.map { "'\($0)'" }.joined(separator: ", ")): \(found.files.joined(separator: ", "))); mld reads one project per directory: move the others into their own directories")
-        }
+        if found.projects.count > 1 { try checkOneProject(directory) }
         let project = onlyProject
         /// The file `name` or `name.xz` (exact names), refusing both at once.
         func find(_ name: String, xz: Bool = true) throws -> String? {
@@ -120,13 +132,24 @@ public enum CP2KReader {
                                  problem: "missing forces file (needed for fitting and evaluation)")
         }
 
+        /// The cell of the `.restart` files that have a `&CELL`; several that disagree are refused.
+        func restartCell() throws -> (String, Box)? {
+            var cells: [(String, Box)] = []
+            for n in names where n.hasSuffix(".restart") {
+                if let b = try readRestartCell(path(n)) { cells.append((n, b)) }
+            }
+            if let other = cells.first(where: { $0.1 != cells[0].1 }) {
+                throw MLDError.input(file: directory, line: nil, problem: "the .restart files give different cells (\(cells[0].0): \(cells[0].1), \(other.0): \(other.1)); keep one, or write \(project)-1.cell")
+            }
+            return cells.first
+        }
+
         // The cell.
         let box: Box
         let cellSource: String
         if let cellName = try find("\(project)-1.cell", xz: false) {
             box = try readCellFile(path(cellName)); cellSource = path(cellName)
-        } else if let restart = names.first(where: { $0.hasSuffix(".restart") }),
-                  let b = try readRestartCell(path(restart)) {
+        } else if let (restart, b) = try restartCell() {
             box = b; cellSource = path(restart)
         } else if let cell {
             box = cell; cellSource = "--cell"
