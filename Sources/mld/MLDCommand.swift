@@ -80,7 +80,7 @@ func removeTemporaryFilesOnSignals() {
         let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
         src.setEventHandler {
             TemporaryPaths.removeAll()
-            FileHandle.standardError.write(Data("mld: stopped by \(name); nothing was written\n".utf8))
+            FileHandle.standardError.write(Data("mld: stopped by \(name); temporary files removed\n".utf8))
             _exit(code)
         }
         src.resume()

@@ -111,27 +111,36 @@ public struct ComparisonReport {
             let manifest = try JSONSerialization.data(withJSONObject: ["format": "mld-report", "files": outcome.files],
                                                       options: [.prettyPrinted, .sortedKeys])
             try manifest.write(to: tmp.appendingPathComponent(Self.manifestName))
-            if OutputPlace.state(target.path) == .absent, rename(tmp.path, target.path) == 0 { return outcome }
-            // Into an existing directory: file by file, the manifest last.
-            let previous = Self.manifestFiles(target.path) ?? []
-            for name in outcome.files + [Self.manifestName] {
-                let from = tmp.appendingPathComponent(name).path, to = target.appendingPathComponent(name).path
+            let names = outcome.files + [Self.manifestName]
+            // A directory where the report puts a file is refused before anything is moved.
+            for name in names {
+                let to = target.appendingPathComponent(name).path
                 var isDir: ObjCBool = false
                 if fm.fileExists(atPath: to, isDirectory: &isDir), isDir.boolValue {
                     throw MLDError.output(file: to, problem: "is a directory; the report cannot write its file there")
                 }
-                guard rename(from, to) == 0 else {
-                    throw MLDError.output(file: to, problem: "cannot be replaced (\(String(cString: strerror(errno))))")
+            }
+            // Moved into place as one step that a signal waits for.
+            return try TemporaryPaths.moving { () throws -> Outcome in
+                if OutputPlace.state(target.path) == .absent, rename(tmp.path, target.path) == 0 { return outcome }
+                // Into an existing directory: file by file, the manifest last.
+                let previous = Self.manifestFiles(target.path) ?? []
+                for name in names {
+                    let from = tmp.appendingPathComponent(name).path, to = target.appendingPathComponent(name).path
+                    guard rename(from, to) == 0 else {
+                        throw MLDError.output(file: to, problem: "cannot be replaced (\(String(cString: strerror(errno))))")
+                    }
                 }
+                // Files the earlier report wrote and this one does not (regular files only).
+                let written = Set(names)
+                for name in previous where !written.contains(name) {
+                    let p = target.appendingPathComponent(name).path
+                    var isDir: ObjCBool = false
+                    if fm.fileExists(atPath: p, isDirectory: &isDir), !isDir.boolValue { try? fm.removeItem(atPath: p) }
+                }
+                try? fm.removeItem(at: tmp)
+                return outcome
             }
-            let written = Set(outcome.files + [Self.manifestName])
-            for name in previous where !written.contains(name) {
-                let p = target.appendingPathComponent(name).path
-                var isDir: ObjCBool = false
-                if fm.fileExists(atPath: p, isDirectory: &isDir), !isDir.boolValue { try? fm.removeItem(atPath: p) }
-            }
-            try? fm.removeItem(at: tmp)
-            return outcome
         } catch {
             try? fm.removeItem(at: tmp)
             if let e = error as? MLDError { throw e }

@@ -90,8 +90,19 @@ public enum TemporaryPaths {
     public static func unregister(_ path: String) { lock.lock(); paths.remove(path); lock.unlock() }
     public static var current: Set<String> { lock.lock(); defer { lock.unlock() }; return paths }
 
-    /// Removes every registered path (a few tries: a writer may still be adding files).
+    /// Runs `body` (moving finished files into place) so that `removeAll` waits for it to end:
+    /// a signal never leaves an output half moved.
+    public static func moving<T>(_ body: () throws -> T) rethrows -> T {
+        movingLock.lock()
+        defer { movingLock.unlock() }
+        return try body()
+    }
+    private static let movingLock = NSLock()
+
+    /// Removes every registered path (a few tries: a writer may still be adding files), after
+    /// any `moving` block under way has ended.
     public static func removeAll() {
+        movingLock.lock()
         lock.lock()
         let all = paths
         lock.unlock()
