@@ -91,6 +91,15 @@ import Testing
         #expect(c.velocities?.first == SIMD3(0.01, -0.02, 0.03))
     }
 
+    @Test func aColumnOfTheWrongWidthIsRefused() throws {
+        let path = try writeTemp(xyz(properties: "species:S:1:pos:R:3:vel:R:1:forces:R:3") { "\($0) 1.0 2.0 3.0 0.5 0.1 0.2 0.3" })
+        #expect {
+            try ExtendedXYZ.read(path)
+        } throws: { e in
+            "\(e)".contains("column vel has 1 numbers")
+        }
+    }
+
     @Test func aseMomentaAreConverted() throws {
         let path = try writeTemp(xyz(properties: "species:S:1:pos:R:3:momenta:R:3") { _ in "O 1.0 2.0 3.0 1.0 0.0 0.0" })
         let c = try ExtendedXYZ.read(path)[0]

@@ -107,8 +107,15 @@ public enum ExtendedXYZ {
         var columns: [String: Int] = [:]
         var width = 0
         for k in stride(from: 0, to: props.count, by: 3) {
-            guard let c = Int(props[k + 2]) else {
+            guard let c = Int(props[k + 2]), c >= 1, c <= 1000 else {
                 throw MLDError.input(file: path, line: commentLine, problem: "bad column count '\(props[k + 2])'")
+            }
+            // The columns mld reads must have the width it reads them with.
+            let needed = props[k] == "species" ? 1
+                : ["pos", "velo", "vel", "velocities", "momenta", "forces"].contains(props[k]) ? 3
+                : props[k] == "masses" ? 1 : c
+            guard c == needed else {
+                throw MLDError.input(file: path, line: commentLine, problem: "column \(props[k]) has \(c) numbers; mld reads it with \(needed)")
             }
             columns[props[k]] = width
             width += c
