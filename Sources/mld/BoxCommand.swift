@@ -57,8 +57,8 @@ struct BoxCommand: ParsableCommand {
             throw MLDError.usage("--replicate must look like 4x4x4 or 4 (positive integers), not '\(replicate)'")
         }
         if let c = ReplicationCounts(parsing: replicate) {
-            // Limits before any allocation: the image count, and the edges of the tiled box
-            // checked once the configuration is known (`checkTiling`).
+            // Limits before any allocation: the image count here; the atom count and the edges
+            // of the tiled box once the configuration to tile is known (in `run`).
             let (xy, o1) = c.counts.x.multipliedReportingOverflow(by: c.counts.y)
             let (xyz, o2) = xy.multipliedReportingOverflow(by: c.counts.z)
             if o1 || o2 || xyz > Configuration.maximumAtoms / 2 {

@@ -83,7 +83,7 @@ struct FitCommand: ParsableCommand {
             }
         }
         if let scanSpec {
-            try OutputPlace.checkFile(scanPath(scanSpec), option: scanOut == nil ? "--out" : "--scan-out", force: force,
+            try OutputPlace.checkFile(scanPath(scanSpec), option: scanOut == nil && out != nil ? "--out" : "--scan-out", force: force,
                                       isOurs: FitCommand.isScanCSV)
         }
         removeTemporaryFilesOnSignals()
