@@ -19,6 +19,22 @@ import Testing
         #expect(throws: MLDError.self) { try Configuration.load(dir, frame: 0) }
     }
 
+    @Test func aPositionsFileChoosesItsProject() throws {
+        // w-eq has 2 steps, w has 3; each chosen by its positions file.
+        let dir = try mini.write { f in
+            f["w-eq-pos-1.xyz"] = mini.frames(kind: "pos", steps: [0, 1])
+            f["w-eq-frc-1.xyz"] = mini.frames(kind: "frc", steps: [0, 1])
+        }
+        let eq = try CP2KReader.read(directory: dir + "/w-eq-pos-1.xyz")
+        #expect(eq.project == "w-eq" && eq.frames.count == 2 && !eq.hasVelocities)
+        #expect(eq.directory == dir)
+        let w = try CP2KReader.read(directory: dir + "/w-pos-1.xyz")
+        #expect(w.project == "w" && w.frames.count == 3 && w.hasVelocities)
+        #expect(try Configuration.loadFrame(dir + "/w-eq-pos-1.xyz", frame: -1).index == 1)
+        let e = try #require(readError(dir))
+        #expect(e.contains("name one by its positions file"), "\(e)")
+    }
+
     @Test func plainAndCompressedTogetherAreRefused() throws {
         let dir = try mini.write()
         // A .xz beside the plain file (content irrelevant: refused before reading).

@@ -83,13 +83,23 @@ public enum CP2KReader {
         return (files, projects.sorted())
     }
 
+    /// The project a CP2K positions file names (`DIR/w-eq-pos-1.xyz[.xz]` -> `w-eq`), nil for
+    /// any other name. Such a path chooses one project of a directory that holds several.
+    public static func projectOfPositionsFile(_ path: String) -> String? {
+        let name = (path as NSString).lastPathComponent
+        for suffix in ["-pos-1.xyz", "-pos-1.xyz.xz"] where name.hasSuffix(suffix) && name.count > suffix.count {
+            return String(name.dropLast(suffix.count))
+        }
+        return nil
+    }
+
     /// Refuses a directory with more than one CP2K project (by its `-pos-1.xyz[.xz]` files) or
     /// more than one `.ener` file, naming them: for readers that pick one file of a directory.
     public static func checkOneProject(_ directory: String) throws {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
         let found = projects(names)
         if found.projects.count > 1 {
-            throw MLDError.input(file: directory, line: nil, problem: "holds \(found.projects.count) CP2K projects (\(found.projects.map { "'\($0)'" }.joined(separator: ", ")): \(found.files.joined(separator: ", "))); mld reads one project per directory: move the others into their own directories")
+            throw MLDError.input(file: directory, line: nil, problem: "holds \(found.projects.count) CP2K projects (\(found.projects.map { "'\($0)'" }.joined(separator: ", ")): \(found.files.joined(separator: ", "))); name one by its positions file (e.g. \((directory as NSString).appendingPathComponent(found.files[0]))) or move the others into their own directories")
         }
         let ener = names.filter { $0.hasSuffix(".ener") }
         if ener.count > 1 {
@@ -98,21 +108,31 @@ public enum CP2KReader {
     }
 
     /// A directory must hold one CP2K project: two (`water-eq-pos-1.xyz` beside
-    /// `water-pos-1.xyz`) are refused, naming both, never one chosen silently. A file present
-    /// both plain and as `.xz` is refused too.
-    public static func read(directory: String, cell: Box? = nil,
+    /// `water-pos-1.xyz`) are refused, naming both, never one chosen silently; the path of a
+    /// positions file (`DIR/water-eq-pos-1.xyz`) chooses that project. A file present both plain
+    /// and as `.xz` is refused too.
+    public static func read(directory given: String, cell: Box? = nil,
                             requireForces: Bool = true) throws -> CP2KRun {
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
-            throw MLDError.input(file: directory, line: nil, problem: "not a directory")
+        var directory = given
+        var chosen: String?
+        if FileManager.default.fileExists(atPath: given, isDirectory: &isDir), !isDir.boolValue,
+           let p = projectOfPositionsFile(given) {
+            chosen = p
+            directory = (given as NSString).deletingLastPathComponent
+            if directory.isEmpty { directory = "." }
+        } else {
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
+                throw MLDError.input(file: directory, line: nil, problem: "not a directory")
+            }
         }
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
         let found = projects(names)
-        guard let onlyProject = found.projects.first else {
+        guard let onlyProject = chosen ?? found.projects.first else {
             let what = names.isEmpty ? "empty directory" : "no CP2K positions file (*-pos-1.xyz or *-pos-1.xyz.xz)"
             throw MLDError.input(file: directory, line: nil, problem: what)
         }
-        if found.projects.count > 1 { try checkOneProject(directory) }
+        if chosen == nil && found.projects.count > 1 { try checkOneProject(directory) }
         let project = onlyProject
         /// The file `name` or `name.xz` (exact names), refusing both at once.
         func find(_ name: String, xz: Bool = true) throws -> String? {
@@ -135,7 +155,9 @@ public enum CP2KReader {
         /// The cell of the `.restart` files that have a `&CELL`; several that disagree are refused.
         func restartCell() throws -> (String, Box)? {
             var cells: [(String, Box)] = []
-            for n in names where n.hasSuffix(".restart") {
+            // With a chosen project, its own restart files if it has any.
+            let own = names.filter { $0.hasSuffix(".restart") && $0.hasPrefix(project + "-") }
+            for n in (chosen != nil && !own.isEmpty ? own : names) where n.hasSuffix(".restart") {
                 if let b = try readRestartCell(path(n)) { cells.append((n, b)) }
             }
             if let other = cells.first(where: { $0.1 != cells[0].1 }) {
