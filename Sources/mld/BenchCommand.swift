@@ -45,6 +45,12 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Nose-Hoover time constant in fs.")
     var tau: Double = SimulationSettings.defaultTau
 
+    @Option(name: .long, help: "Also write the JSON report (what --json prints) to this file (a new file, or an earlier bench report).")
+    var out: String?
+
+    @Flag(name: .long, help: "Replace --out even if it is not an mld bench report.")
+    var force = false
+
     @OptionGroup var global: GlobalOptions
 
     /// What `--json` prints.
@@ -65,6 +71,9 @@ struct BenchCommand: ParsableCommand {
         guard !parts.isEmpty, values.count == parts.count, values.allSatisfy({ $0 > 0 }) else {
             throw MLDError.usage("--atoms must be comma-separated positive integers, not '\(atoms)'")
         }
+        if let big = values.first(where: { $0 > Configuration.maximumAtoms }) {
+            throw MLDError.usage("--atoms \(big) is over \(Configuration.maximumAtoms) atoms")
+        }
         return values
     }
 
@@ -72,7 +81,18 @@ struct BenchCommand: ParsableCommand {
         let sizes = try parseAtoms()
         if let steps, steps < 1 { throw MLDError.usage("--steps must be at least 1 (got \(steps))") }
         guard repeats >= 1 else { throw MLDError.usage("--repeats must be at least 1 (got \(repeats))") }
+        guard tau.isFinite, tau > 0 else { throw MLDError.usage("--tau must be a positive number of fs (got \(tau))") }
+        if let out {
+            try OutputPlace.checkFile(out, option: "--out", force: force) {
+                OutputPlace.isJSONObject($0, keys: ["machine", "model", "settings", "results"])
+            }
+            removeTemporaryFilesOnSignals()
+        }
         let learned = try LearnedModel.load(model)
+        var isDir: ObjCBool = false
+        if let cp2k, FileManager.default.fileExists(atPath: cp2k, isDirectory: &isDir), isDir.boolValue {
+            try CP2KReader.checkOneProject(cp2k)  // never one .ener picked silently of several
+        }
         let timing = try cp2k.map { try CP2KTiming(path: $0) }
         let reference = try Configuration.load(data, frame: 0)
         var backends: [BenchBackend] = backend == .all ? [.cpu, .opencl] : [backend]
@@ -127,6 +147,9 @@ struct BenchCommand: ParsableCommand {
         }
         let report = Report(machine: MachineInfo(), model: model, settings: settings, results: results,
                             skipped: skipped, cp2k: timing, speedup: speedup)
+        if let out {
+            try AtomicFile.write(try jsonData(report) + Data("\n".utf8), to: out)
+        }
         if global.json { try printJSON(report); return }
         if !results.isEmpty {
             print("device: " + Set(results.map { "\($0.backend) = \($0.device)" }).sorted().joined(separator: "; "))

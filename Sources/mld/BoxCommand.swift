@@ -16,7 +16,7 @@ struct BoxCommand: ParsableCommand {
     @Option(name: .long, help: "A CP2K output directory or an extended-XYZ file to tile.")
     var from: String?
 
-    @Option(name: .long, help: "Frame of --from: 0 the first, -1 the last.")
+    @Option(name: .long, parsing: .unconditional, help: "Frame of --from: 0 the first, -1 the last.")
     var frame: Int = -1
 
     @Option(name: .long, help: "Fill a fresh box with this many water molecules.")
@@ -40,8 +40,11 @@ struct BoxCommand: ParsableCommand {
     @Option(name: .long, help: "Tile the box AxBxC times (or N for NxNxN).")
     var replicate: String = "1x1x1"
 
-    @Option(name: .long, help: "The extended-XYZ file to write.")
+    @Option(name: .long, help: "The extended-XYZ file to write (a new file; see --force).")
     var out: String
+
+    @Flag(name: .long, help: "Replace --out if it exists (mld box never replaces a file otherwise).")
+    var force = false
 
     @OptionGroup var global: GlobalOptions
 
@@ -53,6 +56,15 @@ struct BoxCommand: ParsableCommand {
         if ReplicationCounts(parsing: replicate) == nil {
             throw MLDError.usage("--replicate must look like 4x4x4 or 4 (positive integers), not '\(replicate)'")
         }
+        if let c = ReplicationCounts(parsing: replicate) {
+            // Limits before any allocation: the image count here; the atom count and the edges
+            // of the tiled box once the configuration to tile is known (in `run`).
+            let (xy, o1) = c.counts.x.multipliedReportingOverflow(by: c.counts.y)
+            let (xyz, o2) = xy.multipliedReportingOverflow(by: c.counts.z)
+            if o1 || o2 || xyz > Configuration.maximumAtoms / 2 {
+                throw MLDError.usage("--replicate \(replicate) asks for too many images (at most \(Configuration.maximumAtoms) atoms in all)")
+            }
+        }
         if from != nil && (density != 0.997 || temperature != 300 || seed != 1 || bond != 0.9572 || angle != 104.52) {
             throw MLDError.usage("--density, --temperature, --seed, --bond and --angle apply to --molecules only")
         }
@@ -60,6 +72,9 @@ struct BoxCommand: ParsableCommand {
 
     func run() throws {
         try check()
+        // box never replaces a file it cannot tell is its own: an existing --out needs --force.
+        try OutputPlace.checkFile(out, option: "--out", force: force)
+        removeTemporaryFilesOnSignals()
         let counts = ReplicationCounts(parsing: replicate)!
         let start = Date()
         var c: Configuration
@@ -77,7 +92,15 @@ struct BoxCommand: ParsableCommand {
             c = try builder.build()
             source = "water lattice (seed \(seed))"
         }
-        if counts.images > 1 { c = c.replicated(counts.counts) }
+        if counts.images > 1 {
+            let atoms = c.count.multipliedReportingOverflow(by: counts.images)
+            if atoms.overflow || atoms.partialValue > Configuration.maximumAtoms {
+                throw MLDError.usage("--replicate \(replicate) of \(c.count) atoms is over \(Configuration.maximumAtoms) atoms")
+            }
+            let tiled = Box(c.box.lengths * SIMD3<Double>(counts.counts))
+            if let problem = tiled.edgeProblem { throw MLDError.usage("--replicate \(replicate): \(problem)") }
+            c = c.replicated(counts.counts)
+        }
         let built = Date()
         try ExtendedXYZ.writeStreaming(c, to: out)
         let summary = BoxSummary(c, source: source, replicate: counts.description,

@@ -23,8 +23,11 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .customLong("run"), help: "The learned run: an `mld run` directory (trajectory.xyz, thermo.csv) or another CP2K directory.")
     var learned: String
 
-    @Option(name: .long, help: "The report directory to write (replaced if it exists).")
+    @Option(name: .long, help: "The report directory to write: a new or empty directory, or an earlier mld report (its files are replaced).")
     var out: String
+
+    @Flag(name: .long, help: "Write the report into a directory that holds other files too: only the report's own files are replaced, nothing else is touched.")
+    var force = false
 
     @Option(name: .long, help: "The CSV written by `mld fit --scan`, for the force-error figure.")
     var scan: String?
@@ -70,6 +73,11 @@ struct CompareCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Refuse a foreign output directory before any work; remove the half-written report
+        // if stopped by a signal.
+        try OutputPlace.checkDirectory(out, option: "--out", what: "report", force: force,
+                                       isOurs: ComparisonReport.isReport)
+        removeTemporaryFilesOnSignals()
         var options = ComparisonOptions()
         options.hydrogens = atoms.flatMap(parseAtoms)
         options.seed = seed
@@ -81,7 +89,7 @@ struct CompareCommand: ParsableCommand {
         if let w = runTime.flatMap(parseWindow) { learnedTrajectory = try learnedTrajectory.restricted(to: w) }
         let comparison = try Comparison(reference: referenceTrajectory, learned: learnedTrajectory, options: options)
         let report = ComparisonReport(comparison: comparison, scan: scanTable, scanPath: scan)
-        let outcome = try report.write(to: out)
+        let outcome = try report.write(to: out, force: force)
         if !outcome.rendered {
             FileHandle.standardError.write(Data("mld: warning: \(outcome.gnuplot)\n".utf8))
             for f in outcome.failures { FileHandle.standardError.write(Data("mld: warning: \(f)\n".utf8)) }

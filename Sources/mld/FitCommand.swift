@@ -67,8 +67,11 @@ struct FitCommand: ParsableCommand {
     @Option(name: .customLong("scan-out"), help: "CSV file of the scan (default: next to --out, else fit-scan-NAME.csv).")
     var scanOut: String?
 
-    @Option(name: .long, help: "The model file to write (JSON).")
+    @Option(name: .long, help: "The model file to write (JSON; an existing file is replaced only if it is an mld model).")
     var out: String?
+
+    @Flag(name: .long, help: "Replace --out and --scan-out even if they are not mld's own files.")
+    var force = false
 
     @OptionGroup var global: GlobalOptions
 
@@ -119,13 +122,23 @@ struct FitCommand: ParsableCommand {
     func run() throws {
         let settings = try settings()
         let scanSpec = try scan.map { try FitScan.parse($0) }
+        // Never replace a file mld did not write (unless --force): checked before the fit.
+        if let o = out, scanSpec == nil {
+            try OutputPlace.checkFile(o, option: "--out", force: force) {
+                OutputPlace.isJSONObject($0, keys: ["format", "version"], values: ["format": LearnedModel.format])
+            }
+        }
+        if let scanSpec {
+            try OutputPlace.checkFile(scanPath(scanSpec), option: scanOut == nil && out != nil ? "--out" : "--scan-out", force: force,
+                                      isOurs: FitCommand.isScanCSV)
+        }
+        removeTemporaryFilesOnSignals()
         if let o = out, !FileManager.default.isWritableFile(atPath: (o as NSString).deletingLastPathComponent.isEmpty ? "." : (o as NSString).deletingLastPathComponent) {
             throw MLDError.output(file: o, problem: "its directory does not exist or is not writable")
         }
         let run = try CP2KReader.read(directory: data)
         if let scanSpec {
-            let path = scanOut ?? out.map { (($0 as NSString).deletingPathExtension) + "-scan-\(scanSpec.name).csv" }
-                ?? "fit-scan-\(scanSpec.name).csv"
+            let path = scanPath(scanSpec)
             if !global.json { print("scan \(scanSpec.name): \(scanSpec.values.count) fits") }
             let rows = try scanSpec.run(run: run, settings: settings) { v, r in
                 if !global.json {
@@ -148,6 +161,22 @@ struct FitCommand: ParsableCommand {
             try model.write(to: out)
             if !global.json { print("wrote \(out)") }
         }
+    }
+}
+
+extension FitCommand {
+    /// Where a scan's CSV goes: --scan-out, else beside --out, else fit-scan-NAME.csv.
+    func scanPath(_ spec: FitScan) -> String {
+        scanOut ?? out.map { (($0 as NSString).deletingPathExtension) + "-scan-\(spec.name).csv" }
+            ?? "fit-scan-\(spec.name).csv"
+    }
+
+    /// Whether `path` is a CSV `mld fit --scan` wrote (header `NAME,train_rel_rmse_El,test_rel_rmse_El,...`).
+    static func isScanCSV(_ path: String) -> Bool {
+        guard let header = OutputPlace.firstLine(path) else { return false }
+        let cols = header.split(separator: ",", omittingEmptySubsequences: false)
+        return cols.count >= 3 && cols.count % 2 == 1 && !cols[0].isEmpty
+            && cols[1].hasPrefix("train_rel_rmse_") && cols[2].hasPrefix("test_rel_rmse_")
     }
 }
 

@@ -11,7 +11,7 @@ struct InfoCommand: ParsableCommand {
     @Option(name: .long, help: "A CP2K MD output directory.")
     var data: String
 
-    @Option(name: .long, help: "Cell edges a,b,c in Å, used when the directory has no cell.")
+    @Option(name: .long, help: "Cell edges a,b,c in Å (finite, positive, under 3000 Å), used when the directory has no cell.")
     var cell: CellOption?
 
     @OptionGroup var global: GlobalOptions
@@ -42,8 +42,11 @@ struct CellOption: ExpressibleByArgument {
     var box: Box
     init?(argument: String) {
         let v = argument.split(separator: ",").compactMap { Double($0) }
-        if v.count == 1, v[0] > 0 { box = Box(cubic: v[0]); return }
-        guard v.count == 3, v.allSatisfy({ $0 > 0 }) else { return nil }
-        box = Box(v[0], v[1], v[2])
+        if v.count == 1 { box = Box(cubic: v[0]) } else {
+            guard v.count == 3 else { return nil }
+            box = Box(v[0], v[1], v[2])
+        }
+        // Finite, positive, under Box.maximumEdge.
+        guard box.edgeProblem == nil else { return nil }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import Foundation
 import MLD
 
@@ -29,21 +30,60 @@ struct GlobalOptions: ParsableArguments {
 enum Main {
     static func main() {
         do {
+            CP2KReader.warningHandler = { FileHandle.standardError.write(Data("mld: warning: \($0)\n".utf8)) }
             var command = try MLDCommand.parseAsRoot()
             try command.run()
         } catch let error as MLDError {
             FileHandle.standardError.write(Data("mld: error: \(error)\n".utf8))
             Foundation.exit(1)
         } catch {
-            MLDCommand.exit(withError: error)
+            // A malformed command line is bad input like any other: one line, exit status 1
+            // (--help and --version still exit 0).
+            let code = MLDCommand.exitCode(for: error)
+            if code == .success || code == .failure { MLDCommand.exit(withError: error) }
+            let message = MLDCommand.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            FileHandle.standardError.write(Data("mld: error: \(message)\n".utf8))
+            Foundation.exit(1)
         }
     }
 }
 
 /// Prints an Encodable value as pretty, key-sorted JSON on standard output.
 func printJSON<T: Encodable>(_ value: T) throws {
+    print(String(decoding: try jsonData(value), as: UTF8.self))
+}
+
+/// Pretty, key-sorted JSON; a number JSON cannot hold (inf, nan) is one `MLDError` line
+/// naming it, never an EncodingError.
+func jsonData<T: Encodable>(_ value: T) throws -> Data {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    let data = try encoder.encode(value)
-    print(String(decoding: data, as: UTF8.self))
+    let data: Data
+    do { data = try encoder.encode(value) } catch EncodingError.invalidValue(let bad, let context) {
+        // JSON has no infinities or NaNs: say which number, in one line.
+        let key = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        throw MLDError.numerical("cannot write JSON: \(key.hasPrefix(".") ? String(key.dropFirst()) : key) is \(bad), not a finite number")
+    }
+    return data
+}
+
+/// Signal sources that stay alive for the whole process.
+nonisolated(unsafe) private var cleanupSignalSources: [DispatchSourceSignal] = []
+
+/// On SIGINT or SIGTERM: remove the temporary files and directories being written
+/// (`TemporaryPaths`), say so in one line, and exit 130 or 143. For commands that write their
+/// output under a temporary name (compare, box, fit, bench); `mld run` has its own handlers.
+func removeTemporaryFilesOnSignals() {
+    guard cleanupSignalSources.isEmpty else { return }
+    cleanupSignalSources = [(SIGINT, "SIGINT", Int32(130)), (SIGTERM, "SIGTERM", Int32(143))].map { sig, name, code in
+        signal(sig, SIG_IGN)
+        let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+        src.setEventHandler {
+            TemporaryPaths.removeAll()
+            FileHandle.standardError.write(Data("mld: stopped by \(name); temporary files removed\n".utf8))
+            _exit(code)
+        }
+        src.resume()
+        return src
+    }
 }

@@ -20,7 +20,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "A CP2K run directory or an extended-XYZ file to start from.")
     var start: String?
 
-    @Option(name: .long, help: "Frame of --start: 0 the first, -1 the last.")
+    @Option(name: .long, parsing: .unconditional, help: "Frame of --start: 0 the first, -1 the last.")
     var frame: Int = -1
 
     @Option(name: .long, help: "Steps to run (default 2000; with --resume: further steps, default: up to the step first asked for).")
@@ -56,8 +56,11 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Steps between trajectory frames and thermo rows (default 10).")
     var every: Int?
 
-    @Option(name: .long, help: "The run directory to create.")
+    @Option(name: .long, help: "The run directory to create (new or empty).")
     var out: String?
+
+    @Flag(name: .long, help: "Start a new run in --out even if it holds a run or other files: only the run's own files are replaced.")
+    var force = false
 
     @Option(name: .long, help: "Continue the run in this directory from its checkpoint.")
     var resume: String?
@@ -74,11 +77,11 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
-        if let steps, steps < 0 { throw ValidationError("--steps must be >= 0") }
+        if let steps, steps < 0 || steps > RunCommand.maxSteps { throw ValidationError("--steps must be between 0 and \(RunCommand.maxSteps)") }
         if let dt, !(dt > 0 && dt.isFinite) { throw ValidationError("--dt must be a positive number of fs") }
         if let temperature, !(temperature >= 0 && temperature.isFinite) { throw ValidationError("--temperature must be >= 0 K") }
         if let tau, !(tau > 0 && tau.isFinite) { throw ValidationError("--tau must be a positive number of fs") }
-        if let chain, chain < 1 { throw ValidationError("--chain must be at least 1") }
+        if let chain, chain < 1 || chain > RunCommand.maxChain { throw ValidationError("--chain must be between 1 and \(RunCommand.maxChain)") }
         if let every, every < 1 { throw ValidationError("--every must be at least 1") }
         if resume != nil {
             if model != nil || start != nil || out != nil {
@@ -87,7 +90,7 @@ struct RunCommand: ParsableCommand {
             let given = [("--dt", dt != nil), ("--temperature", temperature != nil), ("--thermostat", thermostat != nil),
                          ("--tau", tau != nil), ("--chain", chain != nil), ("--massive", massive != nil),
                          ("--seed", seed != nil), ("--every", every != nil), ("--keep-com", keepCOM),
-                         ("--frame", frame != -1)].filter { $0.1 }.map { $0.0 }
+                         ("--frame", frame != -1), ("--force", force)].filter { $0.1 }.map { $0.0 }
             if !given.isEmpty {
                 throw ValidationError("--resume continues with the run's own settings (run.json); drop \(given.joined(separator: ", "))")
             }
@@ -119,12 +122,13 @@ struct RunCommand: ParsableCommand {
                 throw MLDError.model(file: rec.model.path, problem: "changed since the run started (SHA-256 \(hash.prefix(12))..., run.json has \(rec.model.sha256.prefix(12))...)")
             }
             let ck = dir.checkpointData!
+            lastStep = steps.map { ck.step + $0 } ?? rec.targetSteps
+            guard lastStep <= RunCommand.maxSteps else { throw MLDError.usage("--steps \(steps ?? 0) from step \(ck.step) goes past \(RunCommand.maxSteps) steps in all") }
             let sp = try model.speciesIndices(elements: ck.elements, species: ck.species, file: rec.model.path).map(Int.init)
             let made = try makeBackend(backend, model: model, species: sp, box: ck.box, opencl: opencl)
             note = made.note
             sim = try Simulation(checkpoint: ck, backend: made.backend, settings: rec.settings)
             dir.extrapolation = ExtrapolationGuard(model: model, mode: extrapolation)
-            lastStep = steps.map { ck.step + $0 } ?? rec.targetSteps
         } else {
             var settings = SimulationSettings()
             if let dt { settings.timeStep = dt }
@@ -136,6 +140,7 @@ struct RunCommand: ParsableCommand {
             settings.removeCentreOfMass = !keepCOM
             if let every { settings.every = every }
             if let seed { settings.seed = seed }
+            try RunDirectory.checkNew(out!, force: force)
             let temperature = settings.temperature, seed = settings.seed
             let modelPath = model!
             let m = try LearnedModel.load(modelPath)
@@ -155,7 +160,8 @@ struct RunCommand: ParsableCommand {
                                    degreesOfFreedom: sim.degreesOfFreedom, targetSteps: lastStep)
             let watch = ExtrapolationGuard(model: m, mode: extrapolation)
             _ = try watch.check(c, step: 0)      // a start outside the range stops before any file is written
-            dir = try RunDirectory(creating: out!, record: record, simulation: sim, rng: rng, extrapolation: watch)
+            dir = try RunDirectory(creating: out!, record: record, simulation: sim, rng: rng, force: force,
+                                   extrapolation: watch)
         }
         if let note, !quiet { FileHandle.standardError.write(Data("mld: \(note)\n".utf8)) }
         let progress = quiet ? nil : ProgressMeter(firstStep: sim.step, lastStep: lastStep, dt: sim.settings.timeStep)
@@ -201,6 +207,13 @@ struct RunCommand: ParsableCommand {
             return src
         }
     }
+}
+
+extension RunCommand {
+    /// Limits checked before any work: at most 10^12 steps in all (500 µs at 0.5 fs), chains
+    /// of at most 100 thermostats.
+    static let maxSteps = 1_000_000_000_000
+    static let maxChain = 100
 }
 
 extension SimulationSettings.ThermostatKind: ExpressibleByArgument {}

@@ -84,6 +84,39 @@ import Testing
         #expect(try ExtendedXYZ.read(c + "/trajectory.xyz").map { $0.step! } == Array(stride(from: 0, through: 60, by: 10)))
     }
 
+    /// A checkpoint written at step 0 continues exactly like the run that was not interrupted
+    /// (the centre-of-mass velocity is removed once, at the fresh start, not again on resume).
+    @Test func resumeFromStepZeroCheckpointIsBitIdentical() throws {
+        let a = DynamicsFixtures.temporaryDirectory("full0"), b = DynamicsFixtures.temporaryDirectory("split0")
+        defer { for p in [a, b] { try? FileManager.default.removeItem(atPath: p) } }
+        let (full, _, _) = try freshRun(a, steps: 40)
+        let (_, _, outcome) = try freshRun(b, steps: 40, stopAt: 0)
+        #expect(outcome == .interrupted("stop requested at step 0"))
+        #expect(try Checkpoint(contentsOf: b + "/checkpoint.bin").step == 0)
+        let resumed = try resume(b, until: 40)
+        #expect(resumed.velocities == full.velocities)
+        #expect(resumed.positions == full.positions)
+        #expect(try thermoRows(b) == thermoRows(a))
+        #expect(try String(contentsOfFile: b + "/trajectory.xyz", encoding: .utf8)
+                == String(contentsOfFile: a + "/trajectory.xyz", encoding: .utf8))
+    }
+
+    /// A blow-up whose state holds NaNs still leaves run.json in its final state ("failed").
+    @Test func blowUpWithNonFiniteStateEndsTheRecord() throws {
+        let p = DynamicsFixtures.temporaryDirectory("nan")
+        defer { try? FileManager.default.removeItem(atPath: p) }
+        var c = Self.start
+        c.velocities![3] = SIMD3(.nan, 0, 0)
+        let s = settings()
+        let sim = try Simulation(configuration: c, backend: try backend(c), settings: s)
+        let dir = try RunDirectory(creating: p, record: record(s, sim), simulation: sim, rng: MLD.SplitMix64(seed: 1))
+        #expect(throws: MLDError.self) { _ = try dir.run(sim, until: 100) }
+        let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: p + "/run.json"))) as! [String: Any]
+        #expect((obj["status"] as? String)?.hasPrefix("failed: step") == true, "\(obj["status"] ?? "none")")
+        // And it still reads back as a record.
+        _ = try RunRecord.decoder.decode(RunRecord.self, from: Data(contentsOf: URL(fileURLWithPath: p + "/run.json")))
+    }
+
     @Test func interruptedRunLeavesReadableFiles() throws {
         let p = DynamicsFixtures.temporaryDirectory("stop")
         defer { try? FileManager.default.removeItem(atPath: p) }

@@ -4,8 +4,9 @@ import Foundation
 /// `summary.csv` (every scalar side by side), one gnuplot script per figure rendered to SVG and
 /// PNG, and `index.html` showing all figures with captions and the summary table.
 ///
-/// The report is assembled in a temporary sibling directory and renamed into place, so a
-/// failure never leaves a half-written report. gnuplot is found on `PATH` (or taken from the
+/// The report is assembled in a temporary sibling directory and moved into place, so a
+/// failure never leaves a half-written report; a directory that holds anything but an earlier
+/// report is refused (`write(to:force:)`). gnuplot is found on `PATH` (or taken from the
 /// `MLD_GNUPLOT` environment variable); without it the CSVs and scripts are still written and
 /// `gnuplot` in the summary says why there are no pictures.
 public struct ComparisonReport {
@@ -49,29 +50,97 @@ public struct ComparisonReport {
 
     // MARK: Writing
 
-    /// Writes the whole report to `directory` (replacing a previous report there).
-    public func write(to directory: String) throws -> Outcome {
+    /// The manifest mld writes into every report directory: it marks the directory as a
+    /// report and lists the files the report wrote (so that a later report there replaces
+    /// exactly those and removes the ones it no longer writes, and nothing else).
+    public static let manifestName = ".mld-report"
+
+    /// Whether `directory` is a report mld wrote: it has the manifest, or (reports written
+    /// before the manifest existed) a summary.json of a report beside index.html.
+    public static func isReport(_ directory: String) -> Bool {
+        if manifestFiles(directory) != nil { return true }
+        let summary = (directory as NSString).appendingPathComponent("summary.json")
+        return FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent("index.html"))
+            && OutputPlace.isJSONObject(summary, keys: ["reference", "learned", "scalars", "figures"])
+    }
+
+    /// The files the manifest of `directory` lists, nil without a manifest.
+    static func manifestFiles(_ directory: String) -> [String]? {
+        let path = (directory as NSString).appendingPathComponent(manifestName)
+        guard let data = FileManager.default.contents(atPath: path),
+              let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+              obj["format"] as? String == "mld-report", let files = obj["files"] as? [String] else { return nil }
+        // Only plain names inside the directory.
+        return files.filter { !$0.isEmpty && !$0.contains("/") && $0 != "." && $0 != ".." }
+    }
+
+    /// Writes the whole report to `directory`.
+    ///
+    /// The report is assembled in a temporary sibling directory (removed on failure, and on
+    /// SIGINT/SIGTERM through `TemporaryPaths`). A new directory is renamed into place whole.
+    /// An existing one must be empty or a report mld wrote (`isReport`), unless `force`; its
+    /// report files are then replaced one by one, the files an earlier report listed in its
+    /// manifest and this one does not write are removed, and nothing else there is touched.
+    public func write(to directory: String, force: Bool = false) throws -> Outcome {
         let fm = FileManager.default
         let target = URL(fileURLWithPath: directory).standardizedFileURL
+        try OutputPlace.checkDirectory(target.path, option: "--out", what: "report", force: force,
+                                       isOurs: ComparisonReport.isReport)
         let parent = target.deletingLastPathComponent()
         do { try fm.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
             throw MLDError.output(file: parent.path, problem: "cannot create directory (\(error.localizedDescription))")
         }
         let pid = ProcessInfo.processInfo.processIdentifier
-        let tmp = parent.appendingPathComponent(".\(target.lastPathComponent).tmp-\(pid)")
-        try? fm.removeItem(at: tmp)
-        do { try fm.createDirectory(at: tmp, withIntermediateDirectories: false) } catch {
-            throw MLDError.output(file: tmp.path, problem: "cannot create directory (\(error.localizedDescription))")
+        // A fresh temporary directory: never one that is already there.
+        var tmp = parent.appendingPathComponent(".\(target.lastPathComponent).tmp-\(pid)")
+        var attempt = 0
+        while true {
+            do { try fm.createDirectory(at: tmp, withIntermediateDirectories: false); break } catch {
+                attempt += 1
+                guard attempt < 100, fm.fileExists(atPath: tmp.path) else {
+                    throw MLDError.output(file: tmp.path, problem: "cannot create directory (\(error.localizedDescription))")
+                }
+                tmp = parent.appendingPathComponent(".\(target.lastPathComponent).tmp-\(pid)-\(attempt)")
+            }
         }
+        TemporaryPaths.register(tmp.path)
+        defer { TemporaryPaths.unregister(tmp.path) }
         do {
             var outcome = try writeContents(to: tmp.path)
             outcome.directory = target.path
-            // Swap the finished report into place.
-            let old = parent.appendingPathComponent(".\(target.lastPathComponent).old-\(pid)")
-            if fm.fileExists(atPath: target.path) { try fm.moveItem(at: target, to: old) }
-            try fm.moveItem(at: tmp, to: target)
-            try? fm.removeItem(at: old)
-            return outcome
+            let manifest = try JSONSerialization.data(withJSONObject: ["format": "mld-report", "files": outcome.files],
+                                                      options: [.prettyPrinted, .sortedKeys])
+            try manifest.write(to: tmp.appendingPathComponent(Self.manifestName))
+            let names = outcome.files + [Self.manifestName]
+            // A directory where the report puts a file is refused before anything is moved.
+            for name in names {
+                let to = target.appendingPathComponent(name).path
+                var isDir: ObjCBool = false
+                if fm.fileExists(atPath: to, isDirectory: &isDir), isDir.boolValue {
+                    throw MLDError.output(file: to, problem: "is a directory; the report cannot write its file there")
+                }
+            }
+            // Moved into place as one step that a signal waits for.
+            return try TemporaryPaths.moving { () throws -> Outcome in
+                if OutputPlace.state(target.path) == .absent, rename(tmp.path, target.path) == 0 { return outcome }
+                // Into an existing directory: file by file, the manifest last.
+                let previous = Self.manifestFiles(target.path) ?? []
+                for name in names {
+                    let from = tmp.appendingPathComponent(name).path, to = target.appendingPathComponent(name).path
+                    guard rename(from, to) == 0 else {
+                        throw MLDError.output(file: to, problem: "cannot be replaced (\(String(cString: strerror(errno))))")
+                    }
+                }
+                // Files the earlier report wrote and this one does not (regular files only).
+                let written = Set(names)
+                for name in previous where !written.contains(name) {
+                    let p = target.appendingPathComponent(name).path
+                    var isDir: ObjCBool = false
+                    if fm.fileExists(atPath: p, isDirectory: &isDir), !isDir.boolValue { try? fm.removeItem(atPath: p) }
+                }
+                try? fm.removeItem(at: tmp)
+                return outcome
+            }
         } catch {
             try? fm.removeItem(at: tmp)
             if let e = error as? MLDError { throw e }

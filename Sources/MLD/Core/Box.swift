@@ -13,6 +13,23 @@ public struct Box: Hashable, Sendable, Codable, CustomStringConvertible {
     /// A cubic box of edge `a` in Å.
     public init(cubic a: Double) { self.lengths = SIMD3(repeating: a) }
 
+    /// The longest edge mld accepts, in Å: far beyond any box it can simulate (200 million water
+    /// molecules fill a 1,800 Å cube), and a guard against a typo sizing cell grids.
+    public static let maximumEdge: Double = 3000
+
+    /// Why these edges cannot be a simulation box (not finite, not positive, at or over
+    /// `maximumEdge`), nil when they can.
+    public var edgeProblem: String? {
+        let v = [lengths.x, lengths.y, lengths.z]
+        guard v.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            return "cell edges must be finite positive numbers of Å (got \(description))"
+        }
+        guard v.allSatisfy({ $0 < Box.maximumEdge }) else {
+            return "cell edge \(v.max()!) Å is too large (mld accepts edges under \(Int(Box.maximumEdge)) Å)"
+        }
+        return nil
+    }
+
     /// Volume in Å³.
     public var volume: Double { lengths.x * lengths.y * lengths.z }
     /// The shortest edge in Å.

@@ -46,6 +46,9 @@ public struct Configuration: Sendable {
     }
 
     public var count: Int { positions.count }
+    /// The most atoms mld builds or reads into one configuration (200 million water molecules,
+    /// `mld box --molecules`' limit); bigger requests are refused before anything is allocated.
+    public static let maximumAtoms = 600_000_000
     /// The element of every atom.
     public var atomElements: [Element] { species.map { elements[$0] } }
     /// Mass of every atom, in u.

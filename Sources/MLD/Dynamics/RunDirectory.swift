@@ -91,6 +91,23 @@ public struct RunRecord: Codable, Sendable {
     }
 }
 
+extension RunRecord {
+    /// run.json's encoder and decoder. A run that blew up can hold non-finite numbers (a
+    /// centre of mass at NaN); they are written as the strings "inf", "-inf" and "nan" so that
+    /// the record still reaches its final status instead of failing to encode.
+    public static var encoder: JSONEncoder {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return enc
+    }
+    public static var decoder: JSONDecoder {
+        let dec = JSONDecoder()
+        dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return dec
+    }
+}
+
 /// Asks a running simulation to stop after its current step (set from a signal handler's queue).
 public final class StopRequest: @unchecked Sendable {
     private let lock = NSLock()
@@ -141,17 +158,29 @@ public final class RunDirectory {
     /// fraction of agents outside it; empty without a guard).
     public var extrapolation: ExtrapolationGuard?
 
-    /// Creates a new run directory (refusing one that already holds a run) and writes step 0.
+    /// The files a run directory holds; `--force` replaces these and nothing else.
+    public static let fileNames = ["trajectory.xyz", "thermo.csv", "run.json", "checkpoint.bin"]
+
+    /// Checks that `path` may become a new run directory: it does not exist or is empty. One
+    /// that holds a run (run.json) or anything else is refused, unless `force`: then the run's
+    /// own files (`fileNames`) are replaced and nothing else there is touched.
+    public static func checkNew(_ path: String, force: Bool) throws {
+        if !force && FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("run.json")) {
+            throw MLDError.usage("\(path) already holds a run; continue it with --resume \(path), choose another --out, or give --force to replace it")
+        }
+        try OutputPlace.checkDirectory(path, option: "--out", what: "run", force: force, isOurs: { _ in false })
+    }
+
+    /// Creates a new run directory (`checkNew`: refusing one that already holds a run or other
+    /// files, unless `force`) and writes step 0.
     public init(creating path: String, record: RunRecord, simulation: Simulation, rng: SplitMix64,
-                extrapolation: ExtrapolationGuard? = nil) throws {
+                force: Bool = false, extrapolation: ExtrapolationGuard? = nil) throws {
         self.path = path
         self.extrapolation = extrapolation
         self.record = record
         self.rng = rng
         let fm = FileManager.default
-        if fm.fileExists(atPath: (path as NSString).appendingPathComponent("run.json")) {
-            throw MLDError.usage("\(path) already holds a run; continue it with --resume \(path), or choose another --out")
-        }
+        try Self.checkNew(path, force: force)
         do { try fm.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
             throw MLDError.output(file: path, problem: "cannot create the run directory (\(error.localizedDescription))")
         }
@@ -181,7 +210,7 @@ public final class RunDirectory {
         guard let data = FileManager.default.contents(atPath: recPath) else {
             throw MLDError.input(file: recPath, line: nil, problem: "no such file (is \(path) a run directory?)")
         }
-        do { record = try JSONDecoder().decode(RunRecord.self, from: data) } catch {
+        do { record = try RunRecord.decoder.decode(RunRecord.self, from: data) } catch {
             throw MLDError.input(file: recPath, line: nil, problem: "not a valid run record (\(error))")
         }
         let ck = try Checkpoint(contentsOf: (path as NSString).appendingPathComponent("checkpoint.bin"))
@@ -300,9 +329,7 @@ public final class RunDirectory {
         } else {
             record.segments.append(seg)
         }
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try AtomicFile.write(try enc.encode(record), to: recordPath)
+        try AtomicFile.write(try RunRecord.encoder.encode(record), to: recordPath)
     }
 
     /// How a call to `run` ended.
@@ -322,32 +349,27 @@ public final class RunDirectory {
         let ckEvery = s.settings.checkpointInterval
         record.targetSteps = lastStep
         try writeRecord(s, status: "running")
-        while s.step < lastStep {
-            if let why = stop?.reason(at: s.step) {
-                try checkpoint(s)
-                try writeRecord(s, status: "interrupted at step \(s.step) (\(why))")
-                progress?.finish(step: s.step)
-                return .interrupted(why)
-            }
-            do {
-                try s.advance()
-            } catch {
-                progress?.finish(step: s.step)
-                try? writeRecord(s, status: "failed: \(error)")
-                throw error
-            }
-            if s.step % every == 0 {
-                do { try writeFrame(s) } catch let e as MLDError {
+        // Whatever stops the loop (a blow-up, a write that fails), run.json ends in a final state.
+        do {
+            while s.step < lastStep {
+                if let why = stop?.reason(at: s.step) {
+                    try checkpoint(s)
+                    try writeRecord(s, status: "interrupted at step \(s.step) (\(why))")
                     progress?.finish(step: s.step)
-                    try? writeRecord(s, status: "failed: \(e)")
-                    throw e
+                    return .interrupted(why)
                 }
+                try s.advance()
+                if s.step % every == 0 { try writeFrame(s) }
+                if s.step % ckEvery == 0 && s.step < lastStep { try checkpoint(s) }
+                progress?.update(step: s.step)
             }
-            if s.step % ckEvery == 0 && s.step < lastStep { try checkpoint(s) }
-            progress?.update(step: s.step)
+            try checkpoint(s)
+            try writeRecord(s, status: "completed")
+        } catch {
+            progress?.finish(step: s.step)
+            try? writeRecord(s, status: "failed: \(error)")
+            throw error
         }
-        try checkpoint(s)
-        try writeRecord(s, status: "completed")
         progress?.finish(step: s.step)
         return .completed
     }

@@ -176,7 +176,9 @@ public final class Simulation {
         var com = SIMD3<Double>()
         for i in 0..<n { com += masses[i] * positions[i] }
         centreOfMassReference = centreOfMass ?? com / totalMass
-        if step == 0 && settings.removeCentreOfMass {
+        // Only a fresh start (no centre-of-mass reference given) has its centre-of-mass velocity
+        // removed; a checkpoint, even one of step 0, continues exactly as it was.
+        if centreOfMass == nil && settings.removeCentreOfMass {
             var p = SIMD3<Double>()
             for i in 0..<n { p += masses[i] * self.velocities[i] }
             for i in 0..<n { self.velocities[i] -= p / totalMass }

@@ -35,6 +35,9 @@ public struct CP2KRun: Sendable {
     public var energies: [CP2KEnergyRecord]
     /// The files that were read.
     public var files: [String]
+    /// What the reader noticed but did not refuse (e.g. an `.ener` file that covers only some
+    /// of the frames); also passed to `CP2KReader.warningHandler` as they are found.
+    public var warnings: [String] = []
 
     /// The distinct elements and per-atom species, shared by all frames.
     public var elements: [Element] { frames.first?.elements ?? [] }
@@ -69,38 +72,106 @@ public struct CP2KRun: Sendable {
 /// Frames are matched across files by the `i = STEP` number of each comment line, never by
 /// their position in the file: a step present in one file and missing in another is an error.
 public enum CP2KReader {
-    public static func read(directory: String, cell: Box? = nil,
+    /// Called with each warning as the reader finds it (the command line prints them on
+    /// standard error); nil: warnings are only collected in `CP2KRun.warnings`.
+    nonisolated(unsafe) public static var warningHandler: ((String) -> Void)?
+
+    /// The `-pos-1.xyz[.xz]` files of a directory listing and the CP2K projects they name.
+    static func projects(_ names: [String]) -> (files: [String], projects: [String]) {
+        let files = names.filter { $0.hasSuffix("-pos-1.xyz") || $0.hasSuffix("-pos-1.xyz.xz") }
+        let projects = Set(files.map { String($0[..<$0.range(of: "-pos-1.xyz", options: .backwards)!.lowerBound]) })
+        return (files, projects.sorted())
+    }
+
+    /// The project a CP2K positions file names (`DIR/w-eq-pos-1.xyz[.xz]` -> `w-eq`), nil for
+    /// any other name. Such a path chooses one project of a directory that holds several.
+    public static func projectOfPositionsFile(_ path: String) -> String? {
+        let name = (path as NSString).lastPathComponent
+        for suffix in ["-pos-1.xyz", "-pos-1.xyz.xz"] where name.hasSuffix(suffix) && name.count > suffix.count {
+            return String(name.dropLast(suffix.count))
+        }
+        return nil
+    }
+
+    /// Refuses a directory with more than one CP2K project (by its `-pos-1.xyz[.xz]` files) or
+    /// more than one `.ener` file, naming them: for readers that pick one file of a directory.
+    public static func checkOneProject(_ directory: String) throws {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+        let found = projects(names)
+        if found.projects.count > 1 {
+            throw MLDError.input(file: directory, line: nil, problem: "holds \(found.projects.count) CP2K projects (\(found.projects.map { "'\($0)'" }.joined(separator: ", ")): \(found.files.joined(separator: ", "))); name one by its positions file (e.g. \((directory as NSString).appendingPathComponent(found.files[0]))) or move the others into their own directories")
+        }
+        let ener = names.filter { $0.hasSuffix(".ener") }
+        if ener.count > 1 {
+            throw MLDError.input(file: directory, line: nil, problem: "holds \(ener.count) .ener files (\(ener.joined(separator: ", "))); keep one per directory")
+        }
+    }
+
+    /// A directory must hold one CP2K project: two (`water-eq-pos-1.xyz` beside
+    /// `water-pos-1.xyz`) are refused, naming both, never one chosen silently; the path of a
+    /// positions file (`DIR/water-eq-pos-1.xyz`) chooses that project. A file present both plain
+    /// and as `.xz` is refused too.
+    public static func read(directory given: String, cell: Box? = nil,
                             requireForces: Bool = true) throws -> CP2KRun {
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
-            throw MLDError.input(file: directory, line: nil, problem: "not a directory")
+        var directory = given
+        var chosen: String?
+        if FileManager.default.fileExists(atPath: given, isDirectory: &isDir), !isDir.boolValue,
+           let p = projectOfPositionsFile(given) {
+            chosen = p
+            directory = (given as NSString).deletingLastPathComponent
+            if directory.isEmpty { directory = "." }
+        } else {
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
+                throw MLDError.input(file: directory, line: nil, problem: "not a directory")
+            }
         }
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
-        func find(_ suffixes: [String]) -> String? {
-            for s in suffixes { if let n = names.first(where: { $0.hasSuffix(s) }) { return n } }
-            return nil
-        }
-        guard let posName = find(["-pos-1.xyz", "-pos-1.xyz.xz"]) else {
+        let found = projects(names)
+        guard let onlyProject = chosen ?? found.projects.first else {
             let what = names.isEmpty ? "empty directory" : "no CP2K positions file (*-pos-1.xyz or *-pos-1.xyz.xz)"
             throw MLDError.input(file: directory, line: nil, problem: what)
         }
-        let project = String(posName[..<posName.range(of: "-pos-1.xyz")!.lowerBound])
+        if chosen == nil && found.projects.count > 1 { try checkOneProject(directory) }
+        let project = onlyProject
+        /// The file `name` or `name.xz` (exact names), refusing both at once.
+        func find(_ name: String, xz: Bool = true) throws -> String? {
+            let plain = names.contains(name), packed = xz && names.contains(name + ".xz")
+            if plain && packed {
+                throw MLDError.input(file: path(name), line: nil, problem: "both \(name) and \(name).xz are present; keep one of them (they may differ)")
+            }
+            return plain ? name : packed ? name + ".xz" : nil
+        }
         func path(_ n: String) -> String { (directory as NSString).appendingPathComponent(n) }
-        let frcName = find(["\(project)-frc-1.xyz", "\(project)-frc-1.xyz.xz"])
-        let velName = find(["\(project)-vel-1.xyz", "\(project)-vel-1.xyz.xz"])
-        let enerName = find(["\(project)-1.ener"])
+        let posName = try find("\(project)-pos-1.xyz")!
+        let frcName = try find("\(project)-frc-1.xyz")
+        let velName = try find("\(project)-vel-1.xyz")
+        let enerName = try find("\(project)-1.ener", xz: false)
         if requireForces && frcName == nil {
             throw MLDError.input(file: path("\(project)-frc-1.xyz.xz"), line: nil,
                                  problem: "missing forces file (needed for fitting and evaluation)")
         }
 
+        /// The cell of the `.restart` files that have a `&CELL`; several that disagree are refused.
+        func restartCell() throws -> (String, Box)? {
+            var cells: [(String, Box)] = []
+            // With a chosen project, its own restart files if it has any.
+            let own = names.filter { $0.hasSuffix(".restart") && $0.hasPrefix(project + "-") }
+            for n in (chosen != nil && !own.isEmpty ? own : names) where n.hasSuffix(".restart") {
+                if let b = try readRestartCell(path(n)) { cells.append((n, b)) }
+            }
+            if let other = cells.first(where: { $0.1 != cells[0].1 }) {
+                throw MLDError.input(file: directory, line: nil, problem: "the .restart files give different cells (\(cells[0].0): \(cells[0].1), \(other.0): \(other.1)); keep one, or write \(project)-1.cell")
+            }
+            return cells.first
+        }
+
         // The cell.
         let box: Box
         let cellSource: String
-        if let cellName = find(["\(project)-1.cell"]) {
+        if let cellName = try find("\(project)-1.cell", xz: false) {
             box = try readCellFile(path(cellName)); cellSource = path(cellName)
-        } else if let restart = names.first(where: { $0.hasSuffix(".restart") }),
-                  let b = try readRestartCell(path(restart)) {
+        } else if let (restart, b) = try restartCell() {
             box = b; cellSource = path(restart)
         } else if let cell {
             box = cell; cellSource = "--cell"
@@ -156,12 +227,23 @@ public enum CP2KReader {
         if let velName { try attach(velName, scale: Units.bohrPerAtomicTime) { $0.velocities = $1 } }
 
         var energies: [CP2KEnergyRecord] = []
+        var warnings: [String] = []
         if let enerName {
             files.append(path(enerName))
             energies = try readEnergies(path(enerName))
+            // Fewer energy rows than frames: said, not silently averaged over what is there.
+            let covered = Set(energies.map(\.step))
+            let missing = pos.map(\.step).filter { !covered.contains($0) }
+            if !missing.isEmpty {
+                let w = "\(path(enerName)): \(energies.count) rows for \(pos.count) frames; \(missing.count) frame steps have no energy row (first: step \(missing[0])), so energies and temperatures from it cover only part of the run"
+                warnings.append(w)
+                warningHandler?(w)
+            }
         }
-        return CP2KRun(directory: directory, project: project, box: box, cellSource: cellSource,
-                       frames: frames, energies: energies, files: files)
+        var run = CP2KRun(directory: directory, project: project, box: box, cellSource: cellSource,
+                          frames: frames, energies: energies, files: files)
+        run.warnings = warnings
+        return run
     }
 
     /// Reads a CP2K `.ener` file (Hartree columns converted to eV).
@@ -232,7 +314,11 @@ public enum CP2KReader {
             }
             i += 1
         }
-        if let (abc, _) = vec["ABC"] { return Box(abc) }
+        if let (abc, l) = vec["ABC"] {
+            let box = Box(abc)
+            if let problem = box.edgeProblem { throw MLDError.input(file: path, line: l, problem: problem) }
+            return box
+        }
         guard let (a, la) = vec["A"], let (b, _) = vec["B"], let (c, _) = vec["C"] else {
             throw MLDError.input(file: path, line: start + 1, problem: "&CELL has neither ABC nor all of A, B, C")
         }
@@ -241,6 +327,9 @@ public enum CP2KReader {
 
     static func orthorhombic(a: SIMD3<Double>, b: SIMD3<Double>, c: SIMD3<Double>,
                              file: String, line: Int) throws -> Box {
+        guard [a, b, c].allSatisfy({ $0.x.isFinite && $0.y.isFinite && $0.z.isFinite }) else {
+            throw MLDError.input(file: file, line: line, problem: "the cell has a component that is not a finite number")
+        }
         let off = [a.y, a.z, b.x, b.z, c.x, c.y].map(abs).max()!
         let diag = Box(a.x, b.y, c.z)
         guard off <= 1e-8 * diag.shortestEdge else {
@@ -248,6 +337,9 @@ public enum CP2KReader {
         }
         guard diag.lengths.min() > 0 else {
             throw MLDError.input(file: file, line: line, problem: "cell edges must be positive")
+        }
+        if let problem = diag.edgeProblem {
+            throw MLDError.input(file: file, line: line, problem: problem)
         }
         return diag
     }

@@ -2,7 +2,8 @@ import Foundation
 
 extension Configuration {
     /// One configuration from a CP2K output directory (positions, and velocities as CP2K had
-    /// them) or an extended-XYZ file: frame `frame` counted from 0, negative counts from the end
+    /// them; or its positions file `DIR/PROJECT-pos-1.xyz[.xz]`, which chooses that project) or
+    /// an extended-XYZ file: frame `frame` counted from 0, negative counts from the end
     /// (-1 is the last). Forces are dropped.
     public static func load(_ path: String, frame: Int) throws -> Configuration {
         try loadFrame(path, frame: frame).configuration
@@ -15,7 +16,7 @@ extension Configuration {
             throw MLDError.input(file: path, line: nil, problem: "no such file or directory")
         }
         let frames: [Configuration]
-        if isDir.boolValue {
+        if isDir.boolValue || CP2KReader.projectOfPositionsFile(path) != nil {
             frames = try CP2KReader.read(directory: path, requireForces: false).frames
         } else {
             frames = try ExtendedXYZ.read(path)

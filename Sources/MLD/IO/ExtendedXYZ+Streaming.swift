@@ -14,6 +14,8 @@ extension ExtendedXYZ {
         let url = URL(fileURLWithPath: path)
         let tmp = url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
+        TemporaryPaths.register(tmp.path)
+        defer { TemporaryPaths.unregister(tmp.path) }
         guard FileManager.default.createFile(atPath: tmp.path, contents: nil),
               let handle = FileHandle(forWritingAtPath: tmp.path) else {
             throw MLDError.output(file: path, problem: "cannot be created (is the folder writable?)")

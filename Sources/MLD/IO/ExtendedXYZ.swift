@@ -6,7 +6,9 @@ import Foundation
 ///     Lattice="12.4 0 0 0 12.4 0 0 0 12.4" Properties=species:S:1:pos:R:3:velo:R:3 step=0 time=0.0 pbc="T T T"
 ///     O 1.11 1.68 1.30 -0.003 0.0004 0.001
 ///
-/// Columns: `species` (element symbol), `pos` (Å), optionally `velo` (Å/fs) and `forces` (eV/Å).
+/// Columns: `species` (element symbol), `pos` (Å), optionally `velo` (Å/fs; `vel` and
+/// `velocities` are read too) and `forces` (eV/Å). `pbc` must be "T T T" where given: mld
+/// simulates periodic boxes only.
 /// `time` is in fs. Only orthorhombic lattices are accepted. Files written by ASE carry
 /// `momenta` (u·Å per ASE time unit) instead of `velo`; they are read with ASE's masses
 /// (or a `masses` column) and converted to Å/fs.
@@ -89,6 +91,12 @@ public enum ExtendedXYZ {
         guard m.count == 9 else {
             throw MLDError.input(file: path, line: commentLine, problem: "Lattice needs 9 numbers")
         }
+        if let pbc = kv["pbc"] {
+            let flags = pbc.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "," })
+            guard flags.count == 3, flags.allSatisfy({ ["T", "t", "True", "true", "TRUE", "1"].contains($0) }) else {
+                throw MLDError.input(file: path, line: commentLine, problem: "pbc=\"\(pbc)\": mld simulates periodic boxes only (pbc=\"T T T\")")
+            }
+        }
         let box = try CP2KReader.orthorhombic(a: SIMD3(m[0], m[1], m[2]), b: SIMD3(m[3], m[4], m[5]),
                                               c: SIMD3(m[6], m[7], m[8]), file: path, line: commentLine)
         // Columns.
@@ -99,8 +107,15 @@ public enum ExtendedXYZ {
         var columns: [String: Int] = [:]
         var width = 0
         for k in stride(from: 0, to: props.count, by: 3) {
-            guard let c = Int(props[k + 2]) else {
+            guard let c = Int(props[k + 2]), c >= 1, c <= 1000 else {
                 throw MLDError.input(file: path, line: commentLine, problem: "bad column count '\(props[k + 2])'")
+            }
+            // The columns mld reads must have the width it reads them with.
+            let needed = props[k] == "species" ? 1
+                : ["pos", "velo", "vel", "velocities", "momenta", "forces"].contains(props[k]) ? 3
+                : props[k] == "masses" ? 1 : c
+            guard c == needed else {
+                throw MLDError.input(file: path, line: commentLine, problem: "column \(props[k]) has \(c) numbers; mld reads it with \(needed)")
             }
             columns[props[k]] = width
             width += c
@@ -108,7 +123,8 @@ public enum ExtendedXYZ {
         guard let sCol = columns["species"], let pCol = columns["pos"] else {
             throw MLDError.input(file: path, line: commentLine, problem: "Properties must include species and pos")
         }
-        let vCol = columns["velo"], fCol = columns["forces"]
+        // Velocities: mld's `velo`, also `vel` and `velocities`; ASE's `momenta` below.
+        let vCol = columns["velo"] ?? columns["vel"] ?? columns["velocities"], fCol = columns["forces"]
         let momentaCol = vCol == nil ? columns["momenta"] : nil, massCol = columns["masses"]
         var atoms: [Element] = []
         var pos: [SIMD3<Double>] = [], vel: [SIMD3<Double>] = [], frc: [SIMD3<Double>] = []

@@ -66,6 +66,8 @@ public enum AtomicFile {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent()
         let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
+        TemporaryPaths.register(tmp.path)
+        defer { TemporaryPaths.unregister(tmp.path) }
         do {
             try data.write(to: tmp)
             // rename(2) replaces an existing file atomically (FileManager.replaceItemAt fails on Linux).
