@@ -129,6 +129,7 @@ struct RunCommand: ParsableCommand {
             note = made.note
             sim = try Simulation(checkpoint: ck, backend: made.backend, settings: rec.settings)
             dir.extrapolation = ExtrapolationGuard(model: model, mode: extrapolation)
+            sim.conservativeForces = model.agents == .conservative
         } else {
             var settings = SimulationSettings()
             if let dt { settings.timeStep = dt }
@@ -158,6 +159,7 @@ struct RunCommand: ParsableCommand {
                                    start: startInfo, backend: made.backend.name, device: made.backend.deviceName,
                                    atoms: c.count, elements: c.elements.map(\.symbol),
                                    degreesOfFreedom: sim.degreesOfFreedom, targetSteps: lastStep)
+            sim.conservativeForces = m.agents == .conservative
             let watch = ExtrapolationGuard(model: m, mode: extrapolation)
             _ = try watch.check(c, step: 0)      // a start outside the range stops before any file is written
             dir = try RunDirectory(creating: out!, record: record, simulation: sim, rng: rng, force: force,

@@ -32,7 +32,7 @@ import Testing
         #expect(rec["status"] as? String == "completed")
         #expect(((rec["model"] as? [String: Any])?["sha256"] as? String)?.count == 64)
         let thermo = try String(contentsOfFile: out + "/thermo.csv", encoding: .utf8).split(separator: "\n")
-        #expect(thermo.first == "step,time_fs,kinetic_eV,temperature_K,loss_O_eV,loss_H_eV,thermostat_eV,com_drift_A,wall_s")
+        #expect(thermo.first == "step,time_fs,kinetic_eV,temperature_K,loss_O_eV,loss_H_eV,thermostat_eV,com_drift_A,wall_s,out_of_range,potential_eV,conserved_eV,nonconservative_work_eV")
         #expect(thermo.dropFirst().map { $0.split(separator: ",")[0] } == ["0", "10", "20", "30", "40"])
         let xyz = try String(contentsOfFile: out + "/trajectory.xyz", encoding: .utf8)
         #expect(xyz.components(separatedBy: "Properties=species:S:1:pos:R:3:velo:R:3").count - 1 == 5)

@@ -162,8 +162,11 @@ public struct Trajectory: Sendable {
             throw MLDError.input(file: path, line: 1, problem: "empty file, expected a header")
         }
         let all = header.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        // Optional trailing columns (`out_of_range` since model files of version 2).
-        let names = all.last == "out_of_range" ? Array(all.dropLast()) : all
+        // Optional trailing columns (written since model files of version 2).
+        var names = all
+        while let last = names.last, ["out_of_range", "potential_eV", "conserved_eV", "nonconservative_work_eV"].contains(last) {
+            names.removeLast()
+        }
         guard Array(names.prefix(4)) == thermoLeadingColumns,
               names.count >= 8,
               Array(names.suffix(3)) == ["thermostat_eV", "com_drift_A", "wall_s"],

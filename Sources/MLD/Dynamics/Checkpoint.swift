@@ -23,6 +23,8 @@ public struct Checkpoint: Equatable {
         /// Byte sizes of trajectory.xyz and thermo.csv at this step.
         public var trajectoryBytes: UInt64
         public var thermoBytes: UInt64
+        /// `Simulation.energyLedger` as bit patterns (decimal UInt64); absent in older checkpoints.
+        public var energyLedger: [String]? = nil
     }
 
     public var step: Int
@@ -40,6 +42,8 @@ public struct Checkpoint: Equatable {
     public var wallSeconds: Double
     public var trajectoryBytes: UInt64
     public var thermoBytes: UInt64
+    /// The simulation's work and starting potential (`Simulation.energyLedger`), eV.
+    public var energyLedger: [Double] = []
 
     static let magic = Array("MLDCKPT1".utf8)
 
@@ -59,6 +63,7 @@ public struct Checkpoint: Equatable {
         self.wallSeconds = wallSeconds
         self.trajectoryBytes = trajectoryBytes
         self.thermoBytes = thermoBytes
+        energyLedger = s.energyLedger
     }
 
     /// The bytes of the file.
@@ -66,7 +71,7 @@ public struct Checkpoint: Equatable {
         let header = Header(step: step, atoms: positions.count, elements: elements.map(\.symbol),
                             masses: elements.map(\.mass), species: species, rngState: String(rngState),
                             thermostatCount: thermostatState.count, trajectoryBytes: trajectoryBytes,
-                            thermoBytes: thermoBytes)
+                            thermoBytes: thermoBytes, energyLedger: energyLedger.map { String($0.bitPattern) })
         let json = try JSONEncoder().encode(header)
         var out = Data(Self.magic)
         func put(_ u: UInt64) { withUnsafeBytes(of: u.littleEndian) { out.append(contentsOf: $0) } }
@@ -127,6 +132,10 @@ public struct Checkpoint: Equatable {
         rngState = rng
         trajectoryBytes = header.trajectoryBytes
         thermoBytes = header.thermoBytes
+        energyLedger = try (header.energyLedger ?? []).map {
+            guard let u = UInt64($0) else { throw bad("unreadable energy ledger") }
+            return Double(bitPattern: u)
+        }
         box = Box(try vec())
         centreOfMass = try vec()
         wallSeconds = try f64()
@@ -147,5 +156,6 @@ extension Simulation {
                       velocities: ck.velocities, forces: ck.forces, step: ck.step,
                       thermostatState: ck.thermostatState, centreOfMass: ck.centreOfMass,
                       statistics: ck.statistics, backend: backend, settings: settings)
+        if ck.energyLedger.count == 2 { energyLedger = ck.energyLedger }
     }
 }

@@ -151,7 +151,7 @@ public final class RunDirectory {
     /// The thermo.csv header for these elements.
     public static func thermoHeader(elements: [String]) -> String {
         "step,time_fs,kinetic_eV,temperature_K," + elements.map { "loss_\($0)_eV," }.joined()
-            + "thermostat_eV,com_drift_A,wall_s,out_of_range"
+            + "thermostat_eV,com_drift_A,wall_s,out_of_range,potential_eV,conserved_eV,nonconservative_work_eV"
     }
 
     /// Watches the training range at every output step (thermo.csv's `out_of_range`: the
@@ -278,7 +278,7 @@ public final class RunDirectory {
             row += String(format: "%.4f", f)
             record.summary.outOfRangeLastFrame = f
         }
-        row += "\n"
+        row += ",\(fmt(s.potentialEnergy, 8)),\(fmt(s.conservedEnergy, 8)),\(fmt(s.nonConservativeWork, 8))\n"
         try append(row, to: thermo, counter: &thermoBytes, path: thermoPath)
     }
 

@@ -118,6 +118,34 @@ public final class Simulation {
     public private(set) var forceSeconds = 0.0
     /// The net force of the last step (before removal), in eV/Å.
     public private(set) var netForce = SIMD3<Double>()
+    /// Work done on the atoms by the forces since step 0, W = sum over steps of
+    /// sum_i (F_i(t) + F_i(t + dt))/2 . (q_i(t + dt) - q_i(t)), in eV (trapezoid rule).
+    public private(set) var forceWork = 0.0
+    /// U = the sum of the agents' losses at step 0, in eV.
+    public private(set) var startPotential = 0.0
+    /// Whether the forces are -dU/dq of U = the sum of the losses (conservative agents); selfish
+    /// forces are not, and do work `nonConservativeWork` on the system.
+    public var conservativeForces = false
+    private var previousPositions: [SIMD3<Double>] = []
+
+    /// (forceWork, startPotential), kept in checkpoints.
+    public var energyLedger: [Double] {
+        get { [forceWork, startPotential] }
+        set { if newValue.count == 2 { forceWork = newValue[0]; startPotential = newValue[1] } }
+    }
+
+    /// U = sum of the agents' losses in eV (at output steps, where the losses are computed).
+    public var potentialEnergy: Double { losses.reduce(0, +) }
+
+    /// The work of the forces beyond what U accounts for, W + U - U(0) in eV: the heat selfish
+    /// agents pump in (for conservative agents only the integration error).
+    public var nonConservativeWork: Double { forceWork + potentialEnergy - startPotential }
+
+    /// The quantity the dynamics conserves, in eV: kinetic + U + the thermostat's energy, less the
+    /// non-conservative work for selfish agents (conservative agents: the usual total energy).
+    public var conservedEnergy: Double {
+        kineticEnergy + potentialEnergy + thermostat.energy - (conservativeForces ? 0 : nonConservativeWork)
+    }
 
     private let accel: [Double]
     private let totalMass: Double
@@ -194,6 +222,7 @@ public final class Simulation {
             try backend.computeForces(positions: self.positions, forces: &f, losses: &l)
             losses = l ?? []
         }
+        if step == 0 { startPotential = losses.reduce(0, +) }
     }
 
     /// Kinetic energy in eV.
@@ -265,12 +294,19 @@ public final class Simulation {
         let next = step + 1
         thermostatHalfStep(dt)
         VelocityVerlet.kick(&velocities, forces: forces, accel: accel, h: 0.5 * dt)
+        if previousPositions.count != positions.count { previousPositions = positions } else {
+            for i in 0..<positions.count { previousPositions[i] = positions[i] }
+        }
         let (atom, jump) = VelocityVerlet.drift(&positions, velocities: velocities, h: dt)
         guard jump <= settings.maxDisplacement else {
             throw MLDError.simulation(step: next, problem: "atom \(atom) (\(elements[species[atom]])) moved \(String(format: "%.3g", jump)) Å in one step (limit \(settings.maxDisplacement) Å)")
         }
         step = next
+        var work = 0.0
+        for i in 0..<positions.count { work += (forces[i] * (positions[i] - previousPositions[i])).sum() }
         try computeForces(wantLosses: next % settings.every == 0)
+        for i in 0..<positions.count { work += (forces[i] * (positions[i] - previousPositions[i])).sum() }
+        forceWork += 0.5 * work
         VelocityVerlet.kick(&velocities, forces: forces, accel: accel, h: 0.5 * dt)
         thermostatHalfStep(dt)
         let T = temperature
