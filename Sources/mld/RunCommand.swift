@@ -6,7 +6,7 @@ import MLD
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Simulate with a fitted model: learned dynamics with velocity Verlet and a Nose-Hoover chain.",
+        abstract: "Simulate with a fitted model: learned dynamics with velocity Verlet and a thermostat (Nose-Hoover, CSVR or Langevin).",
         discussion: """
             Writes RUN_DIR/trajectory.xyz (extended XYZ every --every steps), thermo.csv, run.json and \
             checkpoint.bin. --resume RUN_DIR continues from the checkpoint: to the step first asked for, \
@@ -32,10 +32,10 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Thermostat target and Maxwell-Boltzmann temperature in K (default 300).")
     var temperature: Double?
 
-    @Option(name: .long, help: "Thermostat: nose-hoover (default) or none (NVE).")
+    @Option(name: .long, help: "Thermostat: nose-hoover (default), csvr (stochastic velocity rescaling, Bussi et al., global), langevin (BAOAB, friction 1/tau) or none (NVE). See docs/dynamics.md.")
     var thermostat: SimulationSettings.ThermostatKind?
 
-    @Option(name: .long, help: "Nose-Hoover time constant in fs (default \(SimulationSettings.defaultTau)).")
+    @Option(name: .long, help: "Thermostat time constant in fs (default \(SimulationSettings.defaultTau)): Nose-Hoover period, CSVR relaxation time, Langevin 1/friction.")
     var tau: Double?
 
     @Option(name: .long, help: "Nose-Hoover chain length (default \(SimulationSettings.defaultChainLength): plain Nose-Hoover; see docs/dynamics.md).")
@@ -45,7 +45,7 @@ struct RunCommand: ParsableCommand {
           help: "One Nose-Hoover chain per agent (the default), or one for the whole system (--no-massive).")
     var massive: Bool?
 
-    @Option(name: .long, help: "Random seed for Maxwell-Boltzmann velocities (default 1).")
+    @Option(name: .long, help: "Random seed for Maxwell-Boltzmann velocities and the csvr/langevin thermostats (default 1).")
     var seed: UInt64?
 
     @Option(name: .long, help: "Force backend: auto, cpu or opencl.")
@@ -82,6 +82,9 @@ struct RunCommand: ParsableCommand {
         if let temperature, !(temperature >= 0 && temperature.isFinite) { throw ValidationError("--temperature must be >= 0 K") }
         if let tau, !(tau > 0 && tau.isFinite) { throw ValidationError("--tau must be a positive number of fs") }
         if let chain, chain < 1 || chain > RunCommand.maxChain { throw ValidationError("--chain must be between 1 and \(RunCommand.maxChain)") }
+        if let thermostat, thermostat != .noseHoover, chain != nil || massive != nil {
+            throw ValidationError("--chain and --massive are Nose-Hoover settings; drop them with --thermostat \(thermostat.rawValue)")
+        }
         if let every, every < 1 { throw ValidationError("--every must be at least 1") }
         if resume != nil {
             if model != nil || start != nil || out != nil {
@@ -180,8 +183,13 @@ struct RunCommand: ParsableCommand {
         let s = r.summary, t = r.timings, set = r.settings
         print("run             \(dir): step \(r.stepsDone) (\(String(format: "%.3f", Double(r.stepsDone) * set.timeStep / 1000)) ps of \(set.timeStep) fs steps), \(r.atoms) atoms")
         print("backend         \(r.backend), \(r.device)")
-        let thermo = set.thermostat == .none ? "none (NVE)"
-            : "Nose-Hoover chain of \(set.chainLength)\(set.massive ? " per agent" : ""), tau \(set.tau) fs, \(set.temperature) K"
+        let thermo: String
+        switch set.thermostat {
+        case .none: thermo = "none (NVE)"
+        case .noseHoover: thermo = "Nose-Hoover chain of \(set.chainLength)\(set.massive ? " per agent" : ""), tau \(set.tau) fs, \(set.temperature) K"
+        case .csvr: thermo = "CSVR (stochastic velocity rescaling), tau \(set.tau) fs, \(set.temperature) K, heat taken out \(String(format: "%.4g", s.thermostatEnergy)) eV"
+        case .langevin: thermo = "Langevin (BAOAB), friction 1/(\(set.tau) fs), \(set.temperature) K, heat taken out \(String(format: "%.4g", s.thermostatEnergy)) eV"
+        }
         print("thermostat      \(thermo)")
         print(String(format: "temperature     mean %.1f K, std %.1f K (canonical T*sqrt(2/N_dof) = %.1f K, N_dof = %.0f)",
                      s.meanTemperature, s.temperatureStd, s.canonicalTemperatureStd, r.degreesOfFreedom))

@@ -92,6 +92,12 @@ import Testing
         (["run", "--resume", "/nonexistent/run"], "/nonexistent/run"),
         (["run", "--resume", "/tmp", "--model", "MODEL"], "--resume"),
         (["run", "--resume", "/tmp", "--tau", "50", "--massive"], "drop --tau, --massive"),
+        (["run", "--model", "MODEL", "--start", data, "--thermostat", "langevin", "--tau", "0", "--out", "/tmp/mld-never"], "--tau"),
+        (["run", "--model", "MODEL", "--start", data, "--thermostat", "csvr", "--tau=-20", "--out", "/tmp/mld-never"], "--tau"),
+        (["run", "--model", "MODEL", "--start", data, "--thermostat", "csvr", "--tau", "nan", "--out", "/tmp/mld-never"], "--tau"),
+        (["run", "--model", "MODEL", "--start", data, "--thermostat", "langevin", "--tau", "inf", "--out", "/tmp/mld-never"], "--tau"),
+        (["run", "--model", "MODEL", "--start", data, "--thermostat", "csvr", "--chain", "3", "--out", "/tmp/mld-never"], "--chain"),
+        (["run", "--resume", "/tmp", "--thermostat", "csvr"], "drop --thermostat"),
     ])
     func badInputIsOneClearLine(args: [String], mention: String) throws {
         let r = try runMLD(args.map { $0 == "MODEL" ? Self.model : $0 })
@@ -107,5 +113,35 @@ import Testing
         let r = try runMLD(args)
         #expect(r.status == 1)
         #expect(r.err.contains("already holds a run"))
+    }
+
+    /// With the learned model: a CSVR or Langevin run of 60 steps, and one of 30 steps resumed for
+    /// 30 more, write the same thermo rows (but wall seconds) and the same trajectory, byte for byte.
+    @Test(arguments: ["csvr", "langevin"])
+    func stochasticThermostatResumesBitIdentically(thermostat: String) throws {
+        let full = tempDir("\(thermostat)-full"), split = tempDir("\(thermostat)-split")
+        let common = ["run", "--model", Self.model, "--start", Self.data, "--frame", "500", "--thermostat", thermostat,
+                      "--tau", "50", "--every", "10", "--quiet"]
+        let a = try runMLD(common + ["--steps", "60", "--out", full])
+        #expect(a.status == 0, "\(a.err)")
+        #expect(a.out.contains(thermostat == "csvr" ? "CSVR" : "Langevin"), "\(a.out)")
+        let b = try runMLD(common + ["--steps", "30", "--out", split])
+        #expect(b.status == 0, "\(b.err)")
+        let c = try runMLD(["run", "--resume", split, "--steps", "30", "--quiet"])
+        #expect(c.status == 0, "\(c.err)")
+        func rows(_ dir: String) throws -> [String] {
+            try String(contentsOfFile: dir + "/thermo.csv", encoding: .utf8).split(separator: "\n").map {
+                var f = $0.split(separator: ",", omittingEmptySubsequences: false)
+                f.remove(at: 8)      // wall_s
+                return f.joined(separator: ",")
+            }
+        }
+        let ra = try rows(full)
+        #expect(ra.count == 8)
+        #expect(try rows(split) == ra)
+        #expect(try String(contentsOfFile: split + "/trajectory.xyz", encoding: .utf8)
+                == String(contentsOfFile: full + "/trajectory.xyz", encoding: .utf8))
+        // The heat counter is the thermostat_eV column, and the thermostat did something.
+        #expect(Double(ra.last!.split(separator: ",")[6])! != 0)
     }
 }

@@ -130,4 +130,107 @@ import Testing
         for _ in 0..<200 { try kept.advance() }
         #expect(abs(kept.centreOfMassDrift - 0.001 * 1000) < 1e-6)
     }
+
+    /// CSVR and Langevin on Lennard-Jones argon (256 atoms, N_dof = 765) hold the target
+    /// temperature with the canonical fluctuation: mean T within 3 %, std T within 20 % of
+    /// T sqrt(2 / N_dof) (a Nose-Hoover or Berendsen-like thermostat at this tau would not give
+    /// the latter on its own; a wrong noise amplitude or dof count moves both).
+    @Test(arguments: [SimulationSettings.ThermostatKind.csvr, .langevin])
+    func stochasticThermostatSamplesCanonicalTemperature(kind: SimulationSettings.ThermostatKind) throws {
+        let c = DynamicsFixtures.argonCrystal(temperature: 30, seed: 21)
+        let backend = try CPUBackend(potential: DynamicsFixtures.argonLJ, species: c.species, box: c.box)
+        var s = settings(dt: 5, thermostat: kind, removeCOM: true)
+        s.temperature = 60
+        s.tau = kind == .csvr ? 50 : 100
+        s.seed = 3
+        let sim = try Simulation(configuration: c, backend: backend, settings: s)
+        for _ in 0..<600 { try sim.advance() }
+        var sum = 0.0, sum2 = 0.0
+        let n = 6000
+        for _ in 0..<n {
+            try sim.advance()
+            let T = sim.temperature
+            sum += T; sum2 += T * T
+        }
+        let mean = sum / Double(n), std = (sum2 / Double(n) - mean * mean).squareRoot()
+        let canonical = 60 * (2 / sim.degreesOfFreedom).squareRoot()
+        print(String(format: "\(kind.rawValue): mean T %.2f K (target 60), std T %.3f K, canonical %.3f K (ratio %.3f), COM drift %.2e Å",
+                     mean, std, canonical, std / canonical, sim.centreOfMassDrift))
+        #expect(abs(mean - 60) < 0.03 * 60, "mean temperature \(mean) K")
+        #expect(abs(std / canonical - 1) < 0.2, "std T \(std) K, canonical \(canonical) K")
+        #expect(sim.centreOfMassDrift < 1e-9, "centre of mass moved \(sim.centreOfMassDrift) Å")
+    }
+
+    /// CSVR's extended energy (kinetic + potential + heat counter) is conserved for a conservative
+    /// loss while the thermostat heats 40 -> 90 K, and so is Langevin's with its heat counter
+    /// (BAOAB's error in it is the integrator's): spread below 1e-3 of the heat exchanged.
+    @Test(arguments: [SimulationSettings.ThermostatKind.csvr, .langevin])
+    func stochasticExtendedEnergyIsConserved(kind: SimulationSettings.ThermostatKind) throws {
+        let c = DynamicsFixtures.argonCrystal(temperature: 40, seed: 4)
+        let backend = try CPUBackend(potential: DynamicsFixtures.argonLJ, species: c.species, box: c.box)
+        var s = settings(dt: 4, thermostat: kind, removeCOM: true)
+        s.temperature = 90
+        s.tau = 200
+        let sim = try Simulation(configuration: c, backend: backend, settings: s)
+        let e0 = sim.kineticEnergy + (try DynamicsFixtures.potentialEnergy(sim)) + sim.thermostat.energy
+        var ext: [Double] = [], kin: [Double] = [], therm: [Double] = []
+        for _ in 0..<1000 {
+            try sim.advance()
+            let e = sim.kineticEnergy + (try DynamicsFixtures.potentialEnergy(sim))
+            kin.append(sim.kineticEnergy)
+            therm.append(sim.thermostat.energy)
+            ext.append(e + sim.thermostat.energy)
+        }
+        #expect(kin.last! > 1.5 * kin.first!)
+        #expect(abs(therm.last!) > 0.05 * kin.last!)
+        let spread = ext.max()! - ext.min()!, drift = abs(ext.last! - e0)
+        print(String(format: "\(kind.rawValue): extended energy spread %.3e eV, drift %.3e eV over 1000 steps of 4 fs; heat counter %.4f eV, kinetic %.4f eV",
+                     spread, drift, therm.last!, kin.last!))
+        let bound = 1e-3
+        #expect(spread < bound * abs(therm.last!), "extended energy spread \(spread) eV, thermostat \(therm.last!) eV")
+    }
+
+    /// A stochastic thermostat's time constant must be a positive finite number of fs.
+    @Test(arguments: [SimulationSettings.ThermostatKind.csvr, .langevin])
+    func stochasticThermostatRefusesBadTau(kind: SimulationSettings.ThermostatKind) throws {
+        let c = DynamicsFixtures.argonCrystal(temperature: 40, seed: 4)
+        let backend = try CPUBackend(potential: DynamicsFixtures.argonLJ, species: c.species, box: c.box)
+        for tau in [0, -5, .nan, .infinity] as [Double] {
+            var s = settings(dt: 4, thermostat: kind, removeCOM: true)
+            s.tau = tau
+            do {
+                _ = try Simulation(configuration: c, backend: backend, settings: s)
+                Issue.record("tau \(tau) accepted")
+            } catch let MLDError.usage(line) {
+                #expect(line.contains("tau") && line.contains(kind.rawValue) && !line.contains("\n"), "\(line)")
+            }
+        }
+    }
+
+    /// The CSVR propagator on its own: the kinetic energy it draws has the canonical mean and
+    /// variance (Gamma(N_f / 2, kT) for any starting value), and Marsaglia-Tsang's gamma deviates
+    /// have the right moments for small and large shapes.
+    @Test func csvrKineticEnergyIsGammaDistributed() {
+        for nf in [2.0, 765.0] {
+            var t = CSVRThermostat(degreesOfFreedom: nf, temperature: 100, tau: 10, seed: 7)
+            let kT = Units.boltzmann * 100
+            var k = 5 * nf * kT, sum = 0.0, sum2 = 0.0
+            let n = 40_000
+            for step in 0..<(n + 200) {
+                k *= pow(t.halfStep(kinetic: k, dt: 20), 2)
+                if step >= 200 { sum += k; sum2 += k * k }
+            }
+            let mean = sum / Double(n), variance = sum2 / Double(n) - mean * mean
+            #expect(abs(mean / (0.5 * nf * kT) - 1) < 0.03, "N_f \(nf): mean K \(mean)")
+            #expect(abs(variance / (0.5 * nf * kT * kT) - 1) < 0.08, "N_f \(nf): variance \(variance)")
+        }
+        var g = MLD.SplitMix64(seed: 5)
+        for a in [0.5, 1.0, 3.7, 382.0] {
+            var s = 0.0, s2 = 0.0
+            let n = 50_000
+            for _ in 0..<n { let x = g.nextGamma(shape: a); s += x; s2 += x * x }
+            let m = s / Double(n), v = s2 / Double(n) - m * m
+            #expect(abs(m / a - 1) < 0.02 && abs(v / a - 1) < 0.05, "shape \(a): mean \(m), variance \(v)")
+        }
+    }
 }

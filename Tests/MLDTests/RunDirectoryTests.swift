@@ -6,8 +6,9 @@ import Testing
 @Suite struct RunDirectoryTests {
     static let start = DynamicsFixtures.argonCrystal(cells: 4, temperature: 60, seed: 12)
 
-    func settings() -> SimulationSettings {
+    func settings(_ kind: SimulationSettings.ThermostatKind = .noseHoover) -> SimulationSettings {
         var s = SimulationSettings()
+        s.thermostat = kind
         s.timeStep = 5
         s.temperature = 70
         s.tau = 100
@@ -28,8 +29,9 @@ import Testing
     }
 
     /// A fresh run to `steps`, optionally stopped early at `stopAt`.
-    func freshRun(_ path: String, steps: Int, stopAt: Int? = nil) throws -> (Simulation, RunDirectory, RunDirectory.Outcome) {
-        let s = settings()
+    func freshRun(_ path: String, steps: Int, stopAt: Int? = nil,
+                  thermostat: SimulationSettings.ThermostatKind = .noseHoover) throws -> (Simulation, RunDirectory, RunDirectory.Outcome) {
+        let s = settings(thermostat)
         let sim = try Simulation(configuration: Self.start, backend: try backend(Self.start), settings: s)
         let dir = try RunDirectory(creating: path, record: record(s, sim), simulation: sim, rng: MLD.SplitMix64(seed: 1))
         let outcome = try dir.run(sim, until: steps, stop: stopAt.map { StopRequest(atStep: $0) })
@@ -176,5 +178,96 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: p) }
         _ = try freshRun(p, steps: 10)
         #expect(throws: MLDError.self) { _ = try freshRun(p, steps: 10) }
+    }
+
+    /// CSVR and Langevin draw random numbers every step: a run stopped at step 30 and resumed, and
+    /// a run killed after writing past its last checkpoint, continue bit for bit (the generator's
+    /// state is in the checkpoint).
+    @Test(arguments: [SimulationSettings.ThermostatKind.csvr, .langevin])
+    func stochasticResumeIsBitIdentical(kind: SimulationSettings.ThermostatKind) throws {
+        let a = DynamicsFixtures.temporaryDirectory("full"), b = DynamicsFixtures.temporaryDirectory("split")
+        let c = DynamicsFixtures.temporaryDirectory("crash")
+        defer { for p in [a, b, c, c + "-40"] { try? FileManager.default.removeItem(atPath: p) } }
+        let (full, _, _) = try freshRun(a, steps: 60, thermostat: kind)
+        #expect(full.thermostat.name == kind.rawValue)
+        #expect(full.thermostat.energy != 0)
+
+        let (_, _, outcome) = try freshRun(b, steps: 60, stopAt: 30, thermostat: kind)
+        #expect(outcome == .interrupted("stop requested at step 30"))
+        let ck = try Checkpoint(contentsOf: b + "/checkpoint.bin")
+        #expect(ck.thermostat == kind.rawValue && ck.thermostatState.count == 3)
+        let resumed = try resume(b, until: 60)
+        #expect(resumed.positions == full.positions)
+        #expect(resumed.velocities == full.velocities)
+        #expect(resumed.thermostat == full.thermostat)
+        #expect(try thermoRows(b) == thermoRows(a))
+
+        // Killed after step 50 with the checkpoint of step 40: the generator goes back to step 40 too.
+        _ = try freshRun(c, steps: 50, thermostat: kind)
+        _ = try freshRun(c + "-40", steps: 40, thermostat: kind)
+        try FileManager.default.removeItem(atPath: c + "/checkpoint.bin")
+        try FileManager.default.copyItem(atPath: c + "-40/checkpoint.bin", toPath: c + "/checkpoint.bin")
+        let again = try resume(c, until: 60)
+        #expect(again.positions == full.positions)
+        #expect(again.thermostat == full.thermostat)
+        #expect(try thermoRows(c) == thermoRows(a))
+
+        // A different seed gives a different trajectory (the numbers are really drawn).
+        var s = settings(kind)
+        s.seed = 2
+        let other = try Simulation(configuration: Self.start, backend: try backend(Self.start), settings: s)
+        for _ in 0..<10 { try other.advance() }
+        let same = try Simulation(configuration: Self.start, backend: try backend(Self.start), settings: settings(kind))
+        for _ in 0..<10 { try same.advance() }
+        #expect(other.velocities != same.velocities)
+    }
+
+    /// A checkpoint is only continued with the thermostat that wrote it: one line naming both.
+    @Test func resumeWithAnotherThermostatIsRefused() throws {
+        let p = DynamicsFixtures.temporaryDirectory("other")
+        defer { try? FileManager.default.removeItem(atPath: p) }
+        _ = try freshRun(p, steps: 20, thermostat: .csvr)
+        let ck = try Checkpoint(contentsOf: p + "/checkpoint.bin")
+        for other in [settings(.langevin), settings(.noseHoover), settings(.none)] {
+            do {
+                _ = try Simulation(checkpoint: ck, backend: try backend(Self.start), settings: other)
+                Issue.record("\(other.thermostat) accepted a csvr checkpoint")
+            } catch let MLDError.usage(line) {
+                #expect(line.contains("csvr") && line.contains(Thermostat.name(for: other)) && !line.contains("\n"), "\(line)")
+            }
+        }
+        _ = try Simulation(checkpoint: ck, backend: try backend(Self.start), settings: settings(.csvr))
+    }
+
+    /// Version-1 checkpoints (no thermostat name) are still read; unknown versions are refused.
+    @Test func versionOneCheckpointIsRead() throws {
+        let p = DynamicsFixtures.temporaryDirectory("v1")
+        defer { try? FileManager.default.removeItem(atPath: p) }
+        let (sim, _, _) = try freshRun(p, steps: 20)
+        func rewritten(version: Int, thermostat: String?) throws -> String {
+            let data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: p + "/checkpoint.bin")))
+            var count = 0
+            for k in 0..<8 { count |= Int(data[8 + k]) << (8 * k) }
+            var header = try JSONDecoder().decode(Checkpoint.Header.self, from: Data(data[16..<(16 + count)]))
+            header.version = version
+            header.thermostat = thermostat
+            let json = [UInt8](try JSONEncoder().encode(header))
+            var out = Array(data[0..<8])
+            withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
+            out += json + data[(16 + count)...]
+            let path = p + "/v\(version).bin"
+            try Data(out).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let v1 = try Checkpoint(contentsOf: try rewritten(version: 1, thermostat: nil))
+        #expect(v1.thermostat == nil && v1.positions == sim.positions && v1.thermostatState == sim.thermostat.state)
+        let again = try Simulation(checkpoint: v1, backend: try backend(Self.start), settings: settings())
+        #expect(again.thermostat == sim.thermostat)
+        do {
+            _ = try Checkpoint(contentsOf: try rewritten(version: 3, thermostat: "csvr"))
+            Issue.record("version 3 accepted")
+        } catch let MLDError.input(_, _, problem) {
+            #expect(problem.contains("version 3"), "\(problem)")
+        }
     }
 }

@@ -9,9 +9,13 @@ import Foundation
 /// of JSON (`Header`), then the Float64 blocks: box (3), centre-of-mass reference (3),
 /// wall seconds (1), statistics (9), thermostat state (`thermostatCount`), positions, velocities
 /// and forces (3N each). Written atomically (temporary name, then rename).
+///
+/// Version 2 adds `thermostat` to the header (the thermostat's name, `Thermostat.name`; a run is
+/// only continued with the same thermostat). The stochastic thermostats' state holds their random
+/// generator's (see `Thermostat.state`). Version 1 files (Nose-Hoover or none) are still read.
 public struct Checkpoint: Equatable {
     public struct Header: Codable, Equatable {
-        public var version = 1
+        public var version = Checkpoint.version
         public var step: Int
         public var atoms: Int
         public var elements: [String]
@@ -20,6 +24,8 @@ public struct Checkpoint: Equatable {
         /// Random generator state (decimal UInt64).
         public var rngState: String
         public var thermostatCount: Int
+        /// The thermostat's name (`Thermostat.name`); nil in version 1.
+        public var thermostat: String?
         /// Byte sizes of trajectory.xyz and thermo.csv at this step.
         public var trajectoryBytes: UInt64
         public var thermoBytes: UInt64
@@ -35,6 +41,8 @@ public struct Checkpoint: Equatable {
     public var velocities: [SIMD3<Double>]
     public var forces: [SIMD3<Double>]
     public var thermostatState: [Double]
+    /// The thermostat's name (`Thermostat.name`); nil from a version-1 file.
+    public var thermostat: String?
     public var rngState: UInt64
     public var centreOfMass: SIMD3<Double>
     public var statistics: RunStatistics
@@ -46,6 +54,8 @@ public struct Checkpoint: Equatable {
     public var energyLedger: [Double] = []
 
     static let magic = Array("MLDCKPT1".utf8)
+    /// The format version written; versions 1 and 2 are read.
+    public static let version = 2
 
     public init(simulation s: Simulation, rngState: UInt64, wallSeconds: Double,
                 trajectoryBytes: UInt64, thermoBytes: UInt64) {
@@ -57,6 +67,7 @@ public struct Checkpoint: Equatable {
         velocities = s.velocities
         forces = s.forces
         thermostatState = s.thermostat.state
+        thermostat = s.thermostat.name
         self.rngState = rngState
         centreOfMass = s.centreOfMassReference
         statistics = s.statistics
@@ -70,7 +81,7 @@ public struct Checkpoint: Equatable {
     public func encoded() throws -> Data {
         let header = Header(step: step, atoms: positions.count, elements: elements.map(\.symbol),
                             masses: elements.map(\.mass), species: species, rngState: String(rngState),
-                            thermostatCount: thermostatState.count, trajectoryBytes: trajectoryBytes,
+                            thermostatCount: thermostatState.count, thermostat: thermostat, trajectoryBytes: trajectoryBytes,
                             thermoBytes: thermoBytes, energyLedger: energyLedger.map { String($0.bitPattern) })
         let json = try JSONEncoder().encode(header)
         var out = Data(Self.magic)
@@ -117,7 +128,9 @@ public struct Checkpoint: Equatable {
         do {
             header = try JSONDecoder().decode(Header.self, from: Data(bytes[at..<(at + jsonCount)]))
         } catch { throw bad("unreadable header") }
-        guard header.version == 1 else { throw bad("unknown version \(header.version)") }
+        guard (1...Self.version).contains(header.version) else {
+            throw bad("format version \(header.version), this mld reads versions 1 to \(Self.version) (written by a newer mld?)")
+        }
         at += jsonCount
         let n = header.atoms
         guard header.species.count == n, header.elements.count == header.masses.count,
@@ -141,6 +154,7 @@ public struct Checkpoint: Equatable {
         wallSeconds = try f64()
         statistics = RunStatistics(values: try (0..<9).map { _ in try f64() })!
         thermostatState = try (0..<header.thermostatCount).map { _ in try f64() }
+        thermostat = header.thermostat
         positions = try (0..<n).map { _ in try vec() }
         velocities = try (0..<n).map { _ in try vec() }
         forces = try (0..<n).map { _ in try vec() }
@@ -152,6 +166,10 @@ extension Simulation {
     /// run that wrote it).
     public convenience init(checkpoint ck: Checkpoint, backend: any ForceBackend,
                             settings: SimulationSettings) throws {
+        let wanted = Thermostat.name(for: settings)
+        if let had = ck.thermostat, had != wanted {
+            throw MLDError.usage("the checkpoint was written with the \(had) thermostat but the run's settings ask for \(wanted); a run continues with the thermostat it started with")
+        }
         try self.init(elements: ck.elements, species: ck.species, box: ck.box, positions: ck.positions,
                       velocities: ck.velocities, forces: ck.forces, step: ck.step,
                       thermostatState: ck.thermostatState, centreOfMass: ck.centreOfMass,

@@ -43,7 +43,7 @@ public struct RunRecord: Codable, Sendable {
         public var centreOfMassDrift = 0.0
         /// Mean |net force| per atom before centre-of-mass removal, in eV/Å.
         public var meanNetForcePerAtom = 0.0
-        /// Final thermostat extended energy, in eV.
+        /// Final thermostat energy (Nose-Hoover extended energy; CSVR/Langevin heat taken out), in eV.
         public var thermostatEnergy = 0.0
         /// Fraction of agents whose invariants lie outside the model's training range, in the
         /// last frame (nil where not measured).

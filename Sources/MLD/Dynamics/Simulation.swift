@@ -6,15 +6,19 @@ public struct SimulationSettings: Codable, Sendable, Equatable {
     public enum ThermostatKind: String, Codable, Sendable, CaseIterable {
         case noseHoover = "nose-hoover"
         case none
+        /// Canonical-sampling velocity rescaling (Bussi, Donadio, Parrinello), global.
+        case csvr
+        /// BAOAB Langevin (Leimkuhler, Matthews), friction 1 / tau.
+        case langevin
     }
 
     /// Time step in fs (the CP2K data's 0.5 fs by default).
     public var timeStep: Double = 0.5
     /// Target temperature in K (and the Maxwell-Boltzmann temperature of a start without velocities).
     public var temperature: Double = 300
-    /// Thermostat: a Nose-Hoover chain, or none (NVE).
+    /// Thermostat: a Nose-Hoover chain, CSVR, Langevin, or none (NVE).
     public var thermostat: ThermostatKind = .noseHoover
-    /// Nose-Hoover time constant in fs.
+    /// Thermostat time constant in fs (Nose-Hoover period, CSVR relaxation time, Langevin 1/friction).
     public var tau: Double = SimulationSettings.defaultTau
     /// Nose-Hoover chain length.
     public var chainLength: Int = SimulationSettings.defaultChainLength
@@ -33,7 +37,7 @@ public struct SimulationSettings: Codable, Sendable, Equatable {
     public var maxTemperature: Double? = nil
     /// Neighbour-list skin in Å.
     public var skin: Double = 0.8
-    /// Seed of the random generator (Maxwell-Boltzmann velocities).
+    /// Seed of the random generators (Maxwell-Boltzmann velocities; the stochastic thermostats').
     public var seed: UInt64 = 1
 
     /// The default Nose-Hoover time constant in fs (see docs/dynamics.md for how it was chosen).
@@ -88,7 +92,8 @@ public struct RunStatistics: Sendable, Equatable {
 /// the thermostat. Reporters and files live outside (`RunDirectory`); `advance()` does one step.
 ///
 /// One step (dt in fs): thermostat half step; kick dt/2; drift dt; forces; (centre-of-mass
-/// removal); kick dt/2; thermostat half step. Centre-of-mass removal subtracts `m_i / M` times the
+/// removal); kick dt/2; thermostat half step. With Langevin the drift is BAOAB's half drift,
+/// O step, half drift, and the half steps do nothing. Centre-of-mass removal subtracts `m_i / M` times the
 /// net force from every force (a uniform acceleration, which leaves all relative motion exactly as
 /// it was) after zeroing the initial centre-of-mass velocity, so the centre of mass stays put.
 public final class Simulation {
@@ -187,15 +192,7 @@ public final class Simulation {
         self.step = step
         self.statistics = statistics
         degreesOfFreedom = Double(3 * n - (settings.removeCentreOfMass ? 3 : 0))
-        switch settings.thermostat {
-        case .none: thermostat = .none
-        case .noseHoover:
-            thermostat = settings.massive
-                ? .massive(atoms: n, degreesOfFreedom: degreesOfFreedom, temperature: settings.temperature,
-                           tau: settings.tau, length: settings.chainLength)
-                : .global(degreesOfFreedom: degreesOfFreedom, temperature: settings.temperature,
-                          tau: settings.tau, length: settings.chainLength)
-        }
+        thermostat = try Thermostat(settings: settings, atoms: n, degreesOfFreedom: degreesOfFreedom)
         if let s = thermostatState, !thermostat.restore(s) {
             throw MLDError.usage("the checkpoint's thermostat state (\(s.count) numbers) does not fit the thermostat settings")
         }
@@ -286,6 +283,17 @@ public final class Simulation {
         }
     }
 
+    /// The drift over dt; with Langevin, BAOAB's half drift, O step, half drift (the distance is
+    /// then the sum of the two halves' largest, a bound on any atom's move).
+    private func drift(_ dt: Double) -> (atom: Int, distance: Double) {
+        guard thermostat.actsInDrift else { return VelocityVerlet.drift(&positions, velocities: velocities, h: dt) }
+        let a = VelocityVerlet.drift(&positions, velocities: velocities, h: 0.5 * dt)
+        thermostat.langevinStep(velocities: &velocities, masses: masses, dt: dt,
+                                removeCentreOfMass: settings.removeCentreOfMass)
+        let b = VelocityVerlet.drift(&positions, velocities: velocities, h: 0.5 * dt)
+        return (a.distance.isNaN || a.distance >= b.distance ? a.atom : b.atom, a.distance + b.distance)
+    }
+
     /// One step of dt. Throws `MLDError.simulation` naming the step and atom when the dynamics
     /// blows up (non-finite force, an atom jumping more than `maxDisplacement`, temperature above
     /// the limit); the state is then that of the failed step.
@@ -297,7 +305,7 @@ public final class Simulation {
         if previousPositions.count != positions.count { previousPositions = positions } else {
             for i in 0..<positions.count { previousPositions[i] = positions[i] }
         }
-        let (atom, jump) = VelocityVerlet.drift(&positions, velocities: velocities, h: dt)
+        let (atom, jump) = drift(dt)
         guard jump <= settings.maxDisplacement else {
             throw MLDError.simulation(step: next, problem: "atom \(atom) (\(elements[species[atom]])) moved \(String(format: "%.3g", jump)) Å in one step (limit \(settings.maxDisplacement) Å)")
         }
