@@ -31,8 +31,8 @@ struct FitCommand: ParsableCommand {
     @Option(name: .long, help: "Radial basis: gaussian:N or inverse-power:a..b (powers a to b inclusive).")
     var basis: String = "gaussian:16"
 
-    @Option(name: .long, help: ArgumentHelp("Angular invariants after the distances: none, labelled, sums or labelled+sums.", valueName: "kind"))
-    var angles: AngleChoice = .fitDefault
+    @Option(name: .long, help: ArgumentHelp("Angular invariants after the distances: none, labelled, sums or labelled+sums (default: labelled+sums with nearest distances, sums with radial ones).", valueName: "kind"))
+    var angles: AngleChoice?
 
     @Option(name: .customLong("labelled-angles"), help: "The labelled angles: pairs of neighbours by species and rank, e.g. H1-H2,O1-O2,O1-H1 (the angle at the agent between them).")
     var labelledAngles: String = FitSettings.defaultLabelledAngles.text
@@ -84,7 +84,7 @@ struct FitCommand: ParsableCommand {
         if LabelledAngles.parse(labelledAngles) == nil {
             throw ValidationError("bad --labelled-angles '\(labelledAngles)': expected pairs like H1-H2,O1-H1 (element and rank from 1)")
         }
-        if angles.labelled && invariants != .nearest { throw ValidationError("--angles \(angles.rawValue) needs --invariants nearest (labelled angles use the nearest neighbours)") }
+        if let angles, angles.labelled && invariants != .nearest { throw ValidationError("--angles \(angles.rawValue) needs --invariants nearest (labelled angles use the nearest neighbours)") }
     }
 
     /// The angular sums the options describe (checked: eta >= 0, zeta >= 1, at most
@@ -112,6 +112,7 @@ struct FitCommand: ParsableCommand {
         s.form = form
         s.agents = agents
         s.ridge = ridge
+        let angles = self.angles ?? (invariants == .nearest ? .fitDefault : .sums)
         s.labelledAngles = angles.labelled ? LabelledAngles.parse(labelledAngles) : nil
         s.angularSums = angles.sums ? try angularSums() : nil
         if let train { s.train = try FrameRange.parse(train) }

@@ -42,7 +42,7 @@ struct RunCommand: ParsableCommand {
     var chain: Int?
 
     @Flag(name: .long, inversion: .prefixedNo,
-          help: "One Nose-Hoover chain per agent (the default), or one for the whole system (--no-massive).")
+          help: "One Nose-Hoover chain per agent (the default for selfish models), or one for the whole system (--no-massive; the default for conservative models, with tau 100 fs).")
     var massive: Bool?
 
     @Option(name: .long, help: "Random seed for Maxwell-Boltzmann velocities and the csvr/langevin thermostats (default 1).")
@@ -148,6 +148,12 @@ struct RunCommand: ParsableCommand {
             let temperature = settings.temperature, seed = settings.seed
             let modelPath = model!
             let m = try LearnedModel.load(modelPath)
+            if m.agents == .conservative && settings.thermostat == .noseHoover {
+                // Conservative forces pump no heat: one global chain with a slow time constant
+                // samples the canonical ensemble without touching the bonds (docs/dynamics.md).
+                if massive == nil { settings.massive = false }
+                if tau == nil { settings.tau = SimulationSettings.conservativeTau }
+            }
             var rng = SplitMix64(seed: seed)
             let (c, startInfo) = try StartingConfiguration.load(start!, frame: frame, temperature: temperature,
                                                                 rng: &rng, seed: seed)

@@ -49,7 +49,7 @@ import Testing
             #expect(r.out.contains(s), "missing '\(s)' in:\n\(r.out)")
         }
         let scan = try runMLD(["fit", "--data", Self.data, "--train", "0..30:3", "--test", "870..900",
-                               "--scan", "neighbours=1:2", "--ridge", "1e-8", "--out", model])
+                               "--scan", "neighbours=1:2", "--angles", "none", "--ridge", "1e-8", "--out", model])
         #expect(scan.status == 0, "\(scan.err)")
         let csvPath = (dir as NSString).appendingPathComponent("m-scan-neighbours.csv")
         let csv = try String(contentsOfFile: csvPath, encoding: .utf8).split(separator: "\n")
@@ -67,6 +67,15 @@ import Testing
         (["--basis", "cubic:3", "--invariants", "radial"], "bad --basis 'cubic:3'"),
         (["--invariants", "radial", "--cutoff", "7"], "cutoff 7 Å is larger than half the shortest box edge"),
         (["--scan", "colour=1:3"], "unknown name 'colour'"),
+        (["--angular-cutoff", "0"], "--angular-cutoff must be a positive number"),
+        (["--angular-cutoff", "6.5"], "angular cutoff 6.5 Å is larger than half the shortest box edge"),
+        (["--angular-zeta", "0.5"], "--angular-zeta must be in [1, 64]"),
+        (["--angular-eta=-1"], "--angular-eta must be >= 0"),
+        (["--angular-eta", "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9", "--angular-zeta", "1,2,3,4"], "72 functions"),
+        (["--labelled-angles", "H1-X"], "bad --labelled-angles 'H1-X'"),
+        (["--labelled-angles", "H1-H9"], "H9 needs at least 9 nearest H"),
+        (["--angles", "labelled", "--invariants", "radial"], "needs --invariants nearest"),
+        (["--agents", "cooperative"], "cooperative"),
     ])
     func fitRefusesBadInput(extra: [String], message: String) throws {
         let r = try runMLD(["fit", "--data", Self.data, "--out", "/tmp/mld-never-written.json"] + extra)

@@ -14,7 +14,7 @@ import Testing
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let path = dir + "/model.json"
         let r = try! runMLD(["fit", "--data", data, "--train", "0..600:6", "--test", "600..900:10",
-                             "--ridge", "1e-8", "--out", path])
+                             "--ridge", "1e-8", "--angles", "none", "--out", path])
         precondition(r.status == 0, "fit failed: \(r.err)")
         return path
     }()
@@ -184,7 +184,7 @@ import Testing
         let csv = dir + "/scan.csv"
         try write("a,b\n", csv)
         let scan = ["fit", "--data", Self.data, "--train", "0..60:6", "--test", "840..900:20", "--ridge", "1e-8",
-                    "--scan", "neighbours=1:2", "--scan-out", csv]
+                    "--scan", "neighbours=1:2", "--angles", "none", "--scan-out", csv]
         expectRefused(try runMLD(scan), naming: csv)
         #expect(read(csv) == "a,b\n")
         let f = try runMLD(scan + ["--force"])

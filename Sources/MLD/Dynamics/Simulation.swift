@@ -13,6 +13,8 @@ public struct SimulationSettings: Codable, Sendable, Equatable {
     }
 
     /// Time step in fs (the CP2K data's 0.5 fs by default).
+    /// The Nose-Hoover time constant `mld run` uses for conservative models (one global chain), fs.
+    public static let conservativeTau = 100.0
     public var timeStep: Double = 0.5
     /// Target temperature in K (and the Maxwell-Boltzmann temperature of a start without velocities).
     public var temperature: Double = 300
