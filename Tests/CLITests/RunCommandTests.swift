@@ -43,6 +43,27 @@ import Testing
         #expect(again.out.contains("canonical"))
         let rows = try String(contentsOfFile: out + "/thermo.csv", encoding: .utf8).split(separator: "\n")
         #expect(rows.dropFirst().map { $0.split(separator: ",")[0] } == ["0", "10", "20", "30", "40", "50", "60"])
+
+        // While another process holds the run directory's lock, a resume stops in one line and
+        // changes nothing; once it lets go, the resume goes on.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        holder.arguments = ["python3", "-c", "import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); sys.stdin.read()",
+                            out + "/.lock"]
+        let toHolder = Pipe(), fromHolder = Pipe()
+        holder.standardInput = toHolder
+        holder.standardOutput = fromHolder
+        try holder.run()
+        #expect(String(decoding: fromHolder.fileHandleForReading.availableData, as: UTF8.self).hasPrefix("locked"))
+        let before = try Data(contentsOf: URL(fileURLWithPath: out + "/trajectory.xyz"))
+        let busy = try runMLD(["run", "--resume", out, "--steps", "20", "--quiet"])
+        try toHolder.fileHandleForWriting.close()
+        holder.waitUntilExit()
+        #expect(busy.status != 0)
+        #expect(busy.err.contains("\(out) is in use by another mld process") && busy.err.split(separator: "\n").count == 1, "\(busy.err)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/trajectory.xyz")) == before)
+        let free = try runMLD(["run", "--resume", out, "--steps", "10", "--quiet"])
+        #expect(free.status == 0, "\(free.err)")
     }
 
     @Test func sigintWritesCheckpointAndExitsNonZero() throws {

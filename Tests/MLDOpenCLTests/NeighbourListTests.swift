@@ -3,15 +3,23 @@ import MLD
 import Testing
 @testable import MLDOpenCL
 
-/// Prints a loud SKIPPED line where no OpenCL device exists, so the skip is never silent.
+/// Prints a loud SKIPPED line where no OpenCL device exists, so the skip is never silent; with
+/// `MLD_REQUIRE_OPENCL=1` (`make test`) a missing device fails instead.
 @Suite struct OpenCLAvailabilityTests {
     @Test func reportsWhetherOpenCLTestsRun() {
-        if !openCLAvailable {
-            print("SKIPPED: no OpenCL platform or device on this machine: every OpenCL backend test is skipped (install pocl-opencl-icd)")
+        let devices = OpenCLDeviceInfo.all()
+        if devices.isEmpty {
+            if openCLRequired {
+                Issue.record("MLD_REQUIRE_OPENCL=1 but no OpenCL platform or device is found (install pocl-opencl-icd): the OpenCL backend tests cannot run")
+            } else {
+                print("SKIPPED: no OpenCL platform or device on this machine: every OpenCL backend test is skipped (install pocl-opencl-icd; MLD_REQUIRE_OPENCL=1 makes this a failure)")
+            }
         } else {
-            print("OpenCL tests run on: \(OpenCLDeviceInfo.all().map(\.name).joined(separator: ", "))")
+            print("OpenCL tests run on: \(devices.map(\.name).joined(separator: ", "))")
         }
-        #expect(Bool(true))
+        // The decision the suites are enabled on is the device list's.
+        #expect(openCLAvailable == !devices.isEmpty)
+        for d in devices { #expect(!d.name.isEmpty, "an OpenCL device without a name") }
     }
 }
 

@@ -8,6 +8,10 @@ import MLD
 /// OpenCL never passes the OpenCL tests silently.
 let openCLAvailable: Bool = !OpenCLDeviceInfo.all().isEmpty
 
+/// `MLD_REQUIRE_OPENCL=1` (set by `make test`): a missing OpenCL platform or device is a test
+/// failure (`OpenCLAvailabilityTests`), not a skip.
+let openCLRequired: Bool = ProcessInfo.processInfo.environment["MLD_REQUIRE_OPENCL"] == "1"
+
 /// The precisions the test device offers (double only with fp64).
 var testPrecisions: [OpenCLPrecision] {
     guard let d = OpenCLDeviceInfo.all().first else { return [] }

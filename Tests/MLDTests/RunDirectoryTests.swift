@@ -46,6 +46,19 @@ import Testing
         return sim
     }
 
+    /// A run directory at `path` whose files reach step 50 but whose checkpoint is that of
+    /// step 40, as if the process had been killed after writing past its last checkpoint.
+    func crashedAfterCheckpoint(_ path: String, thermostat: SimulationSettings.ThermostatKind = .noseHoover) throws {
+        _ = try freshRun(path, steps: 40, thermostat: thermostat)
+        let ck40 = try Data(contentsOf: URL(fileURLWithPath: path + "/checkpoint.bin"))
+        _ = try resume(path, until: 50)
+        #expect(try Checkpoint(contentsOf: path + "/checkpoint.bin").step == 50)
+        try ck40.write(to: URL(fileURLWithPath: path + "/checkpoint.bin"))
+    }
+
+    /// The bytes of a file.
+    func bytes(_ path: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) }
+
     /// thermo.csv without the wall-clock column.
     /// thermo.csv's rows without the wall-clock column.
     func thermoRows(_ path: String) throws -> [String] {
@@ -77,14 +90,7 @@ import Testing
 
         // A run that died after its last checkpoint (step 40) but had written up to step 50:
         // resuming cuts the extra rows and frames, then continues with no gap or duplicate.
-        _ = try freshRun(c, steps: 50)
-        let ck = try Checkpoint(contentsOf: c + "/checkpoint.bin")
-        #expect(ck.step == 50)
-        // Put back the step-40 checkpoint, as if the process had been killed before the last one.
-        let (_, _, _) = try freshRun(c + "-40", steps: 40)
-        try FileManager.default.removeItem(atPath: c + "/checkpoint.bin")
-        try FileManager.default.copyItem(atPath: c + "-40/checkpoint.bin", toPath: c + "/checkpoint.bin")
-        try? FileManager.default.removeItem(atPath: c + "-40")
+        try crashedAfterCheckpoint(c)
         let again = try resume(c, until: 60)
         #expect(again.positions == full.positions)
         let steps = try thermoRows(c).dropFirst().map { Int($0.split(separator: ",")[0])! }
@@ -168,6 +174,12 @@ import Testing
     }
 
     @Test func checkpointRoundTripsAndRejectsDamage() throws {
+        // The incremental SHA-256 agrees with the one-shot one (and the FIPS 180-4 example).
+        #expect(SHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        let text = [UInt8]((0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        var h = SHA256.Hasher()
+        for piece in [0..<1, 1..<64, 64..<65, 65..<200, 200..<1000] { h.update(text[piece]) }
+        #expect(h.hex == SHA256.hex(text) && h.count == 1000)
         let p = DynamicsFixtures.temporaryDirectory("ck")
         defer { try? FileManager.default.removeItem(atPath: p) }
         let (sim, _, _) = try freshRun(p, steps: 20)
@@ -209,10 +221,7 @@ import Testing
         #expect(try thermoRows(b) == thermoRows(a))
 
         // Killed after step 50 with the checkpoint of step 40: the generator goes back to step 40 too.
-        _ = try freshRun(c, steps: 50, thermostat: kind)
-        _ = try freshRun(c + "-40", steps: 40, thermostat: kind)
-        try FileManager.default.removeItem(atPath: c + "/checkpoint.bin")
-        try FileManager.default.copyItem(atPath: c + "-40/checkpoint.bin", toPath: c + "/checkpoint.bin")
+        try crashedAfterCheckpoint(c, thermostat: kind)
         let again = try resume(c, until: 60)
         #expect(again.positions == full.positions)
         #expect(again.thermostat == full.thermostat)
@@ -250,30 +259,182 @@ import Testing
         let p = DynamicsFixtures.temporaryDirectory("v1")
         defer { try? FileManager.default.removeItem(atPath: p) }
         let (sim, _, _) = try freshRun(p, steps: 20)
-        func rewritten(version: Int, thermostat: String?) throws -> String {
-            let data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: p + "/checkpoint.bin")))
-            var count = 0
-            for k in 0..<8 { count |= Int(data[8 + k]) << (8 * k) }
-            var header = try JSONDecoder().decode(Checkpoint.Header.self, from: Data(data[16..<(16 + count)]))
-            header.version = version
-            header.thermostat = thermostat
-            let json = [UInt8](try JSONEncoder().encode(header))
-            var out = Array(data[0..<8])
-            withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
-            out += json + data[(16 + count)...]
-            let path = p + "/v\(version).bin"
-            try Data(out).write(to: URL(fileURLWithPath: path))
-            return path
-        }
-        let v1 = try Checkpoint(contentsOf: try rewritten(version: 1, thermostat: nil))
+        let v1 = try Checkpoint(contentsOf: try Self.rewritten(p + "/checkpoint.bin", to: p + "/v1.bin", version: 1) {
+            $0.thermostat = nil
+        })
         #expect(v1.thermostat == nil && v1.positions == sim.positions && v1.thermostatState == sim.thermostat.state)
+        #expect(v1.trajectorySHA256 == nil && v1.thermoSHA256 == nil)
         let again = try Simulation(checkpoint: v1, backend: try backend(Self.start), settings: settings())
         #expect(again.thermostat == sim.thermostat)
+        let v2 = try Checkpoint(contentsOf: try Self.rewritten(p + "/checkpoint.bin", to: p + "/v2.bin", version: 2))
+        #expect(v2.thermostat == sim.thermostat.name && v2.velocities == sim.velocities && v2.trajectorySHA256 == nil)
         do {
-            _ = try Checkpoint(contentsOf: try rewritten(version: 3, thermostat: "csvr"))
-            Issue.record("version 3 accepted")
+            _ = try Checkpoint(contentsOf: try Self.rewritten(p + "/checkpoint.bin", to: p + "/v4.bin", version: 4))
+            Issue.record("version 4 accepted")
         } catch let MLDError.input(_, _, problem) {
-            #expect(problem.contains("version 3"), "\(problem)")
+            #expect(problem.contains("version 4"), "\(problem)")
         }
+    }
+
+    /// The checkpoint at `from` rewritten to `to` with header version `version` (versions 1 and 2:
+    /// no data-file digests and no checksum trailer; later: a fresh checksum), `edit` applied.
+    static func rewritten(_ from: String, to path: String, version: Int,
+                          edit: (inout Checkpoint.Header) -> Void = { _ in }) throws -> String {
+        var data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: from)))
+        data.removeLast(64)
+        var count = 0
+        for k in 0..<8 { count |= Int(data[8 + k]) << (8 * k) }
+        var header = try JSONDecoder().decode(Checkpoint.Header.self, from: Data(data[16..<(16 + count)]))
+        header.version = version
+        if version < 3 { header.trajectorySHA256 = nil; header.thermoSHA256 = nil }
+        edit(&header)
+        let json = [UInt8](try JSONEncoder().encode(header))
+        var out = Array(data[0..<8])
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
+        out += json + data[(16 + count)...]
+        if version >= 3 { out += Array(SHA256.hex(out).utf8) }
+        try Data(out).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    /// A flipped bit anywhere in checkpoint.bin (header, data or checksum) is refused in one
+    /// line naming the file; resuming from it changes nothing.
+    @Test func checkpointWithAFlippedBitIsRefused() throws {
+        let p = DynamicsFixtures.temporaryDirectory("flip"), q = DynamicsFixtures.temporaryDirectory("flipped")
+        defer { for d in [p, q] { try? FileManager.default.removeItem(atPath: d) } }
+        _ = try freshRun(p, steps: 20)
+        let good = try bytes(p + "/checkpoint.bin")
+        var count = 0
+        for k in 0..<8 { count |= Int(good[8 + k]) << (8 * k) }
+        // Every byte of the magic, length, header and checksum; every 11th of the numbers.
+        let positions = Array(0..<(16 + count)) + Array(stride(from: 16 + count, to: good.count - 64, by: 11))
+            + Array((good.count - 64)..<good.count)
+        try FileManager.default.createDirectory(atPath: q, withIntermediateDirectories: true)
+        let flipped = q + "/checkpoint.bin"
+        var accepted: [Int] = []
+        for (n, i) in positions.enumerated() {
+            var b = good
+            b[i] ^= UInt8(1) << UInt8(n % 8)
+            try Data(b).write(to: URL(fileURLWithPath: flipped))
+            do {
+                _ = try Checkpoint(contentsOf: flipped)
+                accepted.append(i)
+            } catch let e as MLDError {
+                let line = "\(e)"
+                if !(line.hasPrefix(flipped) && !line.contains("\n")) { Issue.record("byte \(i): \(line)") }
+            }
+        }
+        #expect(accepted.isEmpty, "flipped bits accepted at bytes \(accepted.prefix(10))")
+        // Resuming from a damaged checkpoint: refused, nothing cut or written.
+        let traj = try bytes(p + "/trajectory.xyz"), csv = try bytes(p + "/thermo.csv")
+        var b = good
+        b[good.count / 2] ^= 4
+        try Data(b).write(to: URL(fileURLWithPath: p + "/checkpoint.bin"))
+        do {
+            _ = try RunDirectory(resuming: p)
+            Issue.record("a damaged checkpoint was resumed")
+        } catch let e as MLDError {
+            #expect("\(e)".hasPrefix(p + "/checkpoint.bin") && "\(e)".contains("checksum"), "\(e)")
+        }
+        #expect(try bytes(p + "/trajectory.xyz") == traj && bytes(p + "/thermo.csv") == csv)
+    }
+
+    /// Before a resume cuts trajectory.xyz and thermo.csv back to the checkpoint, it checks
+    /// them: one byte changed before the cut, or a file shorter than at the checkpoint, is
+    /// refused in one line naming the file, and neither file is cut or written.
+    @Test func damagedDataFilesAreRefusedBeforeResuming() throws {
+        let p = DynamicsFixtures.temporaryDirectory("data")
+        var made = [p]
+        defer { for d in made { try? FileManager.default.removeItem(atPath: d) } }
+        try crashedAfterCheckpoint(p)
+        let ck = try Checkpoint(contentsOf: p + "/checkpoint.bin")
+        #expect(ck.step == 40 && ck.trajectorySHA256 != nil && ck.thermoSHA256 != nil)
+        let traj = try bytes(p + "/trajectory.xyz"), csv = try bytes(p + "/thermo.csv")
+        #expect(UInt64(traj.count) > ck.trajectoryBytes && UInt64(csv.count) > ck.thermoBytes)
+
+        func refused(_ name: String, _ damage: (inout [UInt8]) -> Void, file: String) throws {
+            let d = p + "-" + name
+            made.append(d)
+            try FileManager.default.copyItem(atPath: p, toPath: d)
+            var b = try bytes(d + "/" + file)
+            damage(&b)
+            try Data(b).write(to: URL(fileURLWithPath: d + "/" + file))
+            let before = (try bytes(d + "/trajectory.xyz"), try bytes(d + "/thermo.csv"))
+            do {
+                _ = try RunDirectory(resuming: d)
+                Issue.record("\(name): resumed")
+            } catch let e as MLDError {
+                let line = "\(e)"
+                #expect(line.hasPrefix(d + "/" + file) && !line.contains("\n"), "\(name): \(line)")
+            }
+            #expect(try bytes(d + "/trajectory.xyz") == before.0 && bytes(d + "/thermo.csv") == before.1, "\(name)")
+        }
+        let cut = Int(ck.trajectoryBytes)
+        // A digit in the first frame, the last byte before the cut, a byte of the last frame's
+        // comment line; then the trajectory cut short, and thermo.csv changed.
+        try refused("early", { $0[200] = $0[200] == UInt8(ascii: "1") ? UInt8(ascii: "2") : UInt8(ascii: "1") }, file: "trajectory.xyz")
+        try refused("edge", { $0[cut - 1] = UInt8(ascii: " ") }, file: "trajectory.xyz")
+        try refused("short", { $0.removeLast($0.count - cut + 1) }, file: "trajectory.xyz")
+        try refused("thermo", { $0[Int(ck.thermoBytes) - 5] ^= 1 }, file: "thermo.csv")
+        // Bytes after the cut are the run's own, written after the checkpoint: they go.
+        let d = p + "-after"
+        made.append(d)
+        try FileManager.default.copyItem(atPath: p, toPath: d)
+        var b = traj
+        b[cut + 3] ^= 1
+        try Data(b).write(to: URL(fileURLWithPath: d + "/trajectory.xyz"))
+        _ = try resume(d, until: 60)
+        _ = try resume(p, until: 60)
+        #expect(try bytes(d + "/trajectory.xyz") .count == bytes(p + "/trajectory.xyz").count)
+    }
+
+    /// A checkpoint older than version 3 (no digests) still resumes; its cut must at least fall
+    /// at the end of a line.
+    @Test func olderCheckpointStillResumes() throws {
+        let p = DynamicsFixtures.temporaryDirectory("old"), q = DynamicsFixtures.temporaryDirectory("old-cut")
+        defer { for d in [p, q] { try? FileManager.default.removeItem(atPath: d) } }
+        try crashedAfterCheckpoint(p)
+        try FileManager.default.copyItem(atPath: p, toPath: q)
+        _ = try Self.rewritten(p + "/checkpoint.bin", to: p + "/checkpoint.bin", version: 2)
+        let resumed = try resume(p, until: 60)
+        #expect(resumed.step == 60)
+        #expect(try ExtendedXYZ.read(p + "/trajectory.xyz").map { $0.step! } == Array(stride(from: 0, through: 60, by: 10)))
+        _ = try Self.rewritten(q + "/checkpoint.bin", to: q + "/checkpoint.bin", version: 2) { $0.trajectoryBytes -= 1 }
+        #expect(throws: MLDError.self) { _ = try RunDirectory(resuming: q) }
+    }
+
+    /// An open run directory holds its lock: a second open (another process, or this one) is
+    /// refused in one line, "DIR is in use by another mld process", and changes nothing; once
+    /// the first is closed the run continues.
+    @Test func runDirectoryInUseIsRefused() throws {
+        let p = DynamicsFixtures.temporaryDirectory("lock")
+        defer { try? FileManager.default.removeItem(atPath: p) }
+        _ = try freshRun(p, steps: 20, stopAt: 10)
+        do {
+            let first = try RunDirectory(resuming: p)
+            let traj = try bytes(p + "/trajectory.xyz"), ck = try bytes(p + "/checkpoint.bin")
+            do {
+                _ = try RunDirectory(resuming: p)
+                Issue.record("a second resume opened a directory in use")
+            } catch let MLDError.usage(line) {
+                #expect(line.hasPrefix("\(p) is in use by another mld process") && !line.contains("\n"), "\(line)")
+            }
+            #expect(throws: MLDError.self) { _ = try RunDirectoryLock(p) }
+            #expect(try bytes(p + "/trajectory.xyz") == traj && bytes(p + "/checkpoint.bin") == ck)
+            // Another process is refused too (flock is per open file, not per process).
+            let other = Process()
+            other.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            other.arguments = ["flock", "--nonblock", p + "/" + RunDirectoryLock.fileName, "true"]
+            if (try? other.run()) != nil {
+                other.waitUntilExit()
+                #expect(other.terminationStatus != 0, "flock(1) took the lock of a directory in use")
+            }
+            let sim = try Simulation(checkpoint: first.checkpointData!, backend: try backend(Self.start),
+                                     settings: first.record.settings)
+            #expect(try first.run(sim, until: 20) == .completed)
+        }
+        // Closed: free again, for this process and a fresh run there.
+        _ = try RunDirectoryLock(p)
+        #expect(try Checkpoint(contentsOf: p + "/checkpoint.bin").step == 20)
     }
 }

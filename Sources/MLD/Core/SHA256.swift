@@ -1,6 +1,7 @@
 import Foundation
 
-/// SHA-256 (FIPS 180-4), to record which model file a run used.
+/// SHA-256 (FIPS 180-4): which model file a run used, and the integrity of checkpoints and of
+/// the data files they describe.
 public enum SHA256 {
     static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -15,15 +16,51 @@ public enum SHA256 {
 
     /// The digest of `bytes` as 64 lowercase hex digits.
     public static func hex<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+        var h = Hasher()
+        h.update(bytes)
+        return h.hex
+    }
+
+    /// An incremental SHA-256: `update` with successive pieces, `hex` the digest of all of them
+    /// so far (the hasher can go on being updated afterwards).
+    public struct Hasher: Equatable, Sendable {
         var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
-        var msg = [UInt8](bytes)
-        let bitLength = UInt64(msg.count) * 8
-        msg.append(0x80)
-        while msg.count % 64 != 56 { msg.append(0) }
-        for i in (0..<8).reversed() { msg.append(UInt8((bitLength >> (8 * UInt64(i))) & 0xff)) }
-        func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
-        var w = [UInt32](repeating: 0, count: 64)
-        for chunk in stride(from: 0, to: msg.count, by: 64) {
+        /// Bytes not yet compressed (fewer than 64).
+        var pending: [UInt8] = []
+        /// Bytes taken in all.
+        public private(set) var count: UInt64 = 0
+
+        public init() {}
+
+        public mutating func update<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+            count += UInt64(bytes.count)
+            pending.append(contentsOf: bytes)
+            let whole = pending.count - pending.count % 64
+            guard whole > 0 else { return }
+            pending.withUnsafeBufferPointer { buf in
+                var w = [UInt32](repeating: 0, count: 64)
+                for chunk in stride(from: 0, to: whole, by: 64) { Self.compress(&h, buf, chunk, &w) }
+            }
+            pending.removeFirst(whole)
+        }
+
+        /// The digest of everything taken in so far, as 64 lowercase hex digits.
+        public var hex: String {
+            var msg = pending
+            let bitLength = count &* 8
+            msg.append(0x80)
+            while msg.count % 64 != 56 { msg.append(0) }
+            for i in (0..<8).reversed() { msg.append(UInt8((bitLength >> (8 * UInt64(i))) & 0xff)) }
+            var state = h
+            msg.withUnsafeBufferPointer { buf in
+                var w = [UInt32](repeating: 0, count: 64)
+                for chunk in stride(from: 0, to: msg.count, by: 64) { Self.compress(&state, buf, chunk, &w) }
+            }
+            return state.map { String(format: "%08x", $0) }.joined()
+        }
+
+        static func compress(_ h: inout [UInt32], _ msg: UnsafeBufferPointer<UInt8>, _ chunk: Int, _ w: inout [UInt32]) {
+            func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
             for t in 0..<16 {
                 let b = chunk + 4 * t
                 w[t] = UInt32(msg[b]) << 24 | UInt32(msg[b + 1]) << 16 | UInt32(msg[b + 2]) << 8 | UInt32(msg[b + 3])
@@ -37,7 +74,7 @@ public enum SHA256 {
             for t in 0..<64 {
                 let s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)
                 let ch = (e & f) ^ (~e & g)
-                let t1 = hh &+ s1 &+ ch &+ k[t] &+ w[t]
+                let t1 = hh &+ s1 &+ ch &+ SHA256.k[t] &+ w[t]
                 let s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)
                 let maj = (a & b) ^ (a & c) ^ (b & c)
                 let t2 = s0 &+ maj
@@ -46,7 +83,6 @@ public enum SHA256 {
             h[0] &+= a; h[1] &+= b; h[2] &+= c; h[3] &+= d
             h[4] &+= e; h[5] &+= f; h[6] &+= g; h[7] &+= hh
         }
-        return h.map { String(format: "%08x", $0) }.joined()
     }
 
     /// The digest of a file's bytes.

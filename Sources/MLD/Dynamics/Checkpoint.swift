@@ -13,6 +13,11 @@ import Foundation
 /// Version 2 adds `thermostat` to the header (the thermostat's name, `Thermostat.name`; a run is
 /// only continued with the same thermostat). The stochastic thermostats' state holds their random
 /// generator's (see `Thermostat.state`). Version 1 files (Nose-Hoover or none) are still read.
+///
+/// Version 3 ends the file with 64 ASCII hex digits, the SHA-256 of every byte before them, so a
+/// damaged checkpoint (a flipped bit anywhere) is refused; and its header holds the SHA-256 of
+/// the first `trajectoryBytes` of trajectory.xyz and `thermoBytes` of thermo.csv, which a resume
+/// checks before it cuts the files back. Versions 1 and 2 (no checksum) are still read.
 public struct Checkpoint: Equatable {
     public struct Header: Codable, Equatable {
         public var version = Checkpoint.version
@@ -31,6 +36,10 @@ public struct Checkpoint: Equatable {
         public var thermoBytes: UInt64
         /// `Simulation.energyLedger` as bit patterns (decimal UInt64); absent in older checkpoints.
         public var energyLedger: [String]? = nil
+        /// SHA-256 of the first `trajectoryBytes` of trajectory.xyz and `thermoBytes` of
+        /// thermo.csv; absent before version 3.
+        public var trajectorySHA256: String? = nil
+        public var thermoSHA256: String? = nil
     }
 
     public var step: Int
@@ -52,13 +61,20 @@ public struct Checkpoint: Equatable {
     public var thermoBytes: UInt64
     /// The simulation's work and starting potential (`Simulation.energyLedger`), eV.
     public var energyLedger: [Double] = []
+    /// SHA-256 of the data files up to `trajectoryBytes` and `thermoBytes` (nil from a file
+    /// older than version 3).
+    public var trajectorySHA256: String?
+    public var thermoSHA256: String?
 
     static let magic = Array("MLDCKPT1".utf8)
-    /// The format version written; versions 1 and 2 are read.
-    public static let version = 2
+    /// The format version written; versions 1 to 3 are read.
+    public static let version = 3
+    /// Length of the version-3 checksum trailer (hex digits).
+    static let checksumLength = 64
 
     public init(simulation s: Simulation, rngState: UInt64, wallSeconds: Double,
-                trajectoryBytes: UInt64, thermoBytes: UInt64) {
+                trajectoryBytes: UInt64, thermoBytes: UInt64,
+                trajectorySHA256: String? = nil, thermoSHA256: String? = nil) {
         step = s.step
         elements = s.elements
         species = s.species
@@ -75,6 +91,8 @@ public struct Checkpoint: Equatable {
         self.trajectoryBytes = trajectoryBytes
         self.thermoBytes = thermoBytes
         energyLedger = s.energyLedger
+        self.trajectorySHA256 = trajectorySHA256
+        self.thermoSHA256 = thermoSHA256
     }
 
     /// The bytes of the file.
@@ -82,7 +100,8 @@ public struct Checkpoint: Equatable {
         let header = Header(step: step, atoms: positions.count, elements: elements.map(\.symbol),
                             masses: elements.map(\.mass), species: species, rngState: String(rngState),
                             thermostatCount: thermostatState.count, thermostat: thermostat, trajectoryBytes: trajectoryBytes,
-                            thermoBytes: thermoBytes, energyLedger: energyLedger.map { String($0.bitPattern) })
+                            thermoBytes: thermoBytes, energyLedger: energyLedger.map { String($0.bitPattern) },
+                            trajectorySHA256: trajectorySHA256, thermoSHA256: thermoSHA256)
         let json = try JSONEncoder().encode(header)
         var out = Data(Self.magic)
         func put(_ u: UInt64) { withUnsafeBytes(of: u.littleEndian) { out.append(contentsOf: $0) } }
@@ -98,18 +117,19 @@ public struct Checkpoint: Equatable {
         for v in positions { put(v) }
         for v in velocities { put(v) }
         for v in forces { put(v) }
+        out.append(contentsOf: Array(SHA256.hex(out).utf8))
         return out
     }
 
     /// Writes the checkpoint atomically.
     public func write(to path: String) throws { try AtomicFile.write(encoded(), to: path) }
 
-    /// Reads a checkpoint file; a truncated or foreign file is a clear error.
+    /// Reads a checkpoint file; a truncated, damaged (checksum) or foreign file is a clear error.
     public init(contentsOf path: String) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw MLDError.input(file: path, line: nil, problem: "no checkpoint (the run never wrote one)")
         }
-        let bytes = [UInt8](data)
+        var bytes = [UInt8](data)
         func bad(_ what: String) -> MLDError { .input(file: path, line: nil, problem: "not a valid checkpoint: \(what)") }
         guard bytes.count >= 16, Array(bytes[0..<8]) == Self.magic else { throw bad("wrong magic bytes") }
         var at = 8
@@ -122,18 +142,29 @@ public struct Checkpoint: Equatable {
         }
         func f64() throws -> Double { Double(bitPattern: try u64()) }
         func vec() throws -> SIMD3<Double> { SIMD3(try f64(), try f64(), try f64()) }
-        let jsonCount = Int(try u64())
-        guard jsonCount >= 0, at + jsonCount <= bytes.count else { throw bad("truncated header") }
+        let rawCount = try u64()
+        guard rawCount <= UInt64(bytes.count - at) else { throw bad("truncated header") }
+        let jsonCount = Int(rawCount)
         let header: Header
         do {
             header = try JSONDecoder().decode(Header.self, from: Data(bytes[at..<(at + jsonCount)]))
-        } catch { throw bad("unreadable header") }
+        } catch { throw bad("unreadable header (the file is damaged)") }
         guard (1...Self.version).contains(header.version) else {
             throw bad("format version \(header.version), this mld reads versions 1 to \(Self.version) (written by a newer mld?)")
         }
         at += jsonCount
+        if header.version >= 3 {
+            let n = Self.checksumLength
+            guard bytes.count >= at + n else { throw bad("truncated (no checksum)") }
+            let stored = String(decoding: bytes[(bytes.count - n)...], as: UTF8.self)
+            bytes.removeLast(n)
+            guard SHA256.hex(bytes) == stored else {
+                throw bad("its SHA-256 checksum does not match its contents (the file is damaged)")
+            }
+        }
         let n = header.atoms
-        guard header.species.count == n, header.elements.count == header.masses.count,
+        guard n >= 0, n <= bytes.count, header.thermostatCount >= 0, header.thermostatCount <= bytes.count,
+              header.species.count == n, header.elements.count == header.masses.count,
               header.species.allSatisfy({ $0 >= 0 && $0 < header.elements.count }),
               let rng = UInt64(header.rngState) else { throw bad("inconsistent header") }
         guard bytes.count - at == 8 * (3 + 3 + 1 + 9 + header.thermostatCount + 9 * n) else {
@@ -145,6 +176,8 @@ public struct Checkpoint: Equatable {
         rngState = rng
         trajectoryBytes = header.trajectoryBytes
         thermoBytes = header.thermoBytes
+        trajectorySHA256 = header.trajectorySHA256
+        thermoSHA256 = header.thermoSHA256
         energyLedger = try (header.energyLedger ?? []).map {
             guard let u = UInt64($0) else { throw bad("unreadable energy ledger") }
             return Double(bitPattern: u)

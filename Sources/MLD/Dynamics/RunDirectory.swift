@@ -1,4 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// What `run.json` holds: the settings, where the run started, the model, the backend, progress,
 /// timings and the summary. Rewritten (atomically) at every checkpoint and at the end.
@@ -125,16 +130,51 @@ public final class StopRequest: @unchecked Sendable {
     }
 }
 
+/// An exclusive lock on a run directory: `flock` on its `.lock` file, held while the run
+/// directory is open for writing and released when this is freed (or the process ends). The
+/// `.lock` file is left in place (removing it would let two processes lock different files).
+public final class RunDirectoryLock {
+    public static let fileName = ".lock"
+    private let fd: Int32
+
+    /// Takes the lock of the run directory `dir` (which exists), or throws at once if another
+    /// process (or another open run directory in this one) holds it.
+    public init(_ dir: String) throws {
+        let p = (dir as NSString).appendingPathComponent(Self.fileName)
+        let fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw MLDError.output(file: p, problem: "cannot be opened to lock the run directory (\(String(cString: strerror(errno))))")
+        }
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let e = errno
+            if e == EINTR { continue }
+            close(fd)
+            if e == EWOULDBLOCK {
+                throw MLDError.usage("\(dir) is in use by another mld process (it holds the lock \(p)); wait for it to finish or stop it")
+            }
+            throw MLDError.output(file: p, problem: "cannot be locked (\(String(cString: strerror(e))))")
+        }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+}
+
 /// The files of a run: `trajectory.xyz` (extended XYZ, appended every `every` steps),
 /// `thermo.csv`, `run.json` and `checkpoint.bin`, plus the loop that advances a simulation and
-/// writes them.
+/// writes them. An open run directory holds its lock (`RunDirectoryLock`), so a second `mld`
+/// cannot write to it at the same time.
 public final class RunDirectory {
     public let path: String
     public var record: RunRecord
+    private let lock: RunDirectoryLock
     private let trajectory: FileHandle
     private let thermo: FileHandle
     private var trajectoryBytes: UInt64
     private var thermoBytes: UInt64
+    /// SHA-256 of everything in trajectory.xyz and thermo.csv (recorded in each checkpoint).
+    private var trajectoryHash: SHA256.Hasher
+    private var thermoHash: SHA256.Hasher
     /// Wall seconds of earlier segments.
     private var wallBefore: Double
     private var segmentStart: UInt64 = DispatchTime.now().uptimeNanoseconds
@@ -159,7 +199,7 @@ public final class RunDirectory {
     public var extrapolation: ExtrapolationGuard?
 
     /// The files a run directory holds; `--force` replaces these and nothing else.
-    public static let fileNames = ["trajectory.xyz", "thermo.csv", "run.json", "checkpoint.bin"]
+    public static let fileNames = ["trajectory.xyz", "thermo.csv", "run.json", "checkpoint.bin", RunDirectoryLock.fileName]
 
     /// Checks that `path` may become a new run directory: it does not exist or is empty. One
     /// that holds a run (run.json) or anything else is refused, unless `force`: then the run's
@@ -184,6 +224,7 @@ public final class RunDirectory {
         do { try fm.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
             throw MLDError.output(file: path, problem: "cannot create the run directory (\(error.localizedDescription))")
         }
+        lock = try RunDirectoryLock(path)
         let traj = (path as NSString).appendingPathComponent("trajectory.xyz")
         let csv = (path as NSString).appendingPathComponent("thermo.csv")
         for p in [traj, csv] {
@@ -195,17 +236,25 @@ public final class RunDirectory {
         thermo = try Self.openForAppend(csv)
         trajectoryBytes = 0
         thermoBytes = 0
+        trajectoryHash = SHA256.Hasher()
+        thermoHash = SHA256.Hasher()
         wallBefore = 0
         firstStep = simulation.step
-        try append(Self.thermoHeader(elements: record.elements) + "\n", to: thermo, counter: &thermoBytes, path: csv)
+        try append(Self.thermoHeader(elements: record.elements) + "\n", to: thermo, counter: &thermoBytes, hash: &thermoHash, path: csv)
         try writeFrame(simulation)
         try checkpoint(simulation)
     }
 
-    /// Opens an existing run at its checkpoint: cuts the trajectory and thermo files back to
-    /// their sizes at the checkpoint, then appends from there.
+    /// Opens an existing run at its checkpoint: takes the directory's lock, checks that the
+    /// trajectory and thermo files are what the checkpoint recorded (at least its sizes, the
+    /// same bytes up to them: SHA-256), then cuts them back to those sizes and appends from
+    /// there. A damaged file is refused before anything is cut or written.
     public init(resuming path: String) throws {
         self.path = path
+        guard FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("run.json")) else {
+            throw MLDError.input(file: (path as NSString).appendingPathComponent("run.json"), line: nil, problem: "no such file (is \(path) a run directory?)")
+        }
+        lock = try RunDirectoryLock(path)
         let recPath = (path as NSString).appendingPathComponent("run.json")
         guard let data = FileManager.default.contents(atPath: recPath) else {
             throw MLDError.input(file: recPath, line: nil, problem: "no such file (is \(path) a run directory?)")
@@ -222,6 +271,9 @@ public final class RunDirectory {
         firstStep = ck.step
         let traj = (path as NSString).appendingPathComponent("trajectory.xyz")
         let csv = (path as NSString).appendingPathComponent("thermo.csv")
+        // Both files are checked before either is cut.
+        trajectoryHash = try Self.verify(traj, bytes: ck.trajectoryBytes, sha256: ck.trajectorySHA256)
+        thermoHash = try Self.verify(csv, bytes: ck.thermoBytes, sha256: ck.thermoSHA256)
         trajectory = try Self.openForAppend(traj, truncateTo: ck.trajectoryBytes)
         thermo = try Self.openForAppend(csv, truncateTo: ck.thermoBytes)
         checkpointData = ck
@@ -233,6 +285,39 @@ public final class RunDirectory {
     deinit {
         try? trajectory.close()
         try? thermo.close()
+    }
+
+    /// Reads the first `bytes` of the file at `p` and checks them against the checkpoint's
+    /// SHA-256 (when it has one: version 3); returns the hasher holding them, to go on with.
+    static func verify(_ p: String, bytes: UInt64, sha256: String?) throws -> SHA256.Hasher {
+        guard let h = FileHandle(forReadingAtPath: p) else {
+            throw MLDError.input(file: p, line: nil, problem: "cannot be read (the run directory is damaged)")
+        }
+        defer { try? h.close() }
+        var hasher = SHA256.Hasher()
+        var last: UInt8?
+        do {
+            while hasher.count < bytes {
+                let want = Int(min(UInt64(1 << 20), bytes - hasher.count))
+                guard let d = try h.read(upToCount: want), !d.isEmpty else { break }
+                hasher.update(d)
+                last = d.last
+            }
+        } catch {
+            throw MLDError.input(file: p, line: nil, problem: "cannot be read (\(error.localizedDescription))")
+        }
+        guard hasher.count == bytes else {
+            throw MLDError.input(file: p, line: nil, problem: "shorter (\(hasher.count) bytes) than at the checkpoint (\(bytes) bytes); the run directory is damaged, nothing was changed")
+        }
+        // Without a recorded digest (a checkpoint older than version 3), at least the cut must
+        // fall at the end of a line (a frame or a row).
+        if sha256 == nil, bytes > 0, last != UInt8(ascii: "\n") {
+            throw MLDError.input(file: p, line: nil, problem: "byte \(bytes), where the checkpoint cuts it, is not the end of a line; the file was changed after the checkpoint, nothing was changed")
+        }
+        if let sha256, hasher.hex != sha256 {
+            throw MLDError.input(file: p, line: nil, problem: "its first \(bytes) bytes are not those the checkpoint recorded (SHA-256 differs); the file was changed after the checkpoint, nothing was changed")
+        }
+        return hasher
     }
 
     static func openForAppend(_ p: String, truncateTo size: UInt64? = nil) throws -> FileHandle {
@@ -254,12 +339,14 @@ public final class RunDirectory {
         return h
     }
 
-    private func append(_ s: String, to h: FileHandle, counter: inout UInt64, path p: String) throws {
+    private func append(_ s: String, to h: FileHandle, counter: inout UInt64, hash: inout SHA256.Hasher,
+                        path p: String) throws {
         let d = Data(s.utf8)
         do { try h.write(contentsOf: d) } catch {
             throw MLDError.output(file: p, problem: "write failed (\(error.localizedDescription))")
         }
         counter += UInt64(d.count)
+        hash.update(d)
     }
 
     /// Wall seconds of the whole run so far.
@@ -269,7 +356,7 @@ public final class RunDirectory {
 
     /// Appends the current frame to trajectory.xyz and a row to thermo.csv.
     public func writeFrame(_ s: Simulation) throws {
-        try append(ExtendedXYZ.format(s.configuration), to: trajectory, counter: &trajectoryBytes, path: trajectoryPath)
+        try append(ExtendedXYZ.format(s.configuration), to: trajectory, counter: &trajectoryBytes, hash: &trajectoryHash, path: trajectoryPath)
         var row = "\(s.step),\(fmt(s.time, 4)),\(fmt(s.kineticEnergy, 8)),\(fmt(s.temperature, 4))"
         for l in s.meanLossPerSpecies { row += "," + fmt(l, 8) }
         row += ",\(fmt(s.thermostat.energy, 8)),\(String(format: "%.4e", s.centreOfMassDrift)),\(fmt(wallSeconds, 3)),"
@@ -279,7 +366,7 @@ public final class RunDirectory {
             record.summary.outOfRangeLastFrame = f
         }
         row += ",\(fmt(s.potentialEnergy, 8)),\(fmt(s.conservedEnergy, 8)),\(fmt(s.nonConservativeWork, 8))\n"
-        try append(row, to: thermo, counter: &thermoBytes, path: thermoPath)
+        try append(row, to: thermo, counter: &thermoBytes, hash: &thermoHash, path: thermoPath)
     }
 
     private func fmt(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
@@ -290,7 +377,8 @@ public final class RunDirectory {
         try? thermo.synchronize()
         let wall = wallSeconds
         try Checkpoint(simulation: s, rngState: rng.state, wallSeconds: wall,
-                       trajectoryBytes: trajectoryBytes, thermoBytes: thermoBytes).write(to: checkpointPath)
+                       trajectoryBytes: trajectoryBytes, thermoBytes: thermoBytes,
+                       trajectorySHA256: trajectoryHash.hex, thermoSHA256: thermoHash.hex).write(to: checkpointPath)
         record.stepsDone = s.step
         try writeRecord(s)
     }
