@@ -67,7 +67,8 @@ test: setup
 
 # The README's figures: the PNGs of the report that `make run` writes.
 figures: run
-	mkdir -p docs/figures && rm -f docs/figures/*.png && cp $(OUT)/report/*.png docs/figures/
+	mkdir -p docs/figures/conservative && rm -f docs/figures/*.png docs/figures/conservative/*.png && \
+	  cp $(OUT)/report/*.png docs/figures/ && cp $(OUT)/report-conservative/*.png docs/figures/conservative/
 
 clean:
 	rm -rf .build $(OUT)
