@@ -76,15 +76,24 @@ clean:
 # Benchmarks: mld (cpu, and opencl where a device exists) and OpenMM on the same tiled water boxes;
 # BENCHMARKS.md gets one side-by-side table. BENCH_ATOMS are 192 k^3 (the CP2K frame tiled).
 BENCH_ATOMS ?= 192,1536,12288,98304,786432
-BENCH_MODEL ?= $(OUT)/model.json
+BENCH_MODEL ?= $(OUT)/model-distances.json
 VENV        ?= .venv
 
+# The speed reference is the paper's model (selfish, distances only); the cost of the default
+# (angular) model and of conservative agents next to it, at 12,288 atoms, is appended.
 bench: build
 	mkdir -p $(OUT)
-	test -f $(BENCH_MODEL) || $(MLD) fit --data $(DATA) --out $(BENCH_MODEL)
+	test -f $(BENCH_MODEL) || $(MLD) fit --data $(DATA) --angles none --out $(BENCH_MODEL)
+	test -f $(OUT)/model.json || $(MLD) fit --data $(DATA) --out $(OUT)/model.json
+	test -f $(OUT)/model-conservative.json || \
+	  $(MLD) fit --data $(DATA) --train-data $(DATA_HOT) --agents conservative --angles sums --out $(OUT)/model-conservative.json
 	$(MLD) bench --model $(BENCH_MODEL) --backend all --atoms $(BENCH_ATOMS) --cp2k $(DATA) --json > $(OUT)/bench-mld.json
 	$(MAKE) bench-openmm
 	python3 Benchmarks/report.py $(OUT)/bench-mld.json $(OUT)/bench-openmm.json --out BENCHMARKS.md
+	python3 scripts/model-cost.py --mld $(MLD) --atoms 12288 --rounds 3 "distances (selfish; the paper's model)=$(BENCH_MODEL)" \
+	  "default: distances + bend + 12 angular sums (selfish)=$(OUT)/model.json" \
+	  "distances + 12 angular sums (conservative)=$(OUT)/model-conservative.json" > $(OUT)/model-cost.md
+	printf '\n## The cost of the models\n\n' >> BENCHMARKS.md && cat $(OUT)/model-cost.md >> BENCHMARKS.md
 	cat BENCHMARKS.md
 
 bench-openmm:
