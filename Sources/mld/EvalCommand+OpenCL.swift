@@ -6,29 +6,19 @@ import MLDOpenCL
 /// backend and the invariants' training-range check on the invariants the device computed.
 func measureOnOpenCL(_ model: LearnedModel, frames: [Configuration], options: OpenCLOptions, file: String)
     throws -> (errors: [ForceErrorAccumulator], device: String) {
-    guard let first = frames.first else { return (model.species.map { _ in ForceErrorAccumulator(invariants: model.invariantCount) }, "") }
-    try model.check(elements: first.elements, box: first.box, file: file)
-    let species = try model.speciesIndices(elements: first.elements, species: first.species, file: file).map(Int.init)
-    let backend = try makeOpenCLBackend(model: model, species: species, box: first.box, options: options)
     let p = model.invariantCount
-    var acc = model.species.map { _ in ForceErrorAccumulator(invariants: p) }
-    var forces: [SIMD3<Double>] = []
-    var losses: [Double]? = nil
-    for (f, c) in frames.enumerated() {
-        guard let ref = c.forces else {
-            throw MLDError.input(file: file, line: nil, problem: "frame \(f) has no reference forces")
-        }
-        try backend.computeForces(positions: c.positions, forces: &forces, losses: &losses)
-        let phi = try backend.invariants()
-        phi.withUnsafeBufferPointer { ph in
-            for k in 0..<c.count {
-                let s = species[k]
-                let outside = excludesBeyondRounding(model.ranges[s], UnsafeBufferPointer(rebasing: ph[(k * p)..<((k + 1) * p)]))
-                acc[s].add(predicted: forces[k], reference: ref[k], outside: outside)
+    // Every frame holds the same atoms: the species of the first.
+    let sp = try frames.first.map { try model.speciesIndices(elements: $0.elements, species: $0.species, file: file) } ?? []
+    return try measureForces(model, frames: frames, file: file,
+        backend: { try makeOpenCLBackend(model: model, species: $0, box: $1, options: options) },
+        outside: { backend, c in
+            let phi = try backend.invariants()
+            return phi.withUnsafeBufferPointer { ph in
+                (0..<c.count).map { k in
+                    excludesBeyondRounding(model.ranges[Int(sp[k])], UnsafeBufferPointer(rebasing: ph[(k * p)..<((k + 1) * p)]))
+                }
             }
-        }
-    }
-    return (acc, backend.deviceName)
+        })
 }
 
 /// Whether `phi` lies outside the training range by more than rounding: the device sums in

@@ -75,11 +75,23 @@ struct EvalCommand: ParsableCommand {
 /// backend (the reference) and the training-range check of the model's evaluator.
 func measureOnCPU(_ model: LearnedModel, frames: [Configuration], file: String)
     throws -> (errors: [ForceErrorAccumulator], device: String) {
-    guard let first = frames.first else { return (model.species.map { _ in ForceErrorAccumulator(invariants: model.invariantCount) }, "") }
+    try measureForces(model, frames: frames, file: file,
+                      backend: { try CPUBackend(model: model, species: $0, box: $1) },
+                      outside: { _, c in try model.outsideTrainingRange(c) })
+}
+
+/// Force errors per species of `model` on `frames`, with forces from the backend `backend` makes
+/// (from the atoms' species and the box) and, per frame, whether each agent is outside the
+/// training range (`outside`, called after the frame's forces).
+func measureForces<B: ForceBackend>(_ model: LearnedModel, frames: [Configuration], file: String,
+                                    backend make: ([Int], Box) throws -> B,
+                                    outside: (B, Configuration) throws -> [Bool])
+    throws -> (errors: [ForceErrorAccumulator], device: String) {
+    var acc = model.species.map { _ in ForceErrorAccumulator(invariants: model.invariantCount) }
+    guard let first = frames.first else { return (acc, "") }
     try model.check(elements: first.elements, box: first.box, file: file)
     let species = try model.speciesIndices(elements: first.elements, species: first.species, file: file).map(Int.init)
-    let backend = try CPUBackend(model: model, species: species, box: first.box)
-    var acc = model.species.map { _ in ForceErrorAccumulator(invariants: model.invariantCount) }
+    let backend = try make(species, first.box)
     var forces: [SIMD3<Double>] = []
     var losses: [Double]? = nil
     for (f, c) in frames.enumerated() {
@@ -87,8 +99,8 @@ func measureOnCPU(_ model: LearnedModel, frames: [Configuration], file: String)
             throw MLDError.input(file: file, line: nil, problem: "frame \(f) has no reference forces")
         }
         try backend.computeForces(positions: c.positions, forces: &forces, losses: &losses)
-        let outside = try model.outsideTrainingRange(c)
-        for k in 0..<c.count { acc[species[k]].add(predicted: forces[k], reference: ref[k], outside: outside[k]) }
+        let out = try outside(backend, c)
+        for k in 0..<c.count { acc[species[k]].add(predicted: forces[k], reference: ref[k], outside: out[k]) }
     }
     return (acc, backend.deviceName)
 }
