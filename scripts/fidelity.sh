@@ -6,6 +6,8 @@
 # (frame 760 of the bundled 300 K run, never seen by any fit), compared with CP2K by `mld compare`.
 #
 # usage: scripts/fidelity.sh OUT_DIR [STEPS]
+# MODELS="conservative-sums400 ..." runs only those models (the table covers every run present), so
+# two processes can share the study without touching each other's runs.
 # Writes OUT_DIR/models/*.json, OUT_DIR/<model>-<thermostat>/{run,report}, and OUT_DIR/fidelity.md
 # (the table docs/dynamics.md quotes) and OUT_DIR/fidelity.json. Runs one simulation at a time.
 set -uo pipefail
@@ -30,17 +32,18 @@ fit conservative-sums400 --agents conservative --angles sums --train-data "$d400
 thermostats=("nve|--thermostat none" "nh-global-100|--thermostat nose-hoover --no-massive --tau 100"
              "nh-massive-20|--thermostat nose-hoover --massive --tau 20" "csvr-100|--thermostat csvr --tau 100"
              "langevin-100|--thermostat langevin --tau 100")
-for model in selfish-distances selfish-default selfish-sums400 conservative-distances conservative-default conservative-sums400; do
+all_models="selfish-distances selfish-default selfish-sums400 conservative-distances conservative-default conservative-sums400"
+for model in ${MODELS:-$all_models}; do
   for t in "${thermostats[@]}"; do
     name=${t%%|*}; opts=${t#*|}
     dir="$out/$model-$name"
-    [ -f "$dir/report/summary.json" ] || [ -f "$dir/failed" ] && continue
-    rm -rf "$dir"; mkdir -p "$dir"
+    [ -f "$dir/report/summary.json" ] || [ -f "$dir/failed" ] || [ -e "$dir/running" ] && continue
+    rm -rf "$dir"; mkdir -p "$dir"; touch "$dir/running"
     # shellcheck disable=SC2086
     "$mld" run --model "$out/models/$model.json" --start "$d300" --frame $frame --steps "$steps" --every 5 \
       --backend cpu --quiet --out "$dir/run" $opts >"$dir/run.log" 2>&1
     "$mld" compare --reference "$d300" --run "$dir/run" --out "$dir/report" >"$dir/compare.log" 2>&1 || touch "$dir/failed"
-    rm -f "$dir/run/trajectory.xyz" "$dir/run/checkpoint.bin"
+    rm -f "$dir/run/trajectory.xyz" "$dir/run/checkpoint.bin" "$dir/running"
     echo "$model $name: $(tail -1 "$dir/run.log")"
   done
 done
