@@ -7,7 +7,8 @@
 #
 # usage: scripts/fidelity.sh OUT_DIR [STEPS]
 # MODELS="conservative-sums400 ..." runs only those models (the table covers every run present), so
-# two processes can share the study without touching each other's runs.
+# two processes can share the study without touching each other's runs; THERMOSTATS="nve ..." the
+# same for thermostats. The table gives each run's length (ps), so shorter runs stay visible as such.
 # Writes OUT_DIR/models/*.json, OUT_DIR/<model>-<thermostat>/{run,report}, and OUT_DIR/fidelity.md
 # (the table docs/dynamics.md quotes) and OUT_DIR/fidelity.json. Runs one simulation at a time.
 set -uo pipefail
@@ -36,6 +37,7 @@ all_models="selfish-distances selfish-default selfish-sums400 conservative-dista
 for model in ${MODELS:-$all_models}; do
   for t in "${thermostats[@]}"; do
     name=${t%%|*}; opts=${t#*|}
+    [ -n "${THERMOSTATS:-}" ] && [[ " $THERMOSTATS " != *" $name "* ]] && continue
     dir="$out/$model-$name"
     [ -f "$dir/report/summary.json" ] || [ -f "$dir/failed" ] || [ -e "$dir/running" ] && continue
     rm -rf "$dir"; mkdir -p "$dir"; touch "$dir/running"
@@ -75,6 +77,7 @@ for m in models:
                 e = float(row["conserved_eV"])
                 if math.isfinite(e):
                     tt.append(float(row["time_fs"]) / 1000); ee.append(e)
+            r["ps"] = tt[-1]
             mt, me = sum(tt) / len(tt), sum(ee) / len(ee)
             slope = sum((a - mt) * (b - me) for a, b in zip(tt, ee)) / sum((a - mt) ** 2 for a in tt)
             r["drift_meV_per_atom_ps"] = slope * 1000 / n
@@ -93,18 +96,19 @@ json.dump({"steps": steps, "reference": ref, "runs": rows}, open(os.path.join(ou
 canon = None
 def f(x, p):
     return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{p}f}"
-lines = ["| agents | invariants | thermostat | status | T (K) | T std (K) | drift (meV/atom/ps) | O-H (Å) | O-H std (Å) | O-H range (Å) | H-O-H (°) | H-O-H std (°) | g_OO peak (Å) | stretch / bend (cm⁻¹) |",
-         "|---|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|"]
+lines = ["| agents | invariants | thermostat | status | ps | T (K) | T std (K) | drift (meV/atom/ps) | O-H (Å) | O-H std (Å) | O-H range (Å) | H-O-H (°) | H-O-H std (°) | g_OO peak (Å) | stretch / bend (cm⁻¹) |",
+         "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|"]
 if ref:
-    lines.append(f"| CP2K | | | | {f(ref['mean_temperature_K'],1)} | {f(ref['temperature_std_K'],1)} | | {f(ref['oh_bond_mean_A'],4)} | "
+    lines.append(f"| CP2K | | | | 0.45 | {f(ref['mean_temperature_K'],1)} | {f(ref['temperature_std_K'],1)} | | {f(ref['oh_bond_mean_A'],4)} | "
                  f"{f(ref['oh_bond_std_A'],4)} | {f(ref['oh_bond_min_A'],3)}-{f(ref['oh_bond_max_A'],3)} | {f(ref['hoh_angle_mean_deg'],1)} | "
                  f"{f(ref['hoh_angle_std_deg'],2)} | {f(ref['oo_rdf_peak_r_A'],3)} | {f(ref['oh_stretch_peak_cm-1'],0)} / {f(ref['hoh_bend_peak_cm-1'],0)} |")
 for r in rows:
     a, inv = r["model"].split("-", 1)
     st = r.get("status", "-")
-    if st == "completed" and r.get("steps", 0) < steps:
-        st = f"stopped at {r['steps']}"
-    lines.append(f"| {a} | {inv} | {r['thermostat']} | {st} | {f(r.get('mean_temperature_K'),1)} | {f(r.get('temperature_std_K'),1)} | "
+    if st and st.startswith("failed"):
+        st = "blew up"
+    ps = round(r.get("ps", 0), 2)
+    lines.append(f"| {a} | {inv} | {r['thermostat']} | {st} | {ps:g} | {f(r.get('mean_temperature_K'),1)} | {f(r.get('temperature_std_K'),1)} | "
                  f"{f(r.get('drift_meV_per_atom_ps'),3) if r['thermostat']=='nve' else '-'} | {f(r.get('oh_bond_mean_A'),4)} | {f(r.get('oh_bond_std_A'),4)} | "
                  f"{f(r.get('oh_bond_min_A'),3)}-{f(r.get('oh_bond_max_A'),3)} | {f(r.get('hoh_angle_mean_deg'),1)} | {f(r.get('hoh_angle_std_deg'),2)} | "
                  f"{f(r.get('oo_rdf_peak_r_A'),3)} | {f(r.get('oh_stretch_peak_cm-1'),0)} / {f(r.get('hoh_bend_peak_cm-1'),0)} |")
