@@ -90,7 +90,7 @@ import Testing
         let r = try runMLD(["fit", "--data", Self.data, "--out", never] + extra)
         #expect(r.status != 0)
         #expect(r.err.hasPrefix("mld: error: ") && r.err.contains(message), "stderr: \(r.err)")
-        #expect(r.err.split(separator: "\n").count <= 2, "stderr: \(r.err)")
+        #expect(r.err.split(separator: "\n").count == 1, "stderr: \(r.err)")
         #expect(!FileManager.default.fileExists(atPath: never))
     }
 

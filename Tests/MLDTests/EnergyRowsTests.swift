@@ -29,13 +29,13 @@ import Testing
         return run
     }
 
-    static func settings(weight: Double) -> FitSettings {
+    static func settings(weight: Double, ridge: Double? = 0) -> FitSettings {
         var s = FitSettings()
         s.agents = .conservative
         s.nearestCounts = ["O": 2, "H": 3]
         s.train = FrameRange(0, 45, stride: 3)
         s.test = FrameRange(45, 60, stride: 3)
-        s.ridge = 0
+        s.ridge = ridge
         s.sensitivity = false
         s.energyWeight = weight
         return s
@@ -54,6 +54,17 @@ import Testing
         #expect(e.testRMSE < 1e-6 && e.trainRMSE < 1e-6)
         #expect(e.testSpread > 1e-3)
         #expect(model.agents == .conservative)
+    }
+
+    /// The ridge chosen by validation on training blocks, with energy rows (the joint system has
+    /// one more column, the offset; the validation scores the held-out forces).
+    @Test func ridgeByValidationWithEnergyRows() throws {
+        let (_, report) = try LossFitter.fit(run: try Self.run(Self.planted(), energyScale: 1),
+                                             settings: Self.settings(weight: 1, ridge: nil))
+        #expect(report.ridgeChosenByValidation)
+        #expect(!report.ridgeTrials.isEmpty)
+        for e in report.test { #expect(e.relRMSE < 1e-4, "\(e.species): \(e.relRMSE)") }
+        #expect(try #require(report.energy).testRMSE < 1e-2)
     }
 
     /// Energies that no model with these forces matches (twice the planted U): with a heavy

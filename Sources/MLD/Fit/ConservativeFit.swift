@@ -164,7 +164,7 @@ struct ConservativeFit {
                 var fold = total
                 for x in 0..<(Mx * Mx) { fold.G[x] -= blocks[b].G[x] + energyBlocks[b].G[x] }
                 for x in 0..<Mx { fold.c[x] -= blocks[b].c[x] + energyBlocks[b].c[x] }
-                let solver = try RidgeSolver(G: fold.G, m: M)
+                let solver = try RidgeSolver(G: fold.G, m: Mx)
                 for (li, lambda) in settings.ridgeGrid.enumerated() {
                     pooled[li] += blocks[b].residual(solver.solve(fold.c, lambda: lambda))
                 }
