@@ -47,6 +47,12 @@ struct ConservativeParityTests {
         return try LossFitter.fit(run: try WaterData.run.get(), settings: s).model
     }
 
+    /// `tolerance`, except on a device without fp64, whose float-only path gathers the float
+    /// terms of every listing agent: 2e-4 there (measured 4.3e-5, see `variants`).
+    static func tol(_ p: OpenCLPrecision) -> Double {
+        p == .single && !everyDeviceHasFP64 ? 2e-4 : tolerance(p)
+    }
+
     /// The CPU backend's conservative forces and losses (any invariant family).
     static func cpu(_ model: LearnedModel, species: [Int], positions: [SIMD3<Double>], box: Box) throws
         -> ([SIMD3<Double>], [Double]) {
@@ -91,9 +97,10 @@ struct ConservativeParityTests {
                 #expect(Self.netForce(ref.0) < 1e-13)
             }
             print("conservative parity \(c) [\(precision)]: max force error \(worstF), max loss error \(worstL), net force / sum |F| \(worstNet), frames \(Self.frames)")
-            #expect(worstF < tolerance(precision), "\(c) [\(precision)] force \(worstF)")
-            #expect(worstL < tolerance(precision), "\(c) [\(precision)] loss \(worstL)")
-            #expect(worstNet < 1e-13, "\(c) [\(precision)] net force \(worstNet)")
+            #expect(worstF < Self.tol(precision), "\(c) [\(precision)] force \(worstF)")
+            #expect(worstL < Self.tol(precision), "\(c) [\(precision)] loss \(worstL)")
+            // Float-only sums (no fp64) leave about 2e-9 (measured on the forced float path).
+            #expect(worstNet < (Self.tol(precision) > 1e-9 ? 1e-7 : 1e-13), "\(c) [\(precision)] net force \(worstNet)")
         }
     }
 
@@ -140,7 +147,7 @@ struct ConservativeParityTests {
             let (f, l) = try Self.evaluate(b, frame.positions)
             let ef = relativeError(f, ref.0), el = relativeError(l, ref.1)
             print("conservative parity \(variant) nearest+labelled+sums, CP2K frame 899 [\(precision)]: force \(ef), loss \(el), net force / sum |F| \(Self.netForce(f))")
-            let tol = variant == "float-kahan" ? 2e-4 : tolerance(precision)
+            let tol = variant == "float-kahan" ? 2e-4 : Self.tol(precision)
             #expect(ef < tol && el < tol, "\(variant) [\(precision)]: force \(ef), loss \(el)")
         }
     }
@@ -169,7 +176,7 @@ struct ConservativeParityTests {
                                           run.frames[450].positions).0
             print("conservative trajectory [\(precision)]: 7 frames, \(builds) list builds, max force error \(worst)")
             #expect(builds >= 3 && builds < 7, "\(builds) builds: the sequence should both keep and rebuild the list")
-            #expect(worst < tolerance(precision))
+            #expect(worst < Self.tol(precision))
             #expect(again1 == again2 && again1 == fresh)
         }
     }
@@ -185,7 +192,7 @@ struct ConservativeParityTests {
             let (f, l) = try Self.evaluate(b, frame.positions)
             let ef = relativeError(f, ref.0), el = relativeError(l, ref.1)
             print("conservative parity CP2K frame 899 x27 (\(frame.count) atoms) nearest+labelled+sums [\(precision)]: force \(ef), loss \(el), net force / sum |F| \(Self.netForce(f))")
-            #expect(ef < tolerance(precision) && el < tolerance(precision))
+            #expect(ef < Self.tol(precision) && el < Self.tol(precision))
         }
     }
 }
