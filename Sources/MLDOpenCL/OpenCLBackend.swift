@@ -48,6 +48,8 @@ public final class OpenCLBackend: ForceBackend {
     let kInvariants, kGradient: CLKernel
     /// Labelled angles and angular sums (Kernels/angular.cl), when the model has them.
     let kAngular: CLKernel?
+    /// Conservative agents: the two passes of Kernels/conservative.cl in place of kGradient.
+    let conservativePass: ConservativePass?
     var forceRebuild = true
 
     /// A backend for `species` (model order, one per atom) in `box`. `device` is an index of
@@ -133,6 +135,8 @@ public final class OpenCLBackend: ForceBackend {
             kGradient = try program.kernel("gradient_radial")
         }
         kAngular = model.hasAngularBlocks ? try program.kernel("invariants_angular") : nil
+        conservativePass = model.conservative
+            ? try ConservativePass(ctx: ctx, program: program, atoms: n, accumulateInDouble: accDouble) : nil
     }
 
     /// Neighbours within the angular cutoff cached per agent by Kernels/angular.cl: 1.5 times
@@ -170,7 +174,7 @@ public final class OpenCLBackend: ForceBackend {
     /// Device memory held, in bytes.
     public var deviceBytes: Int {
         nl.deviceBytes + positionsBuffer.bytes + speciesBuffer.bytes + phi.bytes + (selected?.bytes ?? 0)
-            + w.bytes + W.bytes + forcesBuffer.bytes + lossesBuffer.bytes
+            + w.bytes + W.bytes + forcesBuffer.bytes + lossesBuffer.bytes + (conservativePass?.deviceBytes ?? 0)
     }
 
     /// Neighbours stored per agent (grows on overflow).
@@ -237,6 +241,7 @@ public final class OpenCLBackend: ForceBackend {
         forceRebuild = false
         let t2 = DispatchTime.now().uptimeNanoseconds
         if status[DeviceStatus.shortAgent] != Int32.max { throw shortError(Int(status[DeviceStatus.shortAgent])) }
+        try conservativePass?.check(status)
         if forces.count != n { forces = Array(repeating: .zero, count: n) }
         if accDouble {
             // double4 on the device is SIMD3<Double>'s 32-byte layout: copy straight in.
@@ -292,7 +297,7 @@ public final class OpenCLBackend: ForceBackend {
             try a.set(8, selected ?? speciesBuffer); try a.set(9, phi)
             try a.enqueue(ctx, global: n, local: nl.groupSize)
         }
-        try g.enqueue(ctx, global: n, local: nl.groupSize)
+        if let c = conservativePass { try c.enqueue(self) } else { try g.enqueue(ctx, global: n, local: nl.groupSize) }
     }
 
     private func shortError(_ code: Int) -> MLDError {

@@ -4,12 +4,9 @@ extension OpenCLModel {
     /// The kernels' view of a fitted model (Sources/MLD/Loss/LearnedModel.swift). Every block of
     /// the spec is either evaluated by the kernels or refused here with one line: a distance
     /// block (`nearest` or `radial`) first, then optionally labelled angles (with `nearest`) and
-    /// angular sums, once each, in that order.
+    /// angular sums, once each, in that order. Selfish and conservative agents alike.
     public init(_ model: LearnedModel) throws {
         let spec = model.invariants
-        if model.agents != .selfish {
-            throw MLDError.model(file: "model", problem: "\(model.agents.rawValue) agents run on the CPU backend only (the OpenCL kernels compute selfish forces)")
-        }
         if let problem = spec.validationProblem() { throw MLDError.model(file: "model", problem: problem) }
         let invariants: Invariants
         switch spec.blocks.first {
@@ -40,7 +37,8 @@ extension OpenCLModel {
             }
         }
         self.init(speciesNames: model.species.map(\.symbol), invariants: invariants, labelledAngles: labelled,
-                  angularSums: sums, linear: model.losses.map(\.w), quadratic: model.losses.map(\.W))
+                  angularSums: sums, linear: model.losses.map(\.w), quadratic: model.losses.map(\.W),
+                  conservative: model.agents == .conservative)
         if spec.count != invariantCount {
             throw MLDError.model(file: "model", problem: "the OpenCL backend counts \(invariantCount) invariants where the model has \(spec.count)")
         }

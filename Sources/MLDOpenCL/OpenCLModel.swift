@@ -41,15 +41,19 @@ public struct OpenCLModel: Sendable {
     public var linear: [[Double]]
     /// Quadratic coefficients W per agent species (P x P, symmetric, row-major).
     public var quadratic: [[Double]]
+    /// Conservative agents (F_i = -dU/dq_i, U = sum of the losses; Kernels/conservative.cl)
+    /// instead of selfish ones (F_k = -dH_k/dq_k).
+    public var conservative: Bool
 
     public init(speciesNames: [String], invariants: Invariants, labelledAngles: LabelledAngles? = nil,
-                angularSums: AngularSums? = nil, linear: [[Double]], quadratic: [[Double]]) {
+                angularSums: AngularSums? = nil, linear: [[Double]], quadratic: [[Double]], conservative: Bool = false) {
         self.speciesNames = speciesNames
         self.invariants = invariants
         self.labelledAngles = labelledAngles
         self.angularSums = angularSums
         self.linear = linear
         self.quadratic = quadratic
+        self.conservative = conservative
     }
 
     /// The model's invariants as the MLD spec (the layout the kernels follow: distance block,
@@ -164,6 +168,7 @@ public struct OpenCLModel: Sendable {
                   "MLD_ANGULAR_ZETAS=" + list(f.map(\.zeta)),
                   "MLD_ANGULAR_IZETAS=" + iz.map(String.init).joined(separator: ",")]
         }
+        if conservative { d.append("MLD_CONSERVATIVE") }
         return d
     }
 }

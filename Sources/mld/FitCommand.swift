@@ -49,6 +49,9 @@ struct FitCommand: ParsableCommand {
     @Option(name: .long, help: "Agents: selfish (the paper's: each follows the gradient of its own loss in its own position) or conservative (forces -dU/dq of U = the sum of all losses; all species fitted jointly).")
     var agents: AgentKind = .selfish
 
+    @Option(name: .customLong("energy-weight"), help: ArgumentHelp("Conservative agents: also fit U = the sum of the losses to the CP2K potential energy of every training frame (the .ener file, with a free constant offset), weighting the squared energy errors (eV^2) by W against the squared force errors ((eV/Å)^2); W in Å^-2. Default 0: forces only.", valueName: "W"))
+    var energyWeight: Double = 0
+
     @Option(name: .long, help: "Loss form: full, diagonal or linear.")
     var form: LossForm = .full
 
@@ -78,6 +81,10 @@ struct FitCommand: ParsableCommand {
     func validate() throws {
         if ridge.map({ !($0 >= 0 && $0.isFinite) }) ?? false { throw ValidationError("--ridge must be a number >= 0") }
         if !(cutoff > 0) { throw ValidationError("--cutoff must be positive") }
+        if !(energyWeight >= 0 && energyWeight.isFinite) { throw ValidationError("--energy-weight must be a finite number >= 0") }
+        if energyWeight > 0 && agents != .conservative {
+            throw ValidationError("--energy-weight needs --agents conservative (selfish agents have no potential energy to fit)")
+        }
         if scan == nil && out == nil { throw ValidationError("give --out FILE for the model (or --scan)") }
         if !(angularCutoff > 0 && angularCutoff.isFinite) { throw ValidationError("--angular-cutoff must be a positive number of Å") }
         _ = try angularSums()
@@ -111,6 +118,7 @@ struct FitCommand: ParsableCommand {
         s.basis = try BasisChoice.parse(basis)
         s.form = form
         s.agents = agents
+        s.energyWeight = energyWeight
         s.ridge = ridge
         let angles = self.angles ?? (invariants == .nearest ? .fitDefault : .sums)
         s.labelledAngles = angles.labelled ? LabelledAngles.parse(labelledAngles) : nil
@@ -237,6 +245,10 @@ func printReport(_ r: FitReport) {
             print("    " + row.group.padding(toLength: 14, withPad: " ", startingAt: 0)
                   + String(format: "%8.4f   %+.4f", row.meanForceShare, row.rise))
         }
+    }
+    if let e = r.energy {
+        print(String(format: "energy          U + E0 against the CP2K potential (E0 = %.4f eV from the training frames; energy rows %@): train RMSE %.3f meV/atom, test RMSE %.3f meV/atom (test spread %.3f meV/atom)",
+                     e.offset, e.weight > 0 ? String(format: "weight %g Å^-2", e.weight) : "off", e.trainRMSE, e.testRMSE, e.testSpread))
     }
     for w in r.warnings { print("warning: \(w)") }
     print(String(format: "time            %.2f s total: ranges %.2f s, build %.2f s, solve %.2f s, measure %.2f s (%d threads)",

@@ -104,6 +104,10 @@ public struct FitSettings: Sendable {
     /// Selfish agents (the paper's, each fitted to its own force) or conservative ones (one
     /// joint fit of all species' losses to F = -dU/dq, U = sum_k H_k).
     public var agents: AgentKind = .selfish
+    /// Conservative agents: weight W (Å^-2) of one energy row per training frame (U against the
+    /// CP2K potential energy, with a free constant offset): the fit minimises
+    /// sum |dF|^2 + W sum dU^2. 0 (the default): forces only.
+    public var energyWeight = 0.0
     /// Stride through the frames of extra training data sets.
     public var extraStride = 3
     /// Number of contiguous training blocks for the ridge validation.
@@ -119,6 +123,15 @@ public struct FitSettings: Sendable {
     public var sensitivity = true
 
     public init() {}
+
+    /// Why `energyWeight` cannot be used with these settings, in one line, or nil.
+    public var energyWeightProblem: String? {
+        if !(energyWeight >= 0 && energyWeight.isFinite) { return "--energy-weight must be a finite number >= 0 (got \(energyWeight))" }
+        if energyWeight > 0 && agents != .conservative {
+            return "--energy-weight needs --agents conservative (selfish agents have no potential energy to fit)"
+        }
+        return nil
+    }
 }
 
 /// One ridge strength tried by the validation.
@@ -173,6 +186,8 @@ public struct FitReport: Codable, Sendable {
     public var measureSeconds: Double
     public var totalSeconds: Double
     public var threads: Int
+    /// Conservative fits: U against the CP2K potential energies (nil without them).
+    public var energy: EnergyErrors? = nil
 }
 
 /// Fits the per-species quadratic losses of a `LearnedModel` to the forces of a CP2K run.
@@ -196,6 +211,7 @@ public enum LossFitter {
             throw MLDError.input(file: run.directory, line: nil, problem: "need at least 2 frames to fit (train and test), found \(nFrames)")
         }
         guard run.hasForces else { throw MLDError.input(file: run.directory, line: nil, problem: "no forces to fit") }
+        if let p = settings.energyWeightProblem { throw MLDError.usage(p) }
         let elements = first.elements
         let symbols = elements.map(\.symbol)
         let sCount = elements.count
@@ -337,11 +353,12 @@ public enum LossFitter {
         let rangeSeconds = Date().timeIntervalSince(t0)
 
         if settings.agents == .conservative {
+            let (energies, sources) = ConservativeFit.potentialEnergies(run: run, extra: extraTraining, stride: settings.extraStride)
             let job = ConservativeFit(
                 run: run, settings: settings, frames: frames, trainIdx: trainIdx, testIdx: testIdx,
                 trainRange: trainRange, testRange: testRange, extraTraining: extraTraining.map(\.directory),
                 spec: spec, centre: centre, ranges: (0..<sCount).map { InvariantRange(min: lo[$0], max: hi[$0]) },
-                warnings: warnings, rangeSeconds: rangeSeconds, clock: clock)
+                warnings: warnings, rangeSeconds: rangeSeconds, clock: clock, energies: energies, energySources: sources)
             return try job.fit()
         }
 
