@@ -48,7 +48,7 @@ def parity(d):
             good = diff < 1e-9
             ok &= good
             print("eval %s precision, species %s: rel_RMSE cpu %.12f, opencl %.12f, difference %.2e (%s)" % (
-                p, a.get("species", "?"), a["relRMSE"], b["relRMSE"], diff, "ok" if good else "FAILED, limit 1e-9"))
+                p, a.get("species", a.get("symbol", a.get("element", "?"))), a["relRMSE"], b["relRMSE"], diff, "ok" if good else "FAILED, limit 1e-9"))
     try:
         h = last_frame(os.path.join(d, "run-host", "trajectory.xyz"))
         r = last_frame(os.path.join(d, "run-resident", "trajectory.xyz"))

@@ -14,8 +14,9 @@ if [ -e "$bundle" ] && [ ! -f "$bundle/.mld-gpu-bundle" ] && [ -n "$(ls -A "$bun
     echo "gpu-bundle: $bundle exists and is not an mld GPU bundle; choose another folder" >&2
     exit 1
 fi
-swift build -c release --static-swift-stdlib --product mld
-bin=$(swift build -c release --static-swift-stdlib --product mld --show-bin-path)/mld
+# Its own build folder, so the everyday build (and its tests) is not rebuilt with other flags.
+swift build -c release --static-swift-stdlib --product mld --scratch-path .build-static
+bin=$(swift build -c release --static-swift-stdlib --product mld --scratch-path .build-static --show-bin-path)/mld
 mkdir -p "$bundle/lib" "$bundle/Benchmarks" "$bundle/Data"
 touch "$bundle/.mld-gpu-bundle"
 cp "$bin" "$bundle/mld"

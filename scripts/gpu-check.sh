@@ -12,7 +12,8 @@
 # Environment: MLD (the binary), MODEL (default model-distances.json next to the binary, or
 # out/model-distances.json), OUT (default gpu-check-out), REPORT (default BENCHMARKS-GPU.md),
 # SIZES (default 192,1536,12288,98304,786432,6291456), CPU_SIZES (default up to 98304),
-# STEP_TIMEOUT (seconds per bench call, default 300).
+# STEP_TIMEOUT (seconds per bench call, default 300), ALLOW_CPU=1 (take a CPU OpenCL device when
+# there is no GPU: a dry run of the script on PoCL).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 if [ -x "$here/mld" ]; then root=$here; else root=$(cd "$here/.." && pwd); fi
@@ -37,7 +38,10 @@ if [ -z "${OCL_ICD_VENDORS:-}" ] && ! grep -qs libnvidia-opencl /etc/OpenCL/vend
 fi
 
 "$MLD" devices > "$OUT/devices.txt" 2>&1 || { echo "gpu-check: $MLD devices failed: $(head -1 "$OUT/devices.txt")" >&2; exit 1; }
-gpu=$(awk -F'|' '$3 ~ /GPU/ { sub(/^\[/, "", $1); sub(/\].*/, "", $1); print $1; exit }' "$OUT/devices.txt")
+kind=GPU
+# ALLOW_CPU=1 runs the whole check on a CPU OpenCL device (PoCL): a dry run of this script.
+[ "${ALLOW_CPU:-0}" = 1 ] && kind='GPU|CPU'
+gpu=$(awk -F'|' -v kind="$kind" '$3 ~ kind { sub(/^\[/, "", $1); sub(/\].*/, "", $1); print $1; exit }' "$OUT/devices.txt")
 if [ -z "$gpu" ]; then
     echo "gpu-check: no OpenCL GPU on this machine ($(tr '\n' ' ' < "$OUT/devices.txt" | cut -c1-160)); nothing to check"
     exit 0

@@ -47,6 +47,7 @@ struct ResidentCommandTests {
         #expect(r.status == 0, "\(r.err)")
         let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
         let res = try #require((obj["results"] as? [[String: Any]])?.first)
+        #expect(res["backend"] as? String == "opencl-resident")
         let bytes = try #require(res["bytesPerStep"] as? Double)
         // Nose-Hoover per agent: 32 bytes per atom per step plus a few hundred; the host path moves 64 per atom.
         #expect(bytes > 0 && bytes < 40 * 1536)

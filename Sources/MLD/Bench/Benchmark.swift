@@ -19,6 +19,8 @@ public struct BenchmarkCase {
     public var deviceMemoryBytes: (() -> Int)?
     /// The instantaneous temperature in K (a sanity check that the timed dynamics stayed sane).
     public var temperature: (() -> Double)?
+    /// The name results carry (default: the backend's), e.g. "opencl-resident".
+    public var label: String?
     /// Bytes copied between host and device so far, for backends that count them.
     public var bytesMoved: (() -> Int)?
     /// Turns the device's per-phase timing on or off, and reads its seconds per phase so far
@@ -206,7 +208,7 @@ public enum Benchmark {
         let rate = perStep.reciprocal
         let peak = canResetPeak ? ProcessMemory.peakResidentBytes : nil
         return BenchmarkResult(
-            backend: bench.backend.name, device: bench.backend.deviceName, atoms: n,
+            backend: bench.label ?? bench.backend.name, device: bench.backend.deviceName, atoms: n,
             origin: system.origin, steps: steps, repeats: repeats, warmupSteps: warmup,
             stepsPerSecond: rate, atomStepsPerSecond: rate.scaled(Double(n)),
             nsPerDay: rate.scaled(settings.timeStep * 1e-6 * 86_400),
