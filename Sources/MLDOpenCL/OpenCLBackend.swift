@@ -20,9 +20,11 @@ public final class OpenCLBackend: ForceBackend {
     /// Verlet skin in Å.
     public let skin: Double
 
-    /// Seconds spent copying positions up and forces (and losses) down: total, and last step.
+    /// Seconds the host spent wrapping, staging and enqueueing the positions' upload: total, and
+    /// last step (the copies run without the host waiting; their device times are in
+    /// `phaseSeconds` while `profiling`).
     public private(set) var transferSeconds = 0.0, lastTransferSeconds = 0.0
-    /// Seconds spent in the kernels (enqueue to finish), total.
+    /// Seconds the host waited for the kernels and the forces' download, total.
     public private(set) var kernelSeconds = 0.0
     /// Force evaluations so far.
     public private(set) var evaluations = 0

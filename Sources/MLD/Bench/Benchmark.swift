@@ -90,7 +90,8 @@ public struct BenchmarkResult: Codable, Sendable {
     public var nsPerDay: Spread
     /// Seconds of one force evaluation alone (no rebuild, no integration).
     public var forceSeconds: Spread
-    /// Host-device transfer seconds per MD step (positions up, forces down), where measured.
+    /// Host-device transfer seconds per MD step, where measured (OpenCL host steps: the host's
+    /// time to stage and enqueue the upload; the copies' device times are in `phaseSecondsPerStep`).
     public var transferSecondsPerStep: Double?
     /// Neighbour-list rebuilds during all the timed steps.
     public var neighbourRebuilds: Int
