@@ -4,7 +4,7 @@
 Usage:
   gpu_report.py --parity DIR
       compares DIR/eval-{cpu,opencl}-{single,double}.json (relative force errors per species:
-      the OpenCL backend must give the CPU backend's to 1e-9) and the last frames of
+      the OpenCL backend must give the CPU backend's to 1e-9 in double, 1e-5 in single) and the last frames of
       DIR/run-host and DIR/run-resident (100 steps in double precision: positions to 1e-10 Å);
       prints one line per comparison and exits 1 if one fails.
   gpu_report.py --out REPORT [--devices FILE] [--parity FILE] BENCH_JSON...
@@ -43,12 +43,16 @@ def parity(d):
             ocl = json.load(open(os.path.join(d, "eval-opencl-%s.json" % p)))
         except (OSError, ValueError) as e:
             print("eval %s: missing (%s)" % (p, e)); ok = False; continue
+        # Single precision: an agent whose two ranked neighbours are tied within float resolution
+        # may select the other one (docs/opencl.md, Parity), which moves rel_RMSE by ~1e-7.
+        limit = 1e-9 if p == "double" else 1e-5
         for a, b in zip(cpu["species"], ocl["species"]):
             diff = abs(a["relRMSE"] - b["relRMSE"])
-            good = diff < 1e-9
+            good = diff < limit
             ok &= good
-            print("eval %s precision, species %s: rel_RMSE cpu %.12f, opencl %.12f, difference %.2e (%s)" % (
-                p, a.get("species", a.get("symbol", a.get("element", "?"))), a["relRMSE"], b["relRMSE"], diff, "ok" if good else "FAILED, limit 1e-9"))
+            print("eval %s precision, species %s: rel_RMSE cpu %.12f, opencl %.12f, difference %.2e (%s, limit %.0e)" % (
+                p, a.get("species", a.get("symbol", a.get("element", "?"))), a["relRMSE"], b["relRMSE"], diff,
+                "ok" if good else "FAILED", limit))
     try:
         h = last_frame(os.path.join(d, "run-host", "trajectory.xyz"))
         r = last_frame(os.path.join(d, "run-resident", "trajectory.xyz"))

@@ -170,7 +170,27 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
     }
 #endif
     // The list is complete only within complete2: an n_B-th nearest beyond it (or missing)
-    // means a longer list is needed, unless the list already reaches the search radius.
+    // means a longer list is needed, unless the list already reaches the search radius. In the
+    // GPU form every index into best[] and bj[] is a compile-time constant (unrolled over the
+    // species with MLD_NCb), so they stay in registers.
+#ifdef MLD_SELECT_NETWORK
+    {
+        int o = 0;
+#pragma unroll
+        for (int b = 0; b < MLD_NSPECIES; b++) {
+            if (NEAREST_NC(b) > 0) {
+                int last = o + NEAREST_NC(b) - 1;
+                if (!(bj[last] >= 0 && best[last] <= complete2)) {
+                    if (complete2 < search2)
+                        atomic_max(&status[ST_NEED_R2], as_int((float)(bj[last] < 0 ? search2 : best[last])));
+                    else if (bj[last] < 0)
+                        atomic_min(&status[ST_SHORT_AGENT], k * MLD_NSPECIES + b);
+                }
+            }
+            o += NEAREST_NC(b);
+        }
+    }
+#else
     for (int b = 0; b < MLD_NSPECIES; b++) {
         if (NEAREST_COUNT[b] == 0) continue;
         int last = nearest_offset(b) + NEAREST_COUNT[b] - 1;
@@ -180,7 +200,9 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
         else if (bj[last] < 0)
             atomic_min(&status[ST_SHORT_AGENT], k * MLD_NSPECIES + b);
     }
+#endif
     // The selected distances again, in acc precision (see min_image_acc in common.cl).
+#pragma unroll
     for (int a = 0; a < MLD_PD; a++) {
         acc v = 0;
         if (bj[a] >= 0) {
