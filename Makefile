@@ -13,7 +13,7 @@ MLD         = .build/$(BUILD)/mld
 DEB_PACKAGES = ocl-icd-opencl-dev opencl-headers pocl-opencl-icd liblapacke-dev liblzma-dev \
                gnuplot-nox clinfo xz-utils
 
-.PHONY: all setup build run test bench bench-openmm figures clean
+.PHONY: all setup build run test bench bench-openmm figures clean gpu-check gpu-bundle
 
 all: build
 
@@ -102,3 +102,18 @@ bench-openmm:
 	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv && python3 -m venv $(VENV))
 	$(VENV)/bin/python -c 'import openmm' 2>/dev/null || $(VENV)/bin/pip install openmm
 	$(VENV)/bin/python Benchmarks/openmm_water.py --atoms $(BENCH_ATOMS) --data $(DATA) --json $(OUT)/bench-openmm.json
+
+# The GPU check (docs/opencl.md "On a GPU machine"): devices, the OpenCL parity suites, mld bench
+# (cpu; opencl with host steps and with resident steps) and OpenMM CUDA/OpenCL on 192 k^3 atoms up
+# to k = 32 as memory allows, written to BENCHMARKS-GPU.md. Without a GPU: one line, exit 0.
+gpu-check:
+	@if ! { command -v clinfo >/dev/null 2>&1 && clinfo --raw 2>/dev/null | grep -q CL_DEVICE_TYPE_GPU; } && \
+	   ! { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }; then \
+	  echo "gpu-check: no GPU on this machine (clinfo lists no OpenCL GPU, nvidia-smi none); nothing to check"; exit 0; fi; \
+	$(MAKE) build && mkdir -p $(OUT) && \
+	{ test -f $(BENCH_MODEL) || $(MLD) fit --data $(DATA) --angles none --out $(BENCH_MODEL); } && \
+	MLD=$(MLD) MODEL=$(BENCH_MODEL) OUT=$(OUT)/gpu-check REPORT=BENCHMARKS-GPU.md sh scripts/gpu-check.sh
+
+# A folder that runs the GPU check on a machine without Swift (scripts/gpu-bundle.sh).
+gpu-bundle: setup kernels
+	sh scripts/gpu-bundle.sh gpu-bundle

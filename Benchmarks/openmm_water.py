@@ -153,8 +153,10 @@ def time_size(k, platform_name, data, repeats, target, steps_override):
     if platform_name == "CPU":
         device = "%s threads" % platform.getPropertyValue(context, "Threads")
     elif "DeviceName" in platform.getPropertyNames():
-        device = "%s (%s, %s precision)" % (platform.getPropertyValue(context, "DeviceName").strip(),
-                                            platform.getPropertyValue(context, "OpenCLPlatformName").strip(),
+        # CUDA has no OpenCLPlatformName; both have DeviceName and Precision.
+        names = platform.getPropertyNames()
+        where = platform.getPropertyValue(context, "OpenCLPlatformName").strip() if "OpenCLPlatformName" in names else platform_name
+        device = "%s (%s, %s precision)" % (platform.getPropertyValue(context, "DeviceName").strip(), where,
                                             platform.getPropertyValue(context, "Precision"))
     else:
         device = platform_name

@@ -87,22 +87,18 @@ __constant int ANG_IZETA[MLD_NANGULAR] = { MLD_ANGULAR_IZETAS };
 
 // f_c(r) and df_c/dr for r < r_c.
 static inline acc ang_cutoff(acc r, acc *dfc) {
-#ifdef MLD_ACC_DOUBLE
-    const acc pi_over_rc = M_PI / (acc)MLD_ANGULAR_CUTOFF;
-#else
-    const acc pi_over_rc = M_PI_F / (acc)MLD_ANGULAR_CUTOFF;
-#endif
-    acc x = pi_over_rc * r;
-    *dfc = -(acc)0.5 * pi_over_rc * sin(x);
-    return (acc)0.5 * ((acc)1 + cos(x));
+    const fn pi_over_rc = FN_PI / (fn)MLD_ANGULAR_CUTOFF;
+    fn x = pi_over_rc * (fn)r;
+    *dfc = (acc)(-(fn)0.5 * pi_over_rc * sin(x));
+    return (acc)((fn)0.5 * ((fn)1 + cos(x)));
 }
 
-// R_f(r) = exp(-eta_f r^2) f_c(r) and (dR_f/dr) / r, for every function.
+// R_f(r) = exp(-eta_f r^2) f_c(r) and (dR_f/dr) / r, for every function (the exponential in fn).
 static inline void ang_radial(acc r, acc *R, acc *D) {
     acc dfc;
     acc fc = ang_cutoff(r, &dfc);
     for (int f = 0; f < MLD_NANGULAR; f++) {
-        acc e = exp(-ANG_ETA[f] * r * r);
+        acc e = (acc)exp(-(fn)ANG_ETA[f] * (fn)r * (fn)r);
         R[f] = e * fc;
         D[f] = (e * dfc - (acc)2 * ANG_ETA[f] * r * e * fc) / r;
     }
@@ -122,7 +118,7 @@ static inline acc ang_power(int f, acc base, acc *dA) {
         pm1 = 1;
         for (int q = 1; q < iz; q++) pm1 *= base;
     } else {
-        pm1 = pow(base, ANG_ZETA[f] - (acc)1);
+        pm1 = (acc)pow((fn)base, (fn)(ANG_ZETA[f] - (acc)1));
     }
     *dA = ANG_ZETA[f] * ANG_LAMBDA[f] * pm1;
     return pm1 * base;

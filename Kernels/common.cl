@@ -41,6 +41,29 @@ typedef float4 acc4;
 #define convert_acc4 convert_float4
 #endif
 
+// Per-neighbour transcendental functions (the radial basis and cutoff; the angular sums'
+// exponentials, cutoffs and non-integer powers) are evaluated in `fn`: float with MLD_FN_FLOAT
+// (the host sets it in single precision on GPUs, where fp64 may run at 1/32 to 1/64 of the float
+// rate), else in `acc`. Their sums stay in `acc` either way.
+#ifdef MLD_FN_FLOAT
+typedef float fn;
+#define FN_PI M_PI_F
+#elif defined(MLD_ACC_DOUBLE)
+typedef double fn;
+#define FN_PI M_PI
+#else
+typedef float fn;
+#define FN_PI M_PI_F
+#endif
+
+// The loss parameters w and W: __constant (broadcast to a warp) when they fit the device's
+// CL_DEVICE_MAX_CONSTANT_BUFFER_SIZE, else __global (MLD_W_GLOBAL, set by the host).
+#ifdef MLD_W_GLOBAL
+#define W_SPACE __global const
+#else
+#define W_SPACE __constant
+#endif
+
 // Accurate accumulation: a plain double sum of float-sized terms when acc is double, a
 // Kahan-compensated float sum otherwise.
 typedef struct { acc sum; acc c; } ksum;
@@ -108,10 +131,11 @@ static inline acc4 min_image_acc(pos_t a, pos_t b, pos_t box) {
 // work-item i, with `stride` entries per agent. Slot-major by default (GPUs: the work-items of
 // a warp read consecutive words); agent-major with MLD_AGENT_MAJOR (CPU devices such as PoCL,
 // where one work-item at a time walks its own entries).
+// The index is 64-bit: capacity x N passes 2^31 at 10^7 atoms.
 #ifdef MLD_AGENT_MAJOR
-#define SLOT(s, i, n, stride) ((i) * (stride) + (s))
+#define SLOT(s, i, n, stride) ((long)(i) * (long)(stride) + (long)(s))
 #else
-#define SLOT(s, i, n, stride) ((s) * (n) + (i))
+#define SLOT(s, i, n, stride) ((long)(s) * (long)(n) + (long)(i))
 #endif
 
 // Integer cell coordinate of a wrapped position along each axis, clamped into [0, nc).
@@ -132,7 +156,8 @@ static inline int cell_index(int4 c, int4 nc) { return (c.z * nc.y + c.y) * nc.x
 #define ST_NEED_R2     4   // bits of the squared list radius some agent needs (float; 0: none)
 #define ST_WORDS       8
 
-// Whether this step rebuilds the neighbour list: some atom moved more than half the skin.
+// Whether this step rebuilds the neighbour list: some atom moved more than half the skin, or
+// the displacement is not a number (a reference never written must force a rebuild, not block it).
 static inline bool needs_rebuild(__global const int *status, float half_skin2) {
-    return as_float(status[ST_MAX_DISP2]) > half_skin2;
+    return !(as_float(status[ST_MAX_DISP2]) <= half_skin2);
 }

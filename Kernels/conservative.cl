@@ -51,7 +51,7 @@ __kernel void conservative_invert(const int n, __global const int *order, __glob
 
 __kernel void conservative_reverse(const int n, __global const int *order, __global const int *nbr,
                                    __global const int *nbr_count, const int capacity,
-                                   __global const int *item, __global int *status, __global int *rev) {
+                                   __global const int *item, __global int *status, __global long *rev) {
     int i = get_global_id(0);
     if (i >= n || status[ST_REBUILT] != 1) return;
     int k = order[i];
@@ -60,7 +60,7 @@ __kernel void conservative_reverse(const int n, __global const int *order, __glo
         int j = nbr[SLOT(s, i, n, capacity)];
         int ij = item[j];
         int mj = min(nbr_count[ij], capacity);
-        int t = -1;
+        long t = -1;
         for (int u = 0; u < mj; u++) {
             if (nbr[SLOT(u, ij, n, capacity)] == k) { t = SLOT(u, ij, n, capacity); break; }
         }
@@ -223,7 +223,7 @@ __kernel void conservative_terms(__global const pos_t *pos, const int n, const p
 }
 
 __kernel void conservative_gather(const int n, __global const int *order, __global const int *nbr_count,
-                                  const int capacity, __global const int *rev, __global const acc4 *terms,
+                                  const int capacity, __global const long *rev, __global const acc4 *terms,
                                   __global const acc4 *own, __global acc4 *forces) {
     int i = get_global_id(0);
     if (i >= n) return;
@@ -231,7 +231,7 @@ __kernel void conservative_gather(const int n, __global const int *order, __glob
     acc4 F = own[k], C = 0;
     int m = min(nbr_count[i], capacity);
     for (int s = 0; s < m; s++) {
-        int t = rev[SLOT(s, i, n, capacity)];
+        long t = rev[SLOT(s, i, n, capacity)];
         if (t >= 0) ACC4_ADD(F, C, terms[t]);
     }
     F.w = 0;

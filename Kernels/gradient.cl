@@ -14,7 +14,8 @@
 //   nbr, nbr_count, capacity         the neighbour list (radial; nearest: used by the angular
 //                                    sums only)
 //   w        acc[S*P]   linear coefficients per agent species, eV per invariant unit
-//   W        acc[S*P*P] symmetric quadratic coefficients, row-major per species
+//   W        acc[S*P*P] symmetric quadratic coefficients, row-major per species (both W_SPACE:
+//                       __constant, or __global when they exceed the device's constant memory)
 //   forces   acc4[n]    output, indexed by atom k, {Fx, Fy, Fz, 0} in eV/Å
 //   losses   acc[n]     output, H_A(phi_k) in eV, indexed by atom k
 // Precision: nearest: the P selected displacements in `acc` precision (min_image_acc); radial:
@@ -25,10 +26,10 @@
 
 #if defined(MLD_NEAREST) || defined(MLD_RADIAL)
 // g = w + W phi for agent species A; returns H_A(phi) = sum_a phi_a (w_a + g_a) / 2.
-static inline acc loss_gradient(int A, const acc *ph, acc *g, __constant acc *w, __constant acc *W) {
+static inline acc loss_gradient(int A, const acc *ph, acc *g, W_SPACE acc *w, W_SPACE acc *W) {
     ksum h = { 0, 0 };
     for (int a = 0; a < MLD_P; a++) {
-        __constant acc *row = W + (A * MLD_P + a) * MLD_P;
+        W_SPACE acc *row = W + (A * MLD_P + a) * MLD_P;
         ksum s = { w[A * MLD_P + a], 0 };
         for (int b = 0; b < MLD_P; b++) kadd(&s, row[b] * ph[b]);
         g[a] = s.sum;
@@ -43,7 +44,7 @@ __kernel void gradient_nearest(__global const pos_t *pos, const int n, const pos
                                __global const int *species, __global const int *order,
                                __global const acc *phi, __global const int *sel,
                                __global const int *nbr, __global const int *nbr_count, const int capacity,
-                               __constant acc *w, __constant acc *W,
+                               W_SPACE acc *w, W_SPACE acc *W,
                                __global acc4 *forces, __global acc *losses) {
     int i = get_global_id(0);
     if (i >= n) return;
@@ -78,7 +79,7 @@ __kernel void gradient_radial(__global const pos_t *pos, const int n, const pos_
                               __global const int *species, __global const int *order,
                               __global const acc *phi, __global const int *nbr,
                               __global const int *nbr_count, const int capacity,
-                              __constant acc *w, __constant acc *W,
+                              W_SPACE acc *w, W_SPACE acc *W,
                               __global acc4 *forces, __global acc *losses) {
     int i = get_global_id(0);
     if (i >= n) return;
@@ -98,11 +99,21 @@ __kernel void gradient_radial(__global const pos_t *pos, const int n, const pos_
         if (r2 >= rc2 || j == k) continue;
         acc r = sqrt(r2), dfc, dg;
         acc fc = cutoff_value(r, &dfc);
-        int o = species[j] * MLD_NBASIS;
-        acc sum = 0;
+        acc dphi[MLD_NBASIS];
+#pragma unroll
         for (int b = 0; b < MLD_NBASIS; b++) {
             acc gb = basis_value(b, r, &dg);
-            sum += g[o + b] * (dg * fc + gb * dfc);
+            dphi[b] = dg * fc + gb * dfc;
+        }
+        // g of the neighbour's species block, every index a compile-time constant (no private
+        // array indexed at run time, which a GPU would spill to local memory).
+        int sj = species[j];
+        acc sum = 0;
+#pragma unroll
+        for (int c = 0; c < MLD_NSPECIES; c++) {
+            if (sj != c) continue;
+#pragma unroll
+            for (int b = 0; b < MLD_NBASIS; b++) sum += g[c * MLD_NBASIS + b] * dphi[b];
         }
         ACC4_ADD(F, C, (sum / r) * d);
     }

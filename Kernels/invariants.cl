@@ -170,7 +170,27 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
     }
 #endif
     // The list is complete only within complete2: an n_B-th nearest beyond it (or missing)
-    // means a longer list is needed, unless the list already reaches the search radius.
+    // means a longer list is needed, unless the list already reaches the search radius. In the
+    // GPU form every index into best[] and bj[] is a compile-time constant (unrolled over the
+    // species with MLD_NCb), so they stay in registers.
+#ifdef MLD_SELECT_NETWORK
+    {
+        int o = 0;
+#pragma unroll
+        for (int b = 0; b < MLD_NSPECIES; b++) {
+            if (NEAREST_NC(b) > 0) {
+                int last = o + NEAREST_NC(b) - 1;
+                if (!(bj[last] >= 0 && best[last] <= complete2)) {
+                    if (complete2 < search2)
+                        atomic_max(&status[ST_NEED_R2], as_int((float)(bj[last] < 0 ? search2 : best[last])));
+                    else if (bj[last] < 0)
+                        atomic_min(&status[ST_SHORT_AGENT], k * MLD_NSPECIES + b);
+                }
+            }
+            o += NEAREST_NC(b);
+        }
+    }
+#else
     for (int b = 0; b < MLD_NSPECIES; b++) {
         if (NEAREST_COUNT[b] == 0) continue;
         int last = nearest_offset(b) + NEAREST_COUNT[b] - 1;
@@ -180,7 +200,9 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
         else if (bj[last] < 0)
             atomic_min(&status[ST_SHORT_AGENT], k * MLD_NSPECIES + b);
     }
+#endif
     // The selected distances again, in acc precision (see min_image_acc in common.cl).
+#pragma unroll
     for (int a = 0; a < MLD_PD; a++) {
         acc v = 0;
         if (bj[a] >= 0) {
@@ -201,33 +223,29 @@ __constant acc BASIS_WIDTH[MLD_NBASIS] = { MLD_BASIS_WIDTHS };
 __constant acc BASIS_POWER[MLD_NBASIS] = { MLD_BASIS_POWERS };
 #endif
 
-// g_m(r) and its derivative in r, in acc precision (double wherever the device has fp64, so
-// single-precision runs of a radial model keep the parity of the nearest family).
+// g_m(r) and its derivative in r, evaluated in `fn` (common.cl: float with MLD_FN_FLOAT, else
+// acc, i.e. double wherever the device has fp64) and returned in acc.
 static inline acc basis_value(int m, acc r, acc *deriv) {
+    fn rf = (fn)r;
 #ifdef MLD_BASIS_GAUSSIAN
-    acc x = r - BASIS_CENTER[m];
-    acc inv_s2 = (acc)1 / (BASIS_WIDTH[m] * BASIS_WIDTH[m]);
-    acc g = exp(-(acc)0.5 * x * x * inv_s2);
-    *deriv = -x * inv_s2 * g;
-    return g;
+    fn x = rf - (fn)BASIS_CENTER[m];
+    fn inv_s2 = (fn)1 / ((fn)BASIS_WIDTH[m] * (fn)BASIS_WIDTH[m]);
+    fn g = exp(-(fn)0.5 * x * x * inv_s2);
+    *deriv = (acc)(-x * inv_s2 * g);
+    return (acc)g;
 #else
-    acc p = BASIS_POWER[m];
-    acc g = pow(r, -p);
-    *deriv = -p * g / r;
-    return g;
+    fn p = (fn)BASIS_POWER[m];
+    fn g = pow(rf, -p);
+    *deriv = (acc)(-p * g / rf);
+    return (acc)g;
 #endif
 }
 
 // f_c(r) and its derivative in r, for r < r_c.
 static inline acc cutoff_value(acc r, acc *deriv) {
-#ifdef MLD_ACC_DOUBLE
-    const acc pi = M_PI;
-#else
-    const acc pi = M_PI_F;
-#endif
-    acc x = pi * r / (acc)MLD_CUTOFF;
-    *deriv = -(acc)0.5 * pi / (acc)MLD_CUTOFF * sin(x);
-    return (acc)0.5 * ((acc)1 + cos(x));
+    fn x = FN_PI * (fn)r / (fn)MLD_CUTOFF;
+    *deriv = (acc)(-(fn)0.5 * FN_PI / (fn)MLD_CUTOFF * sin(x));
+    return (acc)((fn)0.5 * ((fn)1 + cos(x)));
 }
 
 __kernel void invariants_radial(__global const pos_t *pos, const int n, const pos_t box,
@@ -249,8 +267,14 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
         if (r2 >= rc2 || j == k) continue;
         acc r = sqrt(r2), dfc, dg;
         acc fc = cutoff_value(r, &dfc);
-        int o = species[j] * MLD_NBASIS;
-        for (int b = 0; b < MLD_NBASIS; b++) ph[o + b] += basis_value(b, r, &dg) * fc;
+        int sj = species[j];
+        // Every index a compile-time constant (see gradient_radial).
+#pragma unroll
+        for (int c = 0; c < MLD_NSPECIES; c++) {
+            if (sj != c) continue;
+#pragma unroll
+            for (int b = 0; b < MLD_NBASIS; b++) ph[c * MLD_NBASIS + b] += basis_value(b, r, &dg) * fc;
+        }
     }
     for (int a = 0; a < MLD_PD; a++) phi[SLOT(a, i, n, MLD_P)] = ph[a];
 }

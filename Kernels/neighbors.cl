@@ -15,7 +15,10 @@
 //   scatter_atoms     every atom: its slot in its cell (atomic cursor) -> order[]
 //   sort_cells        every cell: insertion sort of its atoms by index (deterministic lists)
 //   build_lists       every agent, taken in cell order: all j within r_list in the 27 (or
-//                     fewer, for boxes under three cells wide) surrounding cells
+//                     fewer, for boxes under three cells wide) surrounding cells; the largest
+//                     count reduced per work-group (local scratch), one atomic_max per group
+// When the host already knows whether the list is due (it saw the displacements), it skips
+// max_displacement and, without a rebuild, the whole chain (OpenCLBackend.hostDecides).
 //
 // Memory layout (N atoms, C cells, K = capacity):
 //   pos      pos_t[N]  wrapped positions (see common.cl), Å
@@ -134,35 +137,47 @@ __kernel void build_lists(__global const pos_t *pos, __global pos_t *ref, const 
                           const real rlist2, __global const int *cell_start,
                           __global const int *cell_count, __global const int *order,
                           const int capacity, __global int *nbr, __global int *nbr_count,
-                          __global int *status, const float half_skin2) {
+                          __global int *status, const float half_skin2, __local int *scratch) {
+    // The decision is the same for every work-item, so the whole group returns together and
+    // the barriers below are reached by all or none.
+    if (!needs_rebuild(status, half_skin2)) return;
     int i = get_global_id(0);
-    if (i >= n || !needs_rebuild(status, half_skin2)) return;
-    int k = order[i];
-    pos_t pk = pos[k];
-    int4 ck = cell_coord(pk, inv_cell_width, nc);
+    int l = get_local_id(0);
     int count = 0;
-    int sx = axis_span(nc.x), sy = axis_span(nc.y), sz = axis_span(nc.z);
-    for (int tz = 0; tz < sz; tz++) {
-        int cz = axis_cell(ck.z, tz, nc.z);
-        for (int ty = 0; ty < sy; ty++) {
-            int cy = axis_cell(ck.y, ty, nc.y);
-            for (int tx = 0; tx < sx; tx++) {
-                int c = (cz * nc.y + cy) * nc.x + axis_cell(ck.x, tx, nc.x);
-                int s = cell_start[c], e = s + cell_count[c];
-                for (int a = s; a < e; a++) {
-                    int j = order[a];
-                    if (j == k) continue;
-                    real4 d = min_image(pk, pos[j], box);
-                    if (dot(d, d) < rlist2) {
-                        if (count < capacity) nbr[SLOT(count, i, n, capacity)] = j;
-                        count++;
+    if (i < n) {
+        int k = order[i];
+        pos_t pk = pos[k];
+        int4 ck = cell_coord(pk, inv_cell_width, nc);
+        int sx = axis_span(nc.x), sy = axis_span(nc.y), sz = axis_span(nc.z);
+        for (int tz = 0; tz < sz; tz++) {
+            int cz = axis_cell(ck.z, tz, nc.z);
+            for (int ty = 0; ty < sy; ty++) {
+                int cy = axis_cell(ck.y, ty, nc.y);
+                for (int tx = 0; tx < sx; tx++) {
+                    int c = (cz * nc.y + cy) * nc.x + axis_cell(ck.x, tx, nc.x);
+                    int s = cell_start[c], e = s + cell_count[c];
+                    for (int a = s; a < e; a++) {
+                        int j = order[a];
+                        if (j == k) continue;
+                        real4 d = min_image(pk, pos[j], box);
+                        if (dot(d, d) < rlist2) {
+                            if (count < capacity) nbr[SLOT(count, i, n, capacity)] = j;
+                            count++;
+                        }
                     }
                 }
             }
         }
+        nbr_count[i] = count;
+        ref[k] = pk;
     }
-    nbr_count[i] = count;
-    atomic_max(&status[ST_MAX_COUNT], count);
-    ref[k] = pk;
+    // The group's largest count in local memory, then one atomic_max per group.
+    scratch[l] = count;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = get_local_size(0) / 2; s > 0; s >>= 1) {
+        if (l < s) scratch[l] = max(scratch[l], scratch[l + s]);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (l == 0) atomic_max(&status[ST_MAX_COUNT], scratch[0]);
     if (i == 0) status[ST_REBUILT] = 1;
 }

@@ -19,6 +19,9 @@ struct PositionStager {
     let box: Box
     private(set) var doubles: [SIMD4<Double>] = []
     private(set) var floats: [SIMD8<Float>] = []
+    /// The wrapped positions last staged, and those at the last neighbour-list build (Å).
+    private(set) var wrapped: [SIMD3<Double>] = []
+    private(set) var reference: [SIMD3<Double>] = []
 
     init(precision: OpenCLPrecision, box: Box) {
         self.precision = precision
@@ -32,23 +35,57 @@ struct PositionStager {
         return SIMD8(hi.x, hi.y, hi.z, 0, lo.x, lo.y, lo.z, 0)
     }
 
-    mutating func stage(_ positions: [SIMD3<Double>]) {
+    /// Wraps and stages `positions`; returns the largest squared minimum-image displacement
+    /// from the positions at the last build (`markBuilt`) in Å², or infinity before any build.
+    @discardableResult
+    mutating func stage(_ positions: [SIMD3<Double>]) -> Double {
         let n = positions.count
+        if wrapped.count != n { wrapped = Array(repeating: .zero, count: n) }
+        let box = self.box
+        positions.withUnsafeBufferPointer { p in
+            wrapped.withUnsafeMutableBufferPointer { w in
+                for i in 0..<n { w[i] = box.wrap(p[i]) }
+            }
+        }
         switch precision {
         case .double:
             if doubles.count != n { doubles = Array(repeating: .zero, count: n) }
-            positions.withUnsafeBufferPointer { p in
+            wrapped.withUnsafeBufferPointer { w in
                 doubles.withUnsafeMutableBufferPointer { d in
-                    for i in 0..<n { let w = box.wrap(p[i]); d[i] = SIMD4(w.x, w.y, w.z, 0) }
+                    for i in 0..<n { d[i] = SIMD4(w[i].x, w[i].y, w[i].z, 0) }
                 }
             }
         case .single:
             if floats.count != n { floats = Array(repeating: .zero, count: n) }
-            positions.withUnsafeBufferPointer { p in
+            wrapped.withUnsafeBufferPointer { w in
                 floats.withUnsafeMutableBufferPointer { f in
-                    for i in 0..<n { f[i] = Self.split(box.wrap(p[i])) }
+                    for i in 0..<n { f[i] = Self.split(w[i]) }
                 }
             }
+        }
+        guard reference.count == n else { return .infinity }
+        var most = 0.0
+        wrapped.withUnsafeBufferPointer { w in
+            reference.withUnsafeBufferPointer { r in
+                for i in 0..<n {
+                    let d = box.displacement(from: r[i], to: w[i])
+                    let d2 = (d * d).sum()
+                    if !(d2 <= most) { most = d2 }   // NaN wins: it forces a rebuild
+                }
+            }
+        }
+        return most
+    }
+
+    /// Records the positions last staged as those of the last neighbour-list build.
+    mutating func markBuilt() { reference = wrapped }
+
+    /// Enqueues the upload of the staged positions (returns at once; the staged arrays are not
+    /// touched until the next `stage`, after the step's blocking read).
+    func enqueueUpload(to buffer: CLBuffer<SIMD4<Double>>) throws {
+        switch precision {
+        case .double: try doubles.withUnsafeBytes { try buffer.enqueueWrite(raw: $0) }
+        case .single: try floats.withUnsafeBytes { try buffer.enqueueWrite(raw: $0) }
         }
     }
 
@@ -110,7 +147,14 @@ final class DeviceNeighbourList {
 
     let ref: CLBuffer<SIMD4<Double>>
     let cellOf, cellCounts, cellStart, cursor, order, nbrCount, status: CLBuffer<Int32>
-    private(set) var nbr: CLBuffer<Int32>
+    /// The lists; nil only between `release()` (or the start of `grow`) and the next allocation,
+    /// so a list is freed before its replacement is allocated.
+    private var listBuffer: CLBuffer<Int32>?
+    var nbr: CLBuffer<Int32> { listBuffer! }
+    /// Host copies of the status words: the reset values written and the words read back, kept
+    /// alive here because the copies are enqueued without waiting.
+    private var resetWords = (DeviceStatus.reset(forceRebuild: false), DeviceStatus.reset(forceRebuild: true))
+    private(set) var statusWords = [Int32](repeating: 0, count: DeviceStatus.words)
     private let kMaxDisp, kClear, kCount, kScan, kScatter, kSort, kBuild: CLKernel
 
     var rlist: Double { cutoff + skin }
@@ -140,16 +184,20 @@ final class DeviceNeighbourList {
         groupSize = Self.powerOfTwo(atMost: min(128, maxWG))
         scanGroupSize = Self.powerOfTwo(atMost: min(256, maxWG))
 
-        ref = try ctx.buffer(SIMD4<Double>.self, count: n)
-        cellOf = try ctx.buffer(Int32.self, count: n)
-        cellCounts = try ctx.buffer(Int32.self, count: cellCount)
-        cellStart = try ctx.buffer(Int32.self, count: cellCount)
-        cursor = try ctx.buffer(Int32.self, count: cellCount)
-        order = try ctx.buffer(Int32.self, count: n)
-        nbrCount = try ctx.buffer(Int32.self, count: n)
-        status = try ctx.buffer(Int32.self, count: DeviceStatus.words)
         try Self.checkIndexRange(capacity: self.capacity, atoms: n)
-        nbr = try ctx.buffer(Int32.self, count: self.capacity * n)
+        ref = try ctx.buffer(SIMD4<Double>.self, count: n, what: "the neighbour-list reference positions")
+        cellOf = try ctx.buffer(Int32.self, count: n, what: "the cell index per atom")
+        cellCounts = try ctx.buffer(Int32.self, count: cellCount, what: "the cell counts")
+        cellStart = try ctx.buffer(Int32.self, count: cellCount, what: "the cell starts")
+        cursor = try ctx.buffer(Int32.self, count: cellCount, what: "the cell cursors")
+        order = try ctx.buffer(Int32.self, count: n, what: "the cell order")
+        nbrCount = try ctx.buffer(Int32.self, count: n, what: "the neighbour counts")
+        status = try ctx.buffer(Int32.self, count: DeviceStatus.words, what: "the status words")
+        listBuffer = try ctx.buffer(Int32.self, count: self.capacity * n,
+                                    what: "the neighbour lists (\(self.capacity) per agent)")
+        // The reference positions start at zero, never at whatever the allocation held (a NaN
+        // there would defeat the displacement check; see needs_rebuild in common.cl).
+        try ref.enqueueZero()
         kMaxDisp = try program.kernel("max_displacement")
         kClear = try program.kernel("clear_cells")
         kCount = try program.kernel("count_cells")
@@ -159,10 +207,11 @@ final class DeviceNeighbourList {
         kBuild = try program.kernel("build_lists")
     }
 
-    /// The kernels index the lists with 32-bit ints.
+    /// Atom indices and counts are 32-bit ints in the kernels; slots (capacity x N) are 64-bit
+    /// (SLOT in common.cl), so only the atom count and the capacity themselves are bounded.
     static func checkIndexRange(capacity: Int, atoms: Int) throws {
-        if capacity * atoms >= Int(Int32.max) {
-            throw MLDError.backend("OpenCL neighbour lists of \(capacity) x \(atoms) entries exceed the kernels' 32-bit indices; use fewer atoms per device")
+        if atoms >= Int(Int32.max) || capacity >= Int(Int32.max) {
+            throw MLDError.backend("OpenCL neighbour lists for \(atoms) atoms of \(capacity) neighbours exceed the kernels' 32-bit atom indices; use fewer atoms per device")
         }
     }
 
@@ -174,32 +223,48 @@ final class DeviceNeighbourList {
 
     /// Device memory held, in bytes.
     var deviceBytes: Int {
-        ref.bytes + cellOf.bytes + 3 * cellCounts.bytes + order.bytes + nbrCount.bytes + nbr.bytes
+        ref.bytes + cellOf.bytes + 3 * cellCounts.bytes + order.bytes + nbrCount.bytes + (listBuffer?.bytes ?? 0)
     }
+
+    /// Frees the lists (the largest buffer) before a replacement list is made.
+    func release() { listBuffer = nil }
 
     /// Reallocates the lists for `newCapacity` neighbours per agent (contents lost: rebuild).
     func grow(to newCapacity: Int) throws {
         capacity = min(max(newCapacity, capacity + 1), max(n - 1, 1))
         try Self.checkIndexRange(capacity: capacity, atoms: n)
-        nbr = try ctx.buffer(Int32.self, count: capacity * n)
+        listBuffer = nil   // free the old lists first: both would not fit where memory is tight
+        listBuffer = try ctx.buffer(Int32.self, count: capacity * n, what: "the neighbour lists (\(capacity) per agent)")
     }
 
-    /// Resets the status words; `forceRebuild` makes the next `enqueueUpdate` rebuild.
+    /// Enqueues the reset of the status words (returns at once); `forceRebuild` makes the next
+    /// `enqueueUpdate` rebuild.
     func resetStatus(forceRebuild: Bool) throws {
-        try status.write(DeviceStatus.reset(forceRebuild: forceRebuild))
+        if forceRebuild {
+            try resetWords.1.withUnsafeBytes { try status.enqueueWrite(raw: $0) }
+        } else {
+            try resetWords.0.withUnsafeBytes { try status.enqueueWrite(raw: $0) }
+        }
     }
 
     /// Enqueues the displacement check and the (conditional) rebuild for positions `pos`.
-    func enqueueUpdate(positions pos: CLBuffer<SIMD4<Double>>) throws {
+    /// `rebuild` nil: the device decides (max_displacement, then every build kernel checks the
+    /// status word). true: the caller knows the list is due and has reset the status with
+    /// `forceRebuild`; the build chain runs without the displacement check. false: the caller
+    /// knows it is not due; nothing is enqueued.
+    func enqueueUpdate(positions pos: CLBuffer<SIMD4<Double>>, rebuild: Bool? = nil) throws {
+        if rebuild == false { return }
         let p = precision
         let halfSkin2 = Float(0.25 * skin * skin)
         let inv = SIMD3<Double>(Double(cells.x), Double(cells.y), Double(cells.z)) / box.lengths
         let n32 = Int32(n), nc32 = Int32(cellCount)
 
-        try kMaxDisp.set(0, pos); try kMaxDisp.set(1, ref); try kMaxDisp.setPos(2, box.lengths, p)
-        try kMaxDisp.set(3, n32); try kMaxDisp.set(4, status)
-        try kMaxDisp.setLocal(5, bytes: groupSize * 4)
-        try kMaxDisp.enqueue(ctx, global: n, local: groupSize)
+        if rebuild == nil {
+            try kMaxDisp.set(0, pos); try kMaxDisp.set(1, ref); try kMaxDisp.setPos(2, box.lengths, p)
+            try kMaxDisp.set(3, n32); try kMaxDisp.set(4, status)
+            try kMaxDisp.setLocal(5, bytes: groupSize * 4)
+            try kMaxDisp.enqueue(ctx, global: n, local: groupSize)
+        }
 
         try kClear.set(0, cellCounts); try kClear.set(1, nc32); try kClear.set(2, status)
         try kClear.set(3, halfSkin2)
@@ -228,11 +293,23 @@ final class DeviceNeighbourList {
         try kBuild.setReal(6, rlist * rlist, p); try kBuild.set(7, cellStart); try kBuild.set(8, cellCounts)
         try kBuild.set(9, order); try kBuild.set(10, Int32(capacity)); try kBuild.set(11, nbr)
         try kBuild.set(12, nbrCount); try kBuild.set(13, status); try kBuild.set(14, halfSkin2)
+        try kBuild.setLocal(15, bytes: groupSize * 4)
         try kBuild.enqueue(ctx, global: n, local: groupSize)
     }
 
     /// The status words (waits for the queue).
     func readStatus() throws -> [Int32] { try status.read() }
+
+    /// Enqueues the read of the status words into `statusWords` (returns at once: they are
+    /// there after the next blocking call on the queue).
+    func enqueueStatusRead() throws {
+        try statusWords.withUnsafeMutableBytes { try status.enqueueRead(raw: $0) }
+    }
+
+    /// Reads the status words into `statusWords`, waiting for the queue.
+    func readStatusWords() throws {
+        try statusWords.withUnsafeMutableBytes { try status.read(raw: $0) }
+    }
 
     /// The lists as the device holds them, per atom, sorted (tests and diagnostics).
     func lists() throws -> [[Int]] {

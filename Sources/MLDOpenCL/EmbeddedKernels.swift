@@ -94,22 +94,18 @@ __constant int ANG_IZETA[MLD_NANGULAR] = { MLD_ANGULAR_IZETAS };
 
 // f_c(r) and df_c/dr for r < r_c.
 static inline acc ang_cutoff(acc r, acc *dfc) {
-#ifdef MLD_ACC_DOUBLE
-    const acc pi_over_rc = M_PI / (acc)MLD_ANGULAR_CUTOFF;
-#else
-    const acc pi_over_rc = M_PI_F / (acc)MLD_ANGULAR_CUTOFF;
-#endif
-    acc x = pi_over_rc * r;
-    *dfc = -(acc)0.5 * pi_over_rc * sin(x);
-    return (acc)0.5 * ((acc)1 + cos(x));
+    const fn pi_over_rc = FN_PI / (fn)MLD_ANGULAR_CUTOFF;
+    fn x = pi_over_rc * (fn)r;
+    *dfc = (acc)(-(fn)0.5 * pi_over_rc * sin(x));
+    return (acc)((fn)0.5 * ((fn)1 + cos(x)));
 }
 
-// R_f(r) = exp(-eta_f r^2) f_c(r) and (dR_f/dr) / r, for every function.
+// R_f(r) = exp(-eta_f r^2) f_c(r) and (dR_f/dr) / r, for every function (the exponential in fn).
 static inline void ang_radial(acc r, acc *R, acc *D) {
     acc dfc;
     acc fc = ang_cutoff(r, &dfc);
     for (int f = 0; f < MLD_NANGULAR; f++) {
-        acc e = exp(-ANG_ETA[f] * r * r);
+        acc e = (acc)exp(-(fn)ANG_ETA[f] * (fn)r * (fn)r);
         R[f] = e * fc;
         D[f] = (e * dfc - (acc)2 * ANG_ETA[f] * r * e * fc) / r;
     }
@@ -129,7 +125,7 @@ static inline acc ang_power(int f, acc base, acc *dA) {
         pm1 = 1;
         for (int q = 1; q < iz; q++) pm1 *= base;
     } else {
-        pm1 = pow(base, ANG_ZETA[f] - (acc)1);
+        pm1 = (acc)pow((fn)base, (fn)(ANG_ZETA[f] - (acc)1));
     }
     *dA = ANG_ZETA[f] * ANG_LAMBDA[f] * pm1;
     return pm1 * base;
@@ -353,6 +349,29 @@ typedef float4 acc4;
 #define convert_acc4 convert_float4
 #endif
 
+// Per-neighbour transcendental functions (the radial basis and cutoff; the angular sums'
+// exponentials, cutoffs and non-integer powers) are evaluated in `fn`: float with MLD_FN_FLOAT
+// (the host sets it in single precision on GPUs, where fp64 may run at 1/32 to 1/64 of the float
+// rate), else in `acc`. Their sums stay in `acc` either way.
+#ifdef MLD_FN_FLOAT
+typedef float fn;
+#define FN_PI M_PI_F
+#elif defined(MLD_ACC_DOUBLE)
+typedef double fn;
+#define FN_PI M_PI
+#else
+typedef float fn;
+#define FN_PI M_PI_F
+#endif
+
+// The loss parameters w and W: __constant (broadcast to a warp) when they fit the device's
+// CL_DEVICE_MAX_CONSTANT_BUFFER_SIZE, else __global (MLD_W_GLOBAL, set by the host).
+#ifdef MLD_W_GLOBAL
+#define W_SPACE __global const
+#else
+#define W_SPACE __constant
+#endif
+
 // Accurate accumulation: a plain double sum of float-sized terms when acc is double, a
 // Kahan-compensated float sum otherwise.
 typedef struct { acc sum; acc c; } ksum;
@@ -420,10 +439,11 @@ static inline acc4 min_image_acc(pos_t a, pos_t b, pos_t box) {
 // work-item i, with `stride` entries per agent. Slot-major by default (GPUs: the work-items of
 // a warp read consecutive words); agent-major with MLD_AGENT_MAJOR (CPU devices such as PoCL,
 // where one work-item at a time walks its own entries).
+// The index is 64-bit: capacity x N passes 2^31 at 10^7 atoms.
 #ifdef MLD_AGENT_MAJOR
-#define SLOT(s, i, n, stride) ((i) * (stride) + (s))
+#define SLOT(s, i, n, stride) ((long)(i) * (long)(stride) + (long)(s))
 #else
-#define SLOT(s, i, n, stride) ((s) * (n) + (i))
+#define SLOT(s, i, n, stride) ((long)(s) * (long)(n) + (long)(i))
 #endif
 
 // Integer cell coordinate of a wrapped position along each axis, clamped into [0, nc).
@@ -444,9 +464,10 @@ static inline int cell_index(int4 c, int4 nc) { return (c.z * nc.y + c.y) * nc.x
 #define ST_NEED_R2     4   // bits of the squared list radius some agent needs (float; 0: none)
 #define ST_WORDS       8
 
-// Whether this step rebuilds the neighbour list: some atom moved more than half the skin.
+// Whether this step rebuilds the neighbour list: some atom moved more than half the skin, or
+// the displacement is not a number (a reference never written must force a rebuild, not block it).
 static inline bool needs_rebuild(__global const int *status, float half_skin2) {
-    return as_float(status[ST_MAX_DISP2]) > half_skin2;
+    return !(as_float(status[ST_MAX_DISP2]) <= half_skin2);
 }
 
 """#,
@@ -504,7 +525,7 @@ __kernel void conservative_invert(const int n, __global const int *order, __glob
 
 __kernel void conservative_reverse(const int n, __global const int *order, __global const int *nbr,
                                    __global const int *nbr_count, const int capacity,
-                                   __global const int *item, __global int *status, __global int *rev) {
+                                   __global const int *item, __global int *status, __global long *rev) {
     int i = get_global_id(0);
     if (i >= n || status[ST_REBUILT] != 1) return;
     int k = order[i];
@@ -513,7 +534,7 @@ __kernel void conservative_reverse(const int n, __global const int *order, __glo
         int j = nbr[SLOT(s, i, n, capacity)];
         int ij = item[j];
         int mj = min(nbr_count[ij], capacity);
-        int t = -1;
+        long t = -1;
         for (int u = 0; u < mj; u++) {
             if (nbr[SLOT(u, ij, n, capacity)] == k) { t = SLOT(u, ij, n, capacity); break; }
         }
@@ -676,7 +697,7 @@ __kernel void conservative_terms(__global const pos_t *pos, const int n, const p
 }
 
 __kernel void conservative_gather(const int n, __global const int *order, __global const int *nbr_count,
-                                  const int capacity, __global const int *rev, __global const acc4 *terms,
+                                  const int capacity, __global const long *rev, __global const acc4 *terms,
                                   __global const acc4 *own, __global acc4 *forces) {
     int i = get_global_id(0);
     if (i >= n) return;
@@ -684,7 +705,7 @@ __kernel void conservative_gather(const int n, __global const int *order, __glob
     acc4 F = own[k], C = 0;
     int m = min(nbr_count[i], capacity);
     for (int s = 0; s < m; s++) {
-        int t = rev[SLOT(s, i, n, capacity)];
+        long t = rev[SLOT(s, i, n, capacity)];
         if (t >= 0) ACC4_ADD(F, C, terms[t]);
     }
     F.w = 0;
@@ -711,7 +732,8 @@ __kernel void conservative_gather(const int n, __global const int *order, __glob
 //   nbr, nbr_count, capacity         the neighbour list (radial; nearest: used by the angular
 //                                    sums only)
 //   w        acc[S*P]   linear coefficients per agent species, eV per invariant unit
-//   W        acc[S*P*P] symmetric quadratic coefficients, row-major per species
+//   W        acc[S*P*P] symmetric quadratic coefficients, row-major per species (both W_SPACE:
+//                       __constant, or __global when they exceed the device's constant memory)
 //   forces   acc4[n]    output, indexed by atom k, {Fx, Fy, Fz, 0} in eV/Å
 //   losses   acc[n]     output, H_A(phi_k) in eV, indexed by atom k
 // Precision: nearest: the P selected displacements in `acc` precision (min_image_acc); radial:
@@ -722,10 +744,10 @@ __kernel void conservative_gather(const int n, __global const int *order, __glob
 
 #if defined(MLD_NEAREST) || defined(MLD_RADIAL)
 // g = w + W phi for agent species A; returns H_A(phi) = sum_a phi_a (w_a + g_a) / 2.
-static inline acc loss_gradient(int A, const acc *ph, acc *g, __constant acc *w, __constant acc *W) {
+static inline acc loss_gradient(int A, const acc *ph, acc *g, W_SPACE acc *w, W_SPACE acc *W) {
     ksum h = { 0, 0 };
     for (int a = 0; a < MLD_P; a++) {
-        __constant acc *row = W + (A * MLD_P + a) * MLD_P;
+        W_SPACE acc *row = W + (A * MLD_P + a) * MLD_P;
         ksum s = { w[A * MLD_P + a], 0 };
         for (int b = 0; b < MLD_P; b++) kadd(&s, row[b] * ph[b]);
         g[a] = s.sum;
@@ -740,7 +762,7 @@ __kernel void gradient_nearest(__global const pos_t *pos, const int n, const pos
                                __global const int *species, __global const int *order,
                                __global const acc *phi, __global const int *sel,
                                __global const int *nbr, __global const int *nbr_count, const int capacity,
-                               __constant acc *w, __constant acc *W,
+                               W_SPACE acc *w, W_SPACE acc *W,
                                __global acc4 *forces, __global acc *losses) {
     int i = get_global_id(0);
     if (i >= n) return;
@@ -775,7 +797,7 @@ __kernel void gradient_radial(__global const pos_t *pos, const int n, const pos_
                               __global const int *species, __global const int *order,
                               __global const acc *phi, __global const int *nbr,
                               __global const int *nbr_count, const int capacity,
-                              __constant acc *w, __constant acc *W,
+                              W_SPACE acc *w, W_SPACE acc *W,
                               __global acc4 *forces, __global acc *losses) {
     int i = get_global_id(0);
     if (i >= n) return;
@@ -795,11 +817,21 @@ __kernel void gradient_radial(__global const pos_t *pos, const int n, const pos_
         if (r2 >= rc2 || j == k) continue;
         acc r = sqrt(r2), dfc, dg;
         acc fc = cutoff_value(r, &dfc);
-        int o = species[j] * MLD_NBASIS;
-        acc sum = 0;
+        acc dphi[MLD_NBASIS];
+#pragma unroll
         for (int b = 0; b < MLD_NBASIS; b++) {
             acc gb = basis_value(b, r, &dg);
-            sum += g[o + b] * (dg * fc + gb * dfc);
+            dphi[b] = dg * fc + gb * dfc;
+        }
+        // g of the neighbour's species block, every index a compile-time constant (no private
+        // array indexed at run time, which a GPU would spill to local memory).
+        int sj = species[j];
+        acc sum = 0;
+#pragma unroll
+        for (int c = 0; c < MLD_NSPECIES; c++) {
+            if (sj != c) continue;
+#pragma unroll
+            for (int b = 0; b < MLD_NBASIS; b++) sum += g[c * MLD_NBASIS + b] * dphi[b];
         }
         ACC4_ADD(F, C, (sum / r) * d);
     }
@@ -810,6 +842,181 @@ __kernel void gradient_radial(__global const pos_t *pos, const int n, const pos_
     forces[k] = F;
     losses[k] = h;
 }
+#endif
+
+"""#,
+        "integrate.cl": #"""
+// integrate.cl: velocity Verlet and the thermostat's velocity scaling on the device, for the
+// device-resident steps (`mld run --resident`): positions, velocities and forces stay on the
+// device, the host drives every step and keeps the thermostat's own variables.
+//
+// Mirrors: Simulation.advance() (Sources/MLD/Dynamics/Simulation.swift) with
+// VelocityVerlet.kick/drift and the thermostats' velocity scaling (Thermostat.halfStep), the
+// same operations in the same order on every atom; the host side is
+// Simulation+Resident.swift, the driver OpenCLResidentDynamics.swift.
+//
+// Units: q in Å (unwrapped), v in Å/fs, F in eV/Å, m in u, accel = Units.forceOverMass / m
+// (Å/fs² per eV/Å), h and dt in fs.
+//
+// Memory layout (N atoms, G work-groups of L work-items, L a power of two):
+//   q, v, f     double4[N]  {x, y, z, 0}; f is the gradient kernels' force buffer (acc4 = double4)
+//   mass, accel double[N]
+//   qref        double4[N]  unwrapped positions at the last neighbour-list build
+//   dq          double4[N]  this step's q(t + dt) - q(t), for the work of the forces
+//   pos         pos_t[N]    the wrapped positions the force kernels read (common.cl layout)
+//   scale       double[N]   per-atom scale factors (massive thermostat), or unused
+//   ke          double[N]   m |v|^2 per atom (u Å²/fs²), written when asked
+//   partial     double[G*K] one row of K sums (or maxima) per work-group; the host combines the
+//                           rows in group order, so every result is deterministic for given N, G, L
+// Every reduction walks atoms i = g*L + l, g*L + l + G*L, ... then a tree in local memory.
+// The whole file needs fp64 (MLD_ACC_DOUBLE; the resident path refuses devices without it).
+// FP_CONTRACT is off so that a*b + c is rounded twice, as in the Swift it mirrors.
+
+#ifdef MLD_ACC_DOUBLE
+#pragma OPENCL FP_CONTRACT OFF
+
+// The wrapped position of q in the force kernels' layout: Box.wrap(q) (q - L floor(q / L),
+// exactly L set to 0), then double4 (MLD_DOUBLE) or the float hi/lo split of PositionStager.
+static inline pos_t md_stage(double4 q, double4 L) {
+    double4 w = q - L * floor(q / L);
+    w.x = w.x >= L.x ? 0.0 : w.x;
+    w.y = w.y >= L.y ? 0.0 : w.y;
+    w.z = w.z >= L.z ? 0.0 : w.z;
+#ifdef MLD_DOUBLE
+    return (double4)(w.x, w.y, w.z, 0.0);
+#else
+    float4 hi = convert_float4(w);
+    float4 lo = convert_float4(w - convert_double4(hi));
+    return (float8)(hi.x, hi.y, hi.z, 0.0f, lo.x, lo.y, lo.z, 0.0f);
+#endif
+}
+
+// Sum (op 0) or maximum (op 1) of K values per work-item over the group, into partial[g*K + k].
+// scratch holds L*K doubles.
+static inline void md_reduce(__local double *scratch, const double *x, const int *ops, int K,
+                             __global double *partial) {
+    int l = get_local_id(0), L = get_local_size(0);
+    for (int k = 0; k < K; k++) scratch[k * L + l] = x[k];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = L / 2; s > 0; s >>= 1) {
+        if (l < s) {
+            for (int k = 0; k < K; k++) {
+                double a = scratch[k * L + l], b = scratch[k * L + l + s];
+                scratch[k * L + l] = ops[k] == 0 ? a + b : (isnan(b) || b > a ? b : a);
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (l == 0) for (int k = 0; k < K; k++) partial[get_group_id(0) * K + k] = scratch[k * L];
+}
+
+// v = v * s - shift (s = scale[i] when per_atom, else s0); then per group: sum m v (3), sum m |v|^2,
+// and ke[i] = m |v|^2 when want_ke. K = 4.
+__kernel void md_scale(__global double4 *v, __global const double *mass, const int n,
+                       __global const double *scale, const int per_atom, const double s0,
+                       const double4 shift, __global double *ke, const int want_ke,
+                       __global double *partial, __local double *scratch) {
+    double x[4] = { 0, 0, 0, 0 };
+    const int ops[4] = { 0, 0, 0, 0 };
+    for (int i = get_global_id(0); i < n; i += get_global_size(0)) {
+        double s = per_atom ? scale[i] : s0;
+        double4 w = v[i] * s - shift;
+        w.w = 0;
+        v[i] = w;
+        double m = mass[i];
+        x[0] += m * w.x; x[1] += m * w.y; x[2] += m * w.z;
+        double e = m * (w.x * w.x + w.y * w.y + w.z * w.z);
+        x[3] += e;
+        if (want_ke) ke[i] = e;
+    }
+    md_reduce(scratch, x, ops, 4, partial);
+}
+
+// The first half of a step: v = v * s - shift; v += (h accel) F; d = dt v; q += d; dq = q_new -
+// q_old; pos = the wrapped q. Per group: max |d|^2 and its atom, max |q - qref|^2 (the
+// neighbour list is due past half the skin), sum F.dq (the old forces' work). K = 4.
+__kernel void md_kick_drift(__global double4 *q, __global double4 *v, __global const double4 *f,
+                            __global const double *accel, const int n, const double s,
+                            const double4 shift, const double h, const double dt,
+                            __global const double4 *qref, __global double4 *dq, __global pos_t *pos,
+                            const double4 L, __global double *partial, __local double *scratch) {
+    double x[4] = { 0, -1, 0, 0 };
+    for (int i = get_global_id(0); i < n; i += get_global_size(0)) {
+        double4 w = v[i] * s - shift;
+        double4 F = f[i];
+        w += (h * accel[i]) * F;
+        w.w = 0;
+        v[i] = w;
+        double4 d = dt * w;
+        double4 qo = q[i];
+        double4 qn = qo + d;
+        qn.w = 0;
+        q[i] = qn;
+        double4 step = qn - qo;
+        dq[i] = step;
+        pos[i] = md_stage(qn, L);
+        double d2 = d.x * d.x + d.y * d.y + d.z * d.z;
+        if (isnan(d2) || d2 > x[0]) { x[0] = d2; x[1] = (double)i; }
+        double4 r = qn - qref[i];
+        x[2] = fmax(x[2], r.x * r.x + r.y * r.y + r.z * r.z);
+        if (isnan(r.x + r.y + r.z)) x[2] = NAN;
+        x[3] += F.x * step.x + F.y * step.y + F.z * step.z;
+    }
+    // The atom of the largest step travels with it: reduce (max, atom) pairs by hand.
+    int l = get_local_id(0), Lg = get_local_size(0);
+    scratch[l] = x[0]; scratch[Lg + l] = x[1]; scratch[2 * Lg + l] = x[2]; scratch[3 * Lg + l] = x[3];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int t = Lg / 2; t > 0; t >>= 1) {
+        if (l < t) {
+            double a = scratch[l], b = scratch[l + t];
+            if ((isnan(b) && !isnan(a)) || b > a) { scratch[l] = b; scratch[Lg + l] = scratch[Lg + l + t]; }
+            double c = scratch[2 * Lg + l], e = scratch[2 * Lg + l + t];
+            scratch[2 * Lg + l] = (isnan(e) || e > c) ? e : c;
+            scratch[3 * Lg + l] += scratch[3 * Lg + l + t];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (l == 0) for (int k = 0; k < 4; k++) partial[get_group_id(0) * 4 + k] = scratch[k * Lg];
+}
+
+// Per group: the net force sum F (3; not finite when any force is not). K = 3.
+__kernel void md_net_force(__global const double4 *f, const int n, __global double *partial,
+                           __local double *scratch) {
+    double x[3] = { 0, 0, 0 };
+    const int ops[3] = { 0, 0, 0 };
+    for (int i = get_global_id(0); i < n; i += get_global_size(0)) {
+        double4 F = f[i];
+        x[0] += F.x; x[1] += F.y; x[2] += F.z;
+    }
+    md_reduce(scratch, x, ops, 3, partial);
+}
+
+// The second half of a step: F -= m a_com (centre-of-mass removal; a_com = 0 without it);
+// v += (h accel) F. Per group: sum F.dq (the new forces' work), sum m |v|^2; ke[i] = m |v|^2
+// when want_ke. K = 2.
+__kernel void md_correct_kick(__global double4 *f, __global double4 *v, __global const double *mass,
+                              __global const double *accel, const int n, const double4 a_com,
+                              const int remove_com, const double h, __global const double4 *dq,
+                              __global double *ke, const int want_ke,
+                              __global double *partial, __local double *scratch) {
+    double x[2] = { 0, 0 };
+    const int ops[2] = { 0, 0 };
+    for (int i = get_global_id(0); i < n; i += get_global_size(0)) {
+        double m = mass[i];
+        double4 F = f[i];
+        if (remove_com) { F -= m * a_com; F.w = 0; f[i] = F; }
+        double4 step = dq[i];
+        x[0] += F.x * step.x + F.y * step.y + F.z * step.z;
+        double4 w = v[i] + (h * accel[i]) * F;
+        w.w = 0;
+        v[i] = w;
+        double e = m * (w.x * w.x + w.y * w.y + w.z * w.z);
+        x[1] += e;
+        if (want_ke) ke[i] = e;
+    }
+    md_reduce(scratch, x, ops, 2, partial);
+}
+#pragma OPENCL FP_CONTRACT ON
 #endif
 
 """#,
@@ -986,7 +1193,27 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
     }
 #endif
     // The list is complete only within complete2: an n_B-th nearest beyond it (or missing)
-    // means a longer list is needed, unless the list already reaches the search radius.
+    // means a longer list is needed, unless the list already reaches the search radius. In the
+    // GPU form every index into best[] and bj[] is a compile-time constant (unrolled over the
+    // species with MLD_NCb), so they stay in registers.
+#ifdef MLD_SELECT_NETWORK
+    {
+        int o = 0;
+#pragma unroll
+        for (int b = 0; b < MLD_NSPECIES; b++) {
+            if (NEAREST_NC(b) > 0) {
+                int last = o + NEAREST_NC(b) - 1;
+                if (!(bj[last] >= 0 && best[last] <= complete2)) {
+                    if (complete2 < search2)
+                        atomic_max(&status[ST_NEED_R2], as_int((float)(bj[last] < 0 ? search2 : best[last])));
+                    else if (bj[last] < 0)
+                        atomic_min(&status[ST_SHORT_AGENT], k * MLD_NSPECIES + b);
+                }
+            }
+            o += NEAREST_NC(b);
+        }
+    }
+#else
     for (int b = 0; b < MLD_NSPECIES; b++) {
         if (NEAREST_COUNT[b] == 0) continue;
         int last = nearest_offset(b) + NEAREST_COUNT[b] - 1;
@@ -996,7 +1223,9 @@ __kernel void invariants_nearest(__global const pos_t *pos, const int n, const p
         else if (bj[last] < 0)
             atomic_min(&status[ST_SHORT_AGENT], k * MLD_NSPECIES + b);
     }
+#endif
     // The selected distances again, in acc precision (see min_image_acc in common.cl).
+#pragma unroll
     for (int a = 0; a < MLD_PD; a++) {
         acc v = 0;
         if (bj[a] >= 0) {
@@ -1017,33 +1246,29 @@ __constant acc BASIS_WIDTH[MLD_NBASIS] = { MLD_BASIS_WIDTHS };
 __constant acc BASIS_POWER[MLD_NBASIS] = { MLD_BASIS_POWERS };
 #endif
 
-// g_m(r) and its derivative in r, in acc precision (double wherever the device has fp64, so
-// single-precision runs of a radial model keep the parity of the nearest family).
+// g_m(r) and its derivative in r, evaluated in `fn` (common.cl: float with MLD_FN_FLOAT, else
+// acc, i.e. double wherever the device has fp64) and returned in acc.
 static inline acc basis_value(int m, acc r, acc *deriv) {
+    fn rf = (fn)r;
 #ifdef MLD_BASIS_GAUSSIAN
-    acc x = r - BASIS_CENTER[m];
-    acc inv_s2 = (acc)1 / (BASIS_WIDTH[m] * BASIS_WIDTH[m]);
-    acc g = exp(-(acc)0.5 * x * x * inv_s2);
-    *deriv = -x * inv_s2 * g;
-    return g;
+    fn x = rf - (fn)BASIS_CENTER[m];
+    fn inv_s2 = (fn)1 / ((fn)BASIS_WIDTH[m] * (fn)BASIS_WIDTH[m]);
+    fn g = exp(-(fn)0.5 * x * x * inv_s2);
+    *deriv = (acc)(-x * inv_s2 * g);
+    return (acc)g;
 #else
-    acc p = BASIS_POWER[m];
-    acc g = pow(r, -p);
-    *deriv = -p * g / r;
-    return g;
+    fn p = (fn)BASIS_POWER[m];
+    fn g = pow(rf, -p);
+    *deriv = (acc)(-p * g / rf);
+    return (acc)g;
 #endif
 }
 
 // f_c(r) and its derivative in r, for r < r_c.
 static inline acc cutoff_value(acc r, acc *deriv) {
-#ifdef MLD_ACC_DOUBLE
-    const acc pi = M_PI;
-#else
-    const acc pi = M_PI_F;
-#endif
-    acc x = pi * r / (acc)MLD_CUTOFF;
-    *deriv = -(acc)0.5 * pi / (acc)MLD_CUTOFF * sin(x);
-    return (acc)0.5 * ((acc)1 + cos(x));
+    fn x = FN_PI * (fn)r / (fn)MLD_CUTOFF;
+    *deriv = (acc)(-(fn)0.5 * FN_PI / (fn)MLD_CUTOFF * sin(x));
+    return (acc)((fn)0.5 * ((fn)1 + cos(x)));
 }
 
 __kernel void invariants_radial(__global const pos_t *pos, const int n, const pos_t box,
@@ -1065,8 +1290,14 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
         if (r2 >= rc2 || j == k) continue;
         acc r = sqrt(r2), dfc, dg;
         acc fc = cutoff_value(r, &dfc);
-        int o = species[j] * MLD_NBASIS;
-        for (int b = 0; b < MLD_NBASIS; b++) ph[o + b] += basis_value(b, r, &dg) * fc;
+        int sj = species[j];
+        // Every index a compile-time constant (see gradient_radial).
+#pragma unroll
+        for (int c = 0; c < MLD_NSPECIES; c++) {
+            if (sj != c) continue;
+#pragma unroll
+            for (int b = 0; b < MLD_NBASIS; b++) ph[c * MLD_NBASIS + b] += basis_value(b, r, &dg) * fc;
+        }
     }
     for (int a = 0; a < MLD_PD; a++) phi[SLOT(a, i, n, MLD_P)] = ph[a];
 }
@@ -1091,7 +1322,10 @@ __kernel void invariants_radial(__global const pos_t *pos, const int n, const po
 //   scatter_atoms     every atom: its slot in its cell (atomic cursor) -> order[]
 //   sort_cells        every cell: insertion sort of its atoms by index (deterministic lists)
 //   build_lists       every agent, taken in cell order: all j within r_list in the 27 (or
-//                     fewer, for boxes under three cells wide) surrounding cells
+//                     fewer, for boxes under three cells wide) surrounding cells; the largest
+//                     count reduced per work-group (local scratch), one atomic_max per group
+// When the host already knows whether the list is due (it saw the displacements), it skips
+// max_displacement and, without a rebuild, the whole chain (OpenCLBackend.hostDecides).
 //
 // Memory layout (N atoms, C cells, K = capacity):
 //   pos      pos_t[N]  wrapped positions (see common.cl), Å
@@ -1210,36 +1444,48 @@ __kernel void build_lists(__global const pos_t *pos, __global pos_t *ref, const 
                           const real rlist2, __global const int *cell_start,
                           __global const int *cell_count, __global const int *order,
                           const int capacity, __global int *nbr, __global int *nbr_count,
-                          __global int *status, const float half_skin2) {
+                          __global int *status, const float half_skin2, __local int *scratch) {
+    // The decision is the same for every work-item, so the whole group returns together and
+    // the barriers below are reached by all or none.
+    if (!needs_rebuild(status, half_skin2)) return;
     int i = get_global_id(0);
-    if (i >= n || !needs_rebuild(status, half_skin2)) return;
-    int k = order[i];
-    pos_t pk = pos[k];
-    int4 ck = cell_coord(pk, inv_cell_width, nc);
+    int l = get_local_id(0);
     int count = 0;
-    int sx = axis_span(nc.x), sy = axis_span(nc.y), sz = axis_span(nc.z);
-    for (int tz = 0; tz < sz; tz++) {
-        int cz = axis_cell(ck.z, tz, nc.z);
-        for (int ty = 0; ty < sy; ty++) {
-            int cy = axis_cell(ck.y, ty, nc.y);
-            for (int tx = 0; tx < sx; tx++) {
-                int c = (cz * nc.y + cy) * nc.x + axis_cell(ck.x, tx, nc.x);
-                int s = cell_start[c], e = s + cell_count[c];
-                for (int a = s; a < e; a++) {
-                    int j = order[a];
-                    if (j == k) continue;
-                    real4 d = min_image(pk, pos[j], box);
-                    if (dot(d, d) < rlist2) {
-                        if (count < capacity) nbr[SLOT(count, i, n, capacity)] = j;
-                        count++;
+    if (i < n) {
+        int k = order[i];
+        pos_t pk = pos[k];
+        int4 ck = cell_coord(pk, inv_cell_width, nc);
+        int sx = axis_span(nc.x), sy = axis_span(nc.y), sz = axis_span(nc.z);
+        for (int tz = 0; tz < sz; tz++) {
+            int cz = axis_cell(ck.z, tz, nc.z);
+            for (int ty = 0; ty < sy; ty++) {
+                int cy = axis_cell(ck.y, ty, nc.y);
+                for (int tx = 0; tx < sx; tx++) {
+                    int c = (cz * nc.y + cy) * nc.x + axis_cell(ck.x, tx, nc.x);
+                    int s = cell_start[c], e = s + cell_count[c];
+                    for (int a = s; a < e; a++) {
+                        int j = order[a];
+                        if (j == k) continue;
+                        real4 d = min_image(pk, pos[j], box);
+                        if (dot(d, d) < rlist2) {
+                            if (count < capacity) nbr[SLOT(count, i, n, capacity)] = j;
+                            count++;
+                        }
                     }
                 }
             }
         }
+        nbr_count[i] = count;
+        ref[k] = pk;
     }
-    nbr_count[i] = count;
-    atomic_max(&status[ST_MAX_COUNT], count);
-    ref[k] = pk;
+    // The group's largest count in local memory, then one atomic_max per group.
+    scratch[l] = count;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = get_local_size(0) / 2; s > 0; s >>= 1) {
+        if (l < s) scratch[l] = max(scratch[l], scratch[l + s]);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (l == 0) atomic_max(&status[ST_MAX_COUNT], scratch[0]);
     if (i == 0) status[ST_REBUILT] = 1;
 }
 

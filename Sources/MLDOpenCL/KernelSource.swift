@@ -6,7 +6,7 @@ import MLD
 /// `MLD_KERNELS_DIR` while developing kernels.
 public enum KernelSource {
     /// The kernel files in the order they are concatenated into one program.
-    public static let files = ["common.cl", "neighbors.cl", "invariants.cl", "angular.cl", "gradient.cl", "conservative.cl"]
+    public static let files = ["common.cl", "neighbors.cl", "invariants.cl", "angular.cl", "gradient.cl", "conservative.cl", "integrate.cl"]
 
     /// The text of one kernel file.
     public static func text(_ file: String) throws -> String {

@@ -8,14 +8,14 @@ import MLD
 /// only on steps that rebuilt the neighbour list. No atomics: the result is deterministic.
 ///
 /// Memory per atom, with K neighbours stored per agent: 32 K bytes of terms (16 K without
-/// fp64), 4 K bytes of reverse index, 36 bytes of own force and row index.
+/// fp64), 8 K bytes of reverse index, 36 bytes of own force and row index.
 final class ConservativePass {
     let ctx: CLContext
     let n: Int
     private(set) var capacity = 0
     let item: CLBuffer<Int32>
     let own: CLBuffer<SIMD4<Double>>
-    private(set) var rev: CLBuffer<Int32>
+    private(set) var rev: CLBuffer<Int64>
     /// acc4 entries: 32 bytes with fp64 accumulation, 16 without (counted in float4).
     private(set) var terms: CLBuffer<SIMD4<Float>>
     let accDouble: Bool
@@ -27,7 +27,7 @@ final class ConservativePass {
         accDouble = accumulateInDouble
         item = try ctx.buffer(Int32.self, count: n)
         own = try ctx.buffer(SIMD4<Double>.self, count: n)
-        rev = try ctx.buffer(Int32.self, count: 1)
+        rev = try ctx.buffer(Int64.self, count: 1)
         terms = try ctx.buffer(SIMD4<Float>.self, count: 2)
         kInvert = try program.kernel("conservative_invert")
         kReverse = try program.kernel("conservative_reverse")
@@ -45,7 +45,7 @@ final class ConservativePass {
     /// rebuild also rebuilds the reverse index).
     private func reserve(capacity k: Int) throws {
         guard k != capacity else { return }
-        rev = try ctx.buffer(Int32.self, count: k * n)
+        rev = try ctx.buffer(Int64.self, count: k * n)
         terms = try ctx.buffer(SIMD4<Float>.self, count: k * n * (accDouble ? 2 : 1))
         capacity = k
     }

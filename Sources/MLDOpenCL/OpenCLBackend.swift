@@ -20,9 +20,11 @@ public final class OpenCLBackend: ForceBackend {
     /// Verlet skin in Å.
     public let skin: Double
 
-    /// Seconds spent copying positions up and forces (and losses) down: total, and last step.
+    /// Seconds the host spent wrapping, staging and enqueueing the positions' upload: total, and
+    /// last step (the copies run without the host waiting; their device times are in
+    /// `phaseSeconds` while `profiling`).
     public private(set) var transferSeconds = 0.0, lastTransferSeconds = 0.0
-    /// Seconds spent in the kernels (enqueue to finish), total.
+    /// Seconds the host waited for the kernels and the forces' download, total.
     public private(set) var kernelSeconds = 0.0
     /// Force evaluations so far.
     public private(set) var evaluations = 0
@@ -51,6 +53,16 @@ public final class OpenCLBackend: ForceBackend {
     /// Conservative agents: the two passes of Kernels/conservative.cl in place of kGradient.
     let conservativePass: ConservativePass?
     var forceRebuild = true
+    /// Host copies of float forces and losses (devices without fp64).
+    private var floatForces: [SIMD4<Float>] = [], floatLosses: [Float] = []
+    /// Whether w and W are __constant (false: __global, MLD_W_GLOBAL, because they exceed the
+    /// device's CL_DEVICE_MAX_CONSTANT_BUFFER_SIZE).
+    public let lossParametersInConstantMemory: Bool
+    /// Whether the per-neighbour functions (radial basis and cutoff, angular exponentials and
+    /// powers) are evaluated in float (MLD_FN_FLOAT: single precision on GPUs).
+    public let floatFunctions: Bool
+    /// Host-side blocking calls and kernel launches of the last `computeForces`.
+    public private(set) var lastBlockingCalls = 0, lastLaunches = 0
 
     /// A backend for `species` (model order, one per atom) in `box`. `device` is an index of
     /// `mld devices`; nil picks the first GPU, else the first device.
@@ -65,9 +77,13 @@ public final class OpenCLBackend: ForceBackend {
     /// layout chosen from the device type (to test the GPU layout on a CPU device),
     /// `selectNetwork` the `nearest` selection chosen from it, and `angularCache` the per-agent
     /// cache of the angular sums (`angularCache(model:atoms:box:)`; to test its overflow path).
+    /// `constantLimit`, `memoryLimit` and `allocationLimit` (bytes) stand in for the device's
+    /// constant memory, global memory and largest buffer, and `floatFunctions` for the choice of
+    /// float per-neighbour functions by device type (tests of what GPUs do, on any device).
     init(model: OpenCLModel, species: [Int], box: Box, device: Int?, precision: OpenCLPrecision, skin: Double,
          accumulateInDouble: Bool?, agentMajor: Bool? = nil, selectNetwork: Bool? = nil,
-         angularCache: Int? = nil) throws {
+         angularCache: Int? = nil, constantLimit: Int? = nil, memoryLimit: Int? = nil,
+         allocationLimit: Int? = nil, floatFunctions: Bool? = nil) throws {
         let n = species.count
         let p = model.invariantCount
         guard model.linear.count == model.speciesNames.count, model.quadratic.count == model.speciesNames.count,
@@ -88,6 +104,8 @@ public final class OpenCLBackend: ForceBackend {
         self.p = p
         self.species = species
         ctx = try CLContext(device: try CLDevice.select(index: device))
+        if let memoryLimit { ctx.memoryLimit = memoryLimit }
+        if let allocationLimit { ctx.allocationLimit = allocationLimit }
         accDouble = precision == .double || (accumulateInDouble ?? ctx.accumulatesInDouble)
         // The nearest selection: a branch-free network in registers on GPUs, insertion into
         // private arrays on CPU devices (measured faster there), see Kernels/invariants.cl.
@@ -99,17 +117,26 @@ public final class OpenCLBackend: ForceBackend {
         if let cap = Self.angularCache(model: model, atoms: n, box: box) {
             defines.append("MLD_ANGULAR_CAP=\(angularCache ?? cap)")
         }
+        // w and W as __constant only when they fit the device's constant memory, with 4 KB left
+        // for the program's own __constant tables (NVIDIA: 64 KB in all).
+        let parameterBytes = model.speciesNames.count * p * (p + 1) * (accDouble ? 8 : 4)
+        lossParametersInConstantMemory = parameterBytes + 4096 <= (constantLimit ?? ctx.device.maxConstantBufferBytes)
+        if !lossParametersInConstantMemory { defines.append("MLD_W_GLOBAL") }
+        // Per-neighbour sqrt/exp/pow in float in single precision on GPUs (fp64 is 1/32 to 1/64
+        // of the float rate on consumer GPUs); in acc elsewhere.
+        self.floatFunctions = precision == .single && (floatFunctions ?? (ctx.device.info.type == "GPU"))
+        if self.floatFunctions { defines.append("MLD_FN_FLOAT") }
         program = try ctx.mldProgram(precision: precision, defines: defines, accumulateInDouble: accDouble,
                                      agentMajor: agentMajor)
         nl = try DeviceNeighbourList(ctx: ctx, program: program, precision: precision, count: n, box: box,
                                      cutoff: Self.initialListCutoff(model: model, species: species, box: box), skin: skin)
         stager = PositionStager(precision: precision, box: box)
-        positionsBuffer = try ctx.buffer(SIMD4<Double>.self, count: n)
-        speciesBuffer = try ctx.buffer(Int32.self, count: n)
+        positionsBuffer = try ctx.buffer(SIMD4<Double>.self, count: n, what: "the positions")
+        speciesBuffer = try ctx.buffer(Int32.self, count: n, what: "the species")
         try speciesBuffer.write(species.map(Int32.init))
-        phi = try ctx.buffer(Double.self, count: p * n)
-        let wb = try ctx.buffer(Double.self, count: model.speciesNames.count * p)
-        let Wb = try ctx.buffer(Double.self, count: model.speciesNames.count * p * p)
+        phi = try ctx.buffer(Double.self, count: p * n, what: "the invariants")
+        let wb = try ctx.buffer(Double.self, count: model.speciesNames.count * p, what: "w")
+        let Wb = try ctx.buffer(Double.self, count: model.speciesNames.count * p * p, what: "W")
         let wFlat = model.linear.flatMap { $0 }, WFlat = model.quadratic.flatMap { $0 }
         if accDouble {
             try wb.write(wFlat); try Wb.write(WFlat)
@@ -119,14 +146,14 @@ public final class OpenCLBackend: ForceBackend {
         }
         w = wb
         W = Wb
-        forcesBuffer = try ctx.buffer(SIMD4<Double>.self, count: n)
-        lossesBuffer = try ctx.buffer(Double.self, count: n)
+        forcesBuffer = try ctx.buffer(SIMD4<Double>.self, count: n, what: "the forces")
+        lossesBuffer = try ctx.buffer(Double.self, count: n, what: "the losses")
         if let problem = model.unsupportedProblem {
             throw MLDError.model(file: "model", problem: "OpenCL backend: \(problem)")
         }
         switch model.invariants {
         case .nearest:
-            selected = try ctx.buffer(Int32.self, count: model.distanceCount * n)
+            selected = try ctx.buffer(Int32.self, count: model.distanceCount * n, what: "the selected neighbours")
             kInvariants = try program.kernel("invariants_nearest")
             kGradient = try program.kernel("gradient_nearest")
         case .radial:
@@ -177,6 +204,17 @@ public final class OpenCLBackend: ForceBackend {
             + w.bytes + W.bytes + forcesBuffer.bytes + lossesBuffer.bytes + (conservativePass?.deviceBytes ?? 0)
     }
 
+    /// Bytes copied between host and device so far (both ways).
+    public var bytesMoved: Int { ctx.bytesUp + ctx.bytesDown }
+    /// Whether every command carries a profiling event (device seconds per phase in `phaseSeconds`).
+    public var profiling: Bool {
+        get { ctx.profiler != nil }
+        set { ctx.profiler = newValue ? (ctx.profiler ?? CLProfiler()) : nil }
+    }
+    /// Device seconds per phase so far while `profiling` (upload, neighbour list, forces,
+    /// download; the resident path adds integrate, reductions read, thermostat per atom).
+    public var phaseSeconds: [String: Double] { ctx.profiler?.seconds ?? [:] }
+
     /// Neighbours stored per agent (grows on overflow).
     public var neighbourCapacity: Int { nl.capacity }
 
@@ -208,65 +246,103 @@ public final class OpenCLBackend: ForceBackend {
         guard positions.count == n else {
             throw MLDError.backend("\(positions.count) positions for an OpenCL backend built for \(n) atoms")
         }
+        let calls0 = ctx.blockingCalls, launches0 = ctx.launches
         let t0 = DispatchTime.now().uptimeNanoseconds
-        stager.stage(positions)
-        try stager.upload(to: positionsBuffer)
+        // The host sees every position, so it decides the rebuild itself (no displacement kernel,
+        // no build kernels launched just to return): past half the skin since the last build.
+        let moved2 = stager.stage(positions)
+        ctx.profiler?.phase = "upload"
+        try stager.enqueueUpload(to: positionsBuffer)
         let t1 = DispatchTime.now().uptimeNanoseconds
-        var status: [Int32]
+        var out: [SIMD3<Double>]? = forces
+        forces = []
+        let tRead = DispatchTime.now().uptimeNanoseconds
+        if try evaluate(rebuild: forceRebuild || !(moved2 <= 0.25 * skin * skin), forces: &out, losses: &losses) {
+            stager.markBuilt()
+        }
+        forces = out!
+        forceRebuild = false
+        ctx.profiler?.collect()
+        let t3 = DispatchTime.now().uptimeNanoseconds
+        lastTransferSeconds = Double(t1 - t0) * 1e-9
+        transferSeconds += lastTransferSeconds
+        kernelSeconds += Double(t3 - tRead) * 1e-9
+        lastBlockingCalls = ctx.blockingCalls - calls0
+        lastLaunches = ctx.launches - launches0
+        evaluations += 1
+    }
+
+    /// The force kernels on the positions already in `positionsBuffer`, rebuilding the lists
+    /// first when `rebuild` (and again, grown or lengthened, when the status words ask for it).
+    /// With `forces` the forces are read back (the step's one blocking call); without, the status
+    /// words are (the forces stay on the device). Returns whether the lists were rebuilt.
+    func evaluate(rebuild initial: Bool, forces: inout [SIMD3<Double>]?, losses: inout [Double]?) throws -> Bool {
+        var rebuild = initial, rebuilt = false
+        if let f = forces, f.count != n { forces = Array(repeating: .zero, count: n) }
         while true {
-            try nl.resetStatus(forceRebuild: forceRebuild)
-            try nl.enqueueUpdate(positions: positionsBuffer)
+            try nl.resetStatus(forceRebuild: rebuild)
+            ctx.profiler?.phase = "neighbour list"
+            try nl.enqueueUpdate(positions: positionsBuffer, rebuild: rebuild)
+            ctx.profiler?.phase = "forces"
             try enqueueInvariantsAndGradient()
-            try ctx.finish()
-            status = try nl.readStatus()
-            if status[DeviceStatus.rebuilt] == 1 { neighbourListBuilds += 1 }
-            forceRebuild = true
+            ctx.profiler?.phase = "download"
+            if forces != nil {
+                try nl.enqueueStatusRead()
+                // The queue is in order: the status words and the losses arrive with the forces.
+                try readForces(into: &forces!, losses: &losses)
+            } else {
+                if losses != nil {
+                    if losses!.count != n { losses = Array(repeating: 0, count: n) }
+                    try losses!.withUnsafeMutableBytes { try lossesBuffer.enqueueRead(raw: $0) }
+                }
+                try nl.readStatusWords()
+            }
+            let status = nl.statusWords
+            if rebuild { neighbourListBuilds += 1; rebuilt = true }
             let needed = Int(status[DeviceStatus.maxCount])
             if needed > nl.capacity {
                 // Overflow: grow with 25 % headroom and rebuild; nothing computed is used.
                 neighbourListOverflows += 1
                 try nl.grow(to: needed + needed / 4 + 8)
+                rebuild = true
                 continue
             }
             let need2 = Float(bitPattern: UInt32(bitPattern: status[DeviceStatus.needRadius2]))
             if need2 > 0, case let .nearest(_, _, search) = model.invariants, nl.cutoff < search {
-                // Some agent's n_B-th nearest lies beyond the list: lengthen it and start over.
+                // Some agent's n_B-th nearest lies beyond the list: lengthen it and start over
+                // (the old lists are freed before the new ones are allocated).
                 let r = max(model.fixedRange, min(search, max(Double(need2).squareRoot() * 1.05, nl.cutoff * 1.1)))
+                nl.release()
                 nl = try DeviceNeighbourList(ctx: ctx, program: program, precision: precision, count: n,
                                              box: box, cutoff: r, skin: skin)
+                rebuild = true
                 continue
             }
-            break
+            if status[DeviceStatus.shortAgent] != Int32.max { throw shortError(Int(status[DeviceStatus.shortAgent])) }
+            try conservativePass?.check(status)
+            return rebuilt
         }
-        forceRebuild = false
-        let t2 = DispatchTime.now().uptimeNanoseconds
-        if status[DeviceStatus.shortAgent] != Int32.max { throw shortError(Int(status[DeviceStatus.shortAgent])) }
-        try conservativePass?.check(status)
-        if forces.count != n { forces = Array(repeating: .zero, count: n) }
+    }
+
+    /// Enqueues the losses' read (when asked) and reads the forces, waiting for the queue.
+    private func readForces(into forces: inout [SIMD3<Double>], losses: inout [Double]?) throws {
         if accDouble {
+            if losses != nil {
+                if losses!.count != n { losses = Array(repeating: 0, count: n) }
+                try losses!.withUnsafeMutableBytes { try lossesBuffer.enqueueRead(raw: $0) }
+            }
             // double4 on the device is SIMD3<Double>'s 32-byte layout: copy straight in.
             try forces.withUnsafeMutableBytes { try forcesBuffer.read(raw: $0) }
-            if losses != nil {
-                var l = losses!
-                if l.count != n { l = Array(repeating: 0, count: n) }
-                try l.withUnsafeMutableBytes { try lossesBuffer.read(raw: $0) }
-                losses = l
-            }
         } else {
-            var f = [SIMD4<Float>](repeating: .zero, count: n)
-            try f.withUnsafeMutableBytes { try forcesBuffer.read(raw: UnsafeMutableRawBufferPointer(rebasing: $0[0..<(n * 16)])) }
-            for i in 0..<n { forces[i] = SIMD3(Double(f[i].x), Double(f[i].y), Double(f[i].z)) }
+            if floatForces.count != n { floatForces = Array(repeating: .zero, count: n) }
             if losses != nil {
-                var l = [Float](repeating: 0, count: n)
-                try l.withUnsafeMutableBytes { try lossesBuffer.read(raw: UnsafeMutableRawBufferPointer(rebasing: $0[0..<(n * 4)])) }
-                losses = l.map(Double.init)
+                if floatLosses.count != n { floatLosses = Array(repeating: 0, count: n) }
+                try floatLosses.withUnsafeMutableBytes { try lossesBuffer.enqueueRead(raw: $0) }
             }
+            try floatForces.withUnsafeMutableBytes { try forcesBuffer.read(raw: $0) }
+            for i in 0..<n { forces[i] = SIMD3(Double(floatForces[i].x), Double(floatForces[i].y), Double(floatForces[i].z)) }
+            if losses != nil { losses = floatLosses.map(Double.init) }
         }
-        let t3 = DispatchTime.now().uptimeNanoseconds
-        lastTransferSeconds = Double((t1 - t0) + (t3 - t2)) * 1e-9
-        transferSeconds += lastTransferSeconds
-        kernelSeconds += Double(t2 - t1) * 1e-9
-        evaluations += 1
     }
 
     private func enqueueInvariantsAndGradient() throws {

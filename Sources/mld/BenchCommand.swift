@@ -17,12 +17,14 @@ struct BenchCommand: ParsableCommand {
 
     enum BenchBackend: String, ExpressibleByArgument, CaseIterable {
         case cpu, opencl, all
+        /// OpenCL with device-resident steps (`mld run --resident`).
+        case openclResident = "opencl-resident"
     }
 
     @Option(name: .long, help: "The model file (mld fit --out).")
     var model: String
 
-    @Option(name: .long, help: "Backends to time: cpu, opencl, or all (cpu and, where a device exists, opencl).")
+    @Option(name: .long, help: "Backends to time: cpu, opencl (steps integrated on the host), opencl-resident (steps on the device), or all (cpu and, where a device exists, both opencl paths).")
     var backend: BenchBackend = .cpu
 
     @Option(name: .long, help: "Comma-separated atom counts.")
@@ -44,6 +46,10 @@ struct BenchCommand: ParsableCommand {
 
     @Option(name: .long, help: "Nose-Hoover time constant in fs.")
     var tau: Double = SimulationSettings.defaultTau
+
+    @Flag(name: .long, inversion: .prefixedNo,
+          help: "One Nose-Hoover chain per agent (the default; on the resident path the host reads and writes 16 bytes per atom per half step for it) or one for the whole system (--no-massive).")
+    var massive = true
 
     @Option(name: .long, help: "Also write the JSON report (what --json prints) to this file (a new file, or an earlier bench report).")
     var out: String?
@@ -95,7 +101,7 @@ struct BenchCommand: ParsableCommand {
         }
         let timing = try cp2k.map { try CP2KTiming(path: $0) }
         let reference = try Configuration.load(data, frame: 0)
-        var backends: [BenchBackend] = backend == .all ? [.cpu, .opencl] : [backend]
+        var backends: [BenchBackend] = backend == .all ? [.cpu, .opencl, .openclResident] : [backend]
         var skipped: [String] = []
         if backend == .all && OpenCLDeviceInfo.all().isEmpty {
             backends = [.cpu]
@@ -104,6 +110,7 @@ struct BenchCommand: ParsableCommand {
         var settings = BenchmarkSettings(steps: steps, repeats: repeats)
         var simulation = SimulationSettings()
         simulation.tau = tau
+        simulation.massive = massive
         // No loss or bond sampling during the timed steps: the bench times the dynamics.
         simulation.every = 1_000_000_000
         simulation.checkpointEvery = 1_000_000_000
@@ -121,11 +128,11 @@ struct BenchCommand: ParsableCommand {
                         try BenchCommand.makeCase(kind, model: learned, configuration: c, simulation: simulation,
                                                   opencl: opencl)
                     }
-                } catch where backend == .all && kind == .opencl {
+                } catch where backend == .all && kind != .cpu {
                     // `all` times OpenCL where it works; a device that cannot run a size is noted.
                     let e = error
-                    skipped.append("opencl at \(n) atoms: \(e)")
-                    FileHandle.standardError.write(Data("mld bench: opencl skipped at \(n) atoms: \(e)\n".utf8))
+                    skipped.append("\(kind.rawValue) at \(n) atoms: \(e)")
+                    FileHandle.standardError.write(Data("mld bench: \(kind.rawValue) skipped at \(n) atoms: \(e)\n".utf8))
                     break
                 }
                 results.append(result)
@@ -135,7 +142,9 @@ struct BenchCommand: ParsableCommand {
                         result.backend, result.atoms, result.atomStepsPerSecond.median, result.steps,
                         result.repeats).utf8))
                 } else {
-                    print(BenchCommand.row(result)); fflush(stdout)
+                    print(BenchCommand.row(result))
+                    if let extra = BenchCommand.phaseRow(result) { print(extra) }
+                    fflush(stdout)
                 }
             }
         }
@@ -180,17 +189,47 @@ struct BenchCommand: ParsableCommand {
                       r.cpuSecondsPerStep * 1e3)
     }
 
+    /// The bytes moved per step and the device time per phase, under a result's row.
+    static func phaseRow(_ r: BenchmarkResult) -> String? {
+        guard r.bytesPerStep != nil || r.phaseSecondsPerStep != nil else { return nil }
+        var parts: [String] = []
+        if let b = r.bytesPerStep { parts.append(String(format: "%.4g bytes/step host<->device", b)) }
+        if let p = r.phaseSecondsPerStep {
+            let device = p.filter { $0.key != "wall" }
+            parts.append(device.sorted { $0.key < $1.key }
+                .map { String(format: "%@ %.3g ms", $0.key, $0.value * 1e3) }.joined(separator: ", "))
+            if let wall = p["wall"] {
+                parts.append(String(format: "wall %.3g ms (host and waiting %.3g ms)", wall * 1e3,
+                                    (wall - device.values.reduce(0, +)) * 1e3))
+            }
+        }
+        return "        per step: " + parts.joined(separator: "; ")
+    }
+
     /// The backend and the simulation of `configuration` for one benchmark case.
     static func makeCase(_ kind: BenchBackend, model: LearnedModel, configuration c: Configuration,
                          simulation: SimulationSettings, opencl: OpenCLOptions) throws -> BenchmarkCase {
         try model.check(elements: c.elements, box: c.box)
         let species = try model.speciesIndices(elements: c.elements, species: c.species).map(Int.init)
-        let backend = try makeBackend(kind == .opencl ? .opencl : .cpu, model: model, species: species,
+        let backend = try makeBackend(kind == .cpu ? .cpu : .opencl, model: model, species: species,
                                       box: c.box, opencl: opencl).backend
         let sim = try Simulation(configuration: c, backend: backend, settings: simulation)
         let device = backend as? OpenCLBackend
-        return BenchmarkCase(backend: backend, step: { try sim.advance() }, positions: { sim.positions },
-                             temperature: { sim.temperature },
-                             transferSeconds: device.map { d in { d.transferSeconds } })
+        var resident: OpenCLResidentDynamics?
+        if kind == .openclResident, let device {
+            resident = try OpenCLResidentDynamics(backend: device, masses: sim.masses)
+            try sim.makeResident(resident!)
+        }
+        var bench = BenchmarkCase(backend: backend, step: { try sim.advance() },
+                                  positions: { try? sim.synchronize(); return sim.positions },
+                                  temperature: { try? sim.synchronize(); return sim.temperature },
+                                  transferSeconds: resident == nil ? device.map { d in { d.transferSeconds } } : nil)
+        if resident != nil { bench.label = kind.rawValue }
+        if let device {
+            bench.bytesMoved = { device.bytesMoved }
+            bench.profiling = { device.profiling = $0 }
+            bench.phaseSeconds = { device.phaseSeconds }
+        }
+        return bench
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import MLD
+import MLDOpenCL
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -53,6 +54,9 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var opencl: OpenCLOptions
 
+    @Flag(name: .long, help: "With --backend opencl: keep positions, velocities and forces on the device and run the kick, drift and thermostat scaling there (nose-hoover, csvr or none; needs fp64). The host reads a few sums per step and the state on output and checkpoint steps. See docs/opencl.md.")
+    var resident = false
+
     @Option(name: .long, help: "Steps between trajectory frames and thermo rows (default 10).")
     var every: Int?
 
@@ -86,6 +90,7 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("--chain and --massive are Nose-Hoover settings; drop them with --thermostat \(thermostat.rawValue)")
         }
         if let every, every < 1 { throw ValidationError("--every must be at least 1") }
+        if resident && backend != .opencl { throw ValidationError("--resident runs on an OpenCL device: give --backend opencl") }
         if resume != nil {
             if model != nil || start != nil || out != nil {
                 throw ValidationError("--resume takes its model, start and directory from the run; drop --model, --start and --out")
@@ -131,6 +136,7 @@ struct RunCommand: ParsableCommand {
             let made = try makeBackend(backend, model: model, species: sp, box: ck.box, opencl: opencl)
             note = made.note
             sim = try Simulation(checkpoint: ck, backend: made.backend, settings: rec.settings)
+            try moveToDevice(sim, made.backend)
             dir.extrapolation = ExtrapolationGuard(model: model, mode: extrapolation)
             sim.conservativeForces = model.agents == .conservative
         } else {
@@ -162,10 +168,12 @@ struct RunCommand: ParsableCommand {
             let made = try makeBackend(backend, model: m, species: sp, box: c.box, opencl: opencl)
             note = made.note
             sim = try Simulation(configuration: c, backend: made.backend, settings: settings)
+            try moveToDevice(sim, made.backend)
             lastStep = steps ?? 2000
             let record = RunRecord(settings: settings,
                                    model: .init(path: modelPath, sha256: try SHA256.hex(file: modelPath)),
-                                   start: startInfo, backend: made.backend.name, device: made.backend.deviceName,
+                                   start: startInfo, backend: made.backend.name,
+                                   device: made.backend.deviceName + (resident ? ", resident steps" : ""),
                                    atoms: c.count, elements: c.elements.map(\.symbol),
                                    degreesOfFreedom: sim.degreesOfFreedom, targetSteps: lastStep)
             sim.conservativeForces = m.agents == .conservative
@@ -183,6 +191,15 @@ struct RunCommand: ParsableCommand {
         }
         if global.json { try printJSON(dir.record); return }
         printSummary(dir.record, sim: sim, dir: dir.path)
+    }
+
+    /// With --resident, the steps of `sim` run on its OpenCL backend's device from here on.
+    func moveToDevice(_ sim: Simulation, _ backend: any ForceBackend) throws {
+        guard resident else { return }
+        guard let device = backend as? OpenCLBackend else {
+            throw MLDError.usage("--resident runs on an OpenCL device: give --backend opencl")
+        }
+        try sim.makeResident(try OpenCLResidentDynamics(backend: device, masses: sim.masses))
     }
 
     func printSummary(_ r: RunRecord, sim: Simulation, dir: String) {

@@ -19,6 +19,14 @@ public struct BenchmarkCase {
     public var deviceMemoryBytes: (() -> Int)?
     /// The instantaneous temperature in K (a sanity check that the timed dynamics stayed sane).
     public var temperature: (() -> Double)?
+    /// The name results carry (default: the backend's), e.g. "opencl-resident".
+    public var label: String?
+    /// Bytes copied between host and device so far, for backends that count them.
+    public var bytesMoved: (() -> Int)?
+    /// Turns the device's per-phase timing on or off, and reads its seconds per phase so far
+    /// (OpenCL profiling events), for backends that have it.
+    public var profiling: ((Bool) -> Void)?
+    public var phaseSeconds: (() -> [String: Double])?
 
     public init(backend: ForceBackend, step: @escaping () throws -> Void,
                 positions: @escaping () -> [SIMD3<Double>], temperature: (() -> Double)? = nil,
@@ -82,7 +90,8 @@ public struct BenchmarkResult: Codable, Sendable {
     public var nsPerDay: Spread
     /// Seconds of one force evaluation alone (no rebuild, no integration).
     public var forceSeconds: Spread
-    /// Host-device transfer seconds per MD step (positions up, forces down), where measured.
+    /// Host-device transfer seconds per MD step, where measured (OpenCL host steps: the host's
+    /// time to stage and enqueue the upload; the copies' device times are in `phaseSecondsPerStep`).
     public var transferSecondsPerStep: Double?
     /// Neighbour-list rebuilds during all the timed steps.
     public var neighbourRebuilds: Int
@@ -98,6 +107,12 @@ public struct BenchmarkResult: Codable, Sendable {
     public var setupSeconds: Double
     /// Instantaneous temperature in K after the timed steps, where the case reports it.
     public var finalTemperature: Double?
+    /// Bytes copied between host and device per timed MD step (both ways), where counted.
+    public var bytesPerStep: Double? = nil
+    /// Device seconds per MD step in each phase (OpenCL profiling events over `profiledSteps`
+    /// extra steps, after the timed ones), plus "wall" (the whole step as the host saw it then).
+    public var phaseSecondsPerStep: [String: Double]? = nil
+    public var profiledSteps: Int? = nil
     /// CPU seconds (user + system, all threads of this process) per timed MD step: with
     /// `1 / stepsPerSecond` it shows how much of the machine the run actually got.
     public var cpuSecondsPerStep: Double
@@ -146,6 +161,7 @@ public enum Benchmark {
         let cpu0 = Benchmark.processCPUSeconds()
         let builds0 = bench.backend.neighbourListBuilds
         let transfer0 = bench.transferSeconds?()
+        let bytes0 = bench.bytesMoved?()
         for _ in 0..<repeats {
             let t0 = DispatchTime.now().uptimeNanoseconds
             for _ in 0..<steps { try bench.step() }
@@ -155,6 +171,24 @@ public enum Benchmark {
         let cpuPerStep = (Benchmark.processCPUSeconds() - cpu0) / Double(steps * repeats)
         let rebuilds = bench.backend.neighbourListBuilds - builds0
         let transfer = transfer0.flatMap { t0 in bench.transferSeconds.map { ($0() - t0) / Double(steps * repeats) } }
+        let bytesPerStep = bytes0.flatMap { b0 in bench.bytesMoved.map { Double($0() - b0) / Double(steps * repeats) } }
+        // Where the time goes: a few more steps with a profiling event on every command.
+        var phases: [String: Double]? = nil
+        var profiled: Int? = nil
+        if let profile = bench.profiling, let read = bench.phaseSeconds {
+            let count = Swift.max(2, Swift.min(steps, 20))
+            profile(true)
+            let before = read()
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<count { try bench.step() }
+            let wall = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+            let after = read()
+            profile(false)
+            var p: [String: Double] = ["wall": wall / Double(count)]
+            for (k, v) in after { p[k] = (v - (before[k] ?? 0)) / Double(count) }
+            phases = p
+            profiled = count
+        }
 
         // Force evaluation alone, on the final positions (the neighbour list is current).
         let positions = bench.positions()
@@ -175,7 +209,7 @@ public enum Benchmark {
         let rate = perStep.reciprocal
         let peak = canResetPeak ? ProcessMemory.peakResidentBytes : nil
         return BenchmarkResult(
-            backend: bench.backend.name, device: bench.backend.deviceName, atoms: n,
+            backend: bench.label ?? bench.backend.name, device: bench.backend.deviceName, atoms: n,
             origin: system.origin, steps: steps, repeats: repeats, warmupSteps: warmup,
             stepsPerSecond: rate, atomStepsPerSecond: rate.scaled(Double(n)),
             nsPerDay: rate.scaled(settings.timeStep * 1e-6 * 86_400),
@@ -184,7 +218,8 @@ public enum Benchmark {
             peakResidentBytes: peak,
             bytesPerAtom: peak.flatMap { p in baseline.map { Double(p - $0) / Double(n) } },
             deviceMemoryBytes: bench.deviceMemoryBytes?(), setupSeconds: setup,
-            finalTemperature: bench.temperature?(), cpuSecondsPerStep: cpuPerStep)
+            finalTemperature: bench.temperature?(), bytesPerStep: bytesPerStep,
+            phaseSecondsPerStep: phases, profiledSteps: profiled, cpuSecondsPerStep: cpuPerStep)
     }
 
     /// User plus system CPU time of this process so far, in s (getrusage).

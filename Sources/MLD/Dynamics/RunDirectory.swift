@@ -356,6 +356,7 @@ public final class RunDirectory {
 
     /// Appends the current frame to trajectory.xyz and a row to thermo.csv.
     public func writeFrame(_ s: Simulation) throws {
+        try s.synchronize()
         try append(ExtendedXYZ.format(s.configuration), to: trajectory, counter: &trajectoryBytes, hash: &trajectoryHash, path: trajectoryPath)
         var row = "\(s.step),\(fmt(s.time, 4)),\(fmt(s.kineticEnergy, 8)),\(fmt(s.temperature, 4))"
         for l in s.meanLossPerSpecies { row += "," + fmt(l, 8) }
@@ -373,6 +374,7 @@ public final class RunDirectory {
 
     /// Writes the checkpoint (after flushing the data files) and run.json.
     public func checkpoint(_ s: Simulation) throws {
+        try s.synchronize()
         try? trajectory.synchronize()
         try? thermo.synchronize()
         let wall = wallSeconds

@@ -107,27 +107,27 @@ public final class Simulation {
     public let masses: [Double]
     public let box: Box
     /// Positions in Å (unwrapped), velocities in Å/fs, forces in eV/Å.
-    public private(set) var positions: [SIMD3<Double>]
-    public private(set) var velocities: [SIMD3<Double>]
-    public private(set) var forces: [SIMD3<Double>]
+    public internal(set) var positions: [SIMD3<Double>]
+    public internal(set) var velocities: [SIMD3<Double>]
+    public internal(set) var forces: [SIMD3<Double>]
     /// Per-agent losses in eV at the last step that asked for them (reported steps).
-    public private(set) var losses: [Double]
+    public internal(set) var losses: [Double]
     /// Steps done since the run started, and the simulated time in fs.
-    public private(set) var step: Int
+    public internal(set) var step: Int
     public var time: Double { Double(step) * settings.timeStep }
-    public private(set) var thermostat: Thermostat
+    public internal(set) var thermostat: Thermostat
     /// Degrees of freedom: 3N - 3 with centre-of-mass removal, else 3N.
     public let degreesOfFreedom: Double
     /// Centre of mass at the start, in Å.
     public let centreOfMassReference: SIMD3<Double>
-    public private(set) var statistics: RunStatistics
+    public internal(set) var statistics: RunStatistics
     /// Seconds spent in the backend.
-    public private(set) var forceSeconds = 0.0
+    public internal(set) var forceSeconds = 0.0
     /// The net force of the last step (before removal), in eV/Å.
-    public private(set) var netForce = SIMD3<Double>()
+    public internal(set) var netForce = SIMD3<Double>()
     /// Work done on the atoms by the forces since step 0, W = sum over steps of
     /// sum_i (F_i(t) + F_i(t + dt))/2 . (q_i(t + dt) - q_i(t)), in eV (trapezoid rule).
-    public private(set) var forceWork = 0.0
+    public internal(set) var forceWork = 0.0
     /// U = the sum of the agents' losses at step 0, in eV.
     public private(set) var startPotential = 0.0
     /// Whether the forces are -dU/dq of U = the sum of the losses (conservative agents); selfish
@@ -155,7 +155,9 @@ public final class Simulation {
     }
 
     private let accel: [Double]
-    private let totalMass: Double
+    let totalMass: Double
+    /// The device the steps run on (`makeResident`); nil: the host integrates.
+    var resident: ResidentState?
     private let oxygen: Int?, hydrogen: Int?
 
     /// A fresh simulation from `configuration` (which must have velocities; see
@@ -300,6 +302,7 @@ public final class Simulation {
     /// blows up (non-finite force, an atom jumping more than `maxDisplacement`, temperature above
     /// the limit); the state is then that of the failed step.
     public func advance() throws {
+        if let resident { try advanceResident(resident); return }
         let dt = settings.timeStep
         let next = step + 1
         thermostatHalfStep(dt)
