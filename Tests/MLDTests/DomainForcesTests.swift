@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+@testable import MLD
+
+/// `DomainForces` (the forces mld lammps computes on one rank) equals the periodic CPU backend
+/// on the atoms a domain owns, when the ghosts are explicit periodic images reaching
+/// `ghostReach` beyond the domain.
+@Suite struct DomainForcesTests {
+    static let spec = InvariantSpec.nearest(species: InvariantFixtures.water, counts: [6, 8], searchRadius: 5.2)
+        .adding(.angularSums(.grid(cutoff: 4, etas: [0.2], zetas: [1, 4])))
+
+    /// A 2x1x1 tiling of CP2K frame `frame`; the domain is the half x < Lx/2. Returns the
+    /// periodic configuration, the owned atoms' indices, and the owned-then-ghost positions and
+    /// species of the domain with ghosts reaching `reach` Å beyond it.
+    static func domain(frame: Int, reach: Double, model: LearnedModel)
+        throws -> (c: Configuration, owned: [Int], positions: [SIMD3<Double>], species: [Int32]) {
+        let c = DynamicsFixtures.water.frames[frame].replicated(SIMD3(2, 1, 1))
+        let sp = try model.speciesIndices(elements: c.elements, species: c.species)
+        let L = c.box.lengths
+        let lo = SIMD3<Double>.zero, hi = SIMD3(L.x / 2, L.y, L.z)
+        let wrapped = c.positions.map { c.box.wrap($0) }
+        let owned = wrapped.indices.filter { wrapped[$0].x < hi.x }
+        var positions = owned.map { wrapped[$0] }
+        var species = owned.map { sp[$0] }
+        for dz in -1...1 { for dy in -1...1 { for dx in -1...1 {
+            let shift = SIMD3<Double>(Double(dx), Double(dy), Double(dz)) * L
+            for i in wrapped.indices {
+                let p = wrapped[i] + shift
+                let inside = (p .>= lo) == SIMD3(repeating: true) && (p .< hi) == SIMD3(repeating: true)
+                let near = (p .>= lo - reach) == SIMD3(repeating: true) && (p .< hi + reach) == SIMD3(repeating: true)
+                if near && !inside { positions.append(p); species.append(sp[i]) }
+            }
+        }}}
+        return (c, owned, positions, species)
+    }
+
+    static func reference(_ model: LearnedModel, _ c: Configuration) throws -> [SIMD3<Double>] {
+        let sp = try model.speciesIndices(elements: c.elements, species: c.species).map(Int.init)
+        let backend = try CPUBackend(model: model, species: sp, box: c.box, threads: 1)
+        var f: [SIMD3<Double>] = []
+        var l: [Double]? = nil
+        try backend.computeForces(positions: c.positions, forces: &f, losses: &l)
+        return f
+    }
+
+    /// max |F_domain - F_cpu| / max |F_cpu| over the owned atoms.
+    static func error(_ model: LearnedModel, frame: Int, reach: Double, threads: Int = 1) throws -> Double {
+        let d = try domain(frame: frame, reach: reach, model: model)
+        let ref = try reference(model, d.c)
+        var f: [SIMD3<Double>] = []
+        try d.positions.withUnsafeBufferPointer { p in
+            try d.species.withUnsafeBufferPointer { s in
+                _ = try DomainForces(model: model, threads: threads).compute(positions: p, species: s, owned: d.owned.count, forces: &f)
+            }
+        }
+        let scale = ref.map { ($0 * $0).sum().squareRoot() }.max()!
+        var worst = 0.0
+        for (k, i) in d.owned.enumerated() {
+            let e = f[k] - ref[i]
+            worst = max(worst, (e * e).sum().squareRoot() / scale)
+        }
+        return worst
+    }
+
+    @Test(arguments: [0, 899])
+    func selfishForcesMatchTheCPUBackend(frame: Int) throws {
+        let model = InvariantFixtures.randomModel(Self.spec, seed: 31)
+        let reach = DomainForces(model: model).ghostReach
+        #expect(reach == model.invariants.range)
+        for threads in [1, 2] {
+            let e = try Self.error(model, frame: frame, reach: reach, threads: threads)
+            #expect(e < 1e-12, "frame \(frame), \(threads) threads: \(e)")
+        }
+    }
+
+    @Test(arguments: [0, 899])
+    func conservativeForcesMatchTheCPUBackend(frame: Int) throws {
+        var model = InvariantFixtures.randomModel(Self.spec, seed: 32)
+        model.agents = .conservative
+        let reach = DomainForces(model: model).ghostReach
+        #expect(reach == 2 * model.invariants.range)
+        let e = try Self.error(model, frame: frame, reach: reach)
+        #expect(e < 1e-12, "frame \(frame): \(e)")
+    }
+
+    /// Conservative forces need ghosts to twice the range: with ghosts to one range, the agents
+    /// just outside the domain lack neighbours, and the forces are wrong or cannot be computed.
+    @Test func conservativeForcesNeedTwiceTheRange() throws {
+        var model = InvariantFixtures.randomModel(Self.spec, seed: 32)
+        model.agents = .conservative
+        do {
+            let e = try Self.error(model, frame: 0, reach: model.invariants.range)
+            #expect(e > 1e-6, "ghosts to one range gave \(e)")
+        } catch let error as MLDError {
+            #expect("\(error)".contains("search radius"), "\(error)")
+        }
+    }
+}
