@@ -26,8 +26,11 @@ import Testing
             let shift = SIMD3<Double>(Double(dx), Double(dy), Double(dz)) * L
             for i in wrapped.indices {
                 let p = wrapped[i] + shift
-                let inside = (p .>= lo) == SIMD3(repeating: true) && (p .< hi) == SIMD3(repeating: true)
-                let near = (p .>= lo - reach) == SIMD3(repeating: true) && (p .< hi + reach) == SIMD3(repeating: true)
+                func within(_ a: SIMD3<Double>, _ b: SIMD3<Double>) -> Bool {
+                    (0..<3).allSatisfy { p[$0] >= a[$0] && p[$0] < b[$0] }
+                }
+                let inside = within(lo, hi)
+                let near = within(lo - reach, hi + reach)
                 if near && !inside { positions.append(p); species.append(sp[i]) }
             }
         }}}
