@@ -138,6 +138,7 @@ struct LammpsCommandTests {
         guard r.status == 0 else { return }
         let factor = units == "real" ? LammpsUnits.kcalPerMolPerEV : 1
         let e = try Self.forceError(model: Self.path("\(model).json"), dump: dump, factor: factor)
+        print("mld lammps \(tag): max |F_lammps - F_cpu| / max |F_cpu| = \(e)")
         #expect(e < 1e-10, "\(tag): forces through LAMMPS differ from the CPU backend by \(e) relative")
     }
 
