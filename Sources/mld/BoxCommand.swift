@@ -73,6 +73,9 @@ struct BoxCommand: ParsableCommand {
                 throw MLDError.usage("--replicate \(replicate) asks for too many images (at most \(Configuration.maximumAtoms) atoms in all)")
             }
         }
+        if format == .xyz && units != .metal {
+            throw MLDError.usage("--units applies to --format lammps-data only")
+        }
         if from != nil && (density != 0.997 || temperature != 300 || seed != 1 || bond != 0.9572 || angle != 104.52) {
             throw MLDError.usage("--density, --temperature, --seed, --bond and --angle apply to --molecules only")
         }
