@@ -98,4 +98,26 @@ import Testing
             #expect("\(error)".contains("search radius"), "\(error)")
         }
     }
+
+    /// Rows are kept while no atom moved more than half the skin, with the forces of fresh rows.
+    @Test func rowsAreReusedWhileAtomsMoveLessThanHalfTheSkin() throws {
+        var model = InvariantFixtures.randomModel(Self.spec, seed: 33)
+        model.agents = .conservative
+        let d = try Self.domain(frame: 0, reach: 2 * model.invariants.range, model: model)
+        var rng = SplitMix64(seed: 5)
+        let moved = d.positions.map { p -> SIMD3<Double> in
+            p + SIMD3((0..<3).map { _ in 0.2 * (Double(rng.next() % 1_000_001) / 1e6 - 0.5) })   // up to 0.17 Å
+        }
+        let kept = DomainForces(model: model)
+        var f1: [SIMD3<Double>] = [], f2: [SIMD3<Double>] = []
+        try d.species.withUnsafeBufferPointer { s in
+            try d.positions.withUnsafeBufferPointer { p in _ = try kept.compute(positions: p, species: s, owned: d.owned.count, forces: &f1) }
+            try moved.withUnsafeBufferPointer { p in _ = try kept.compute(positions: p, species: s, owned: d.owned.count, forces: &f1) }
+            try moved.withUnsafeBufferPointer { p in _ = try DomainForces(model: model).compute(positions: p, species: s, owned: d.owned.count, forces: &f2) }
+        }
+        #expect(kept.builds == 1)
+        let scale = f2.map { ($0 * $0).sum().squareRoot() }.max()!
+        let worst = zip(f1, f2).map { ($0 - $1) * ($0 - $1) }.map { $0.sum().squareRoot() / scale }.max()!
+        #expect(worst < 1e-12, "kept rows against fresh rows: \(worst)")
+    }
 }

@@ -5,9 +5,11 @@ import Dispatch
 ///
 /// There is no periodic box here: a periodic image is a ghost atom with its own position, so
 /// the positions are used as they are. The evaluation is the CPU backend's: each agent's
-/// neighbourhood (every atom within the model's range, species by species, ordered by
-/// distance) goes through `LearnedModelPotential.evaluate`, the one per-agent evaluator of mld.
-/// It runs in a box large enough that the minimum image never changes a displacement.
+/// neighbourhood (a row of every atom within the model's range plus a skin, species by species,
+/// ordered by distance) goes through `LearnedModelPotential.evaluate`, the one per-agent
+/// evaluator of mld. It runs in a box large enough that the minimum image never changes a
+/// displacement. Rows are kept while the atoms are the same (count and species) and none moved
+/// more than half the skin, as the CPU backend's Verlet list is.
 ///
 /// - Selfish models: agent k's force depends only on the atoms within `range` of k, so the
 ///   owned agents are evaluated and ghosts only need to reach `range` beyond the domain.
@@ -21,12 +23,18 @@ public final class DomainForces {
     public let potential: LearnedModelPotential
     /// Worker threads.
     public let threads: Int
+    /// The rows' skin in Å.
+    public let skin: Double
     private let workspaces: [AgentForceEvaluator]
+    private var rows: DomainRows?
+    /// How many times the rows were built.
+    public private(set) var builds = 0
 
-    public init(model: LearnedModel, threads: Int = 1) {
+    public init(model: LearnedModel, threads: Int = 1, skin: Double = CPUBackend.defaultSkin) {
         self.model = model
         self.potential = LearnedModelPotential(model: model)
         self.threads = max(1, threads)
+        self.skin = skin
         workspaces = (0..<(self.threads == 1 ? 1 : self.threads * 4)).map { _ in model.makeAgentEvaluator() }
     }
 
@@ -58,93 +66,96 @@ public final class DomainForces {
         for s in species where s < 0 || Int(s) >= S {
             throw MLDError.backend("species index \(s) is not in the model (\(S) species)")
         }
-        let r = range
-        // The frame: positions shifted by `r - lo` into [r, extent + r], in a box of edge
-        // extent + 2r + 1 Å, so that every displacement within the atoms is its own minimum image.
-        var lo = positions[0], hi = positions[0]
-        for p in positions { lo = pointwiseMin(lo, p); hi = pointwiseMax(hi, p) }
-        let extent = hi - lo
-        let box = Box(extent + SIMD3(repeating: 2 * r + 1))
-        let shift = SIMD3(repeating: r) - lo
-        let shifted = positions.map { $0 + shift }
-
-        let rows = DomainRows(positions: shifted, species: species, radius: r, speciesCount: S, box: box)
-        let agents: [Int32]
-        if potential.isConservative {
-            agents = rows.agentsNear(owned: owned)
-        } else {
-            agents = (0..<Int32(owned)).map { $0 }
+        if rows?.isValid(positions: positions, species: species, owned: owned) != true {
+            rows = DomainRows(positions: positions, species: species, owned: owned, range: range, skin: skin,
+                              speciesCount: S, conservative: potential.isConservative, threads: threads)
+            builds += 1
         }
-        return try evaluate(agents: agents, rows: rows, positions: shifted, species: species, box: box,
-                            owned: owned, forces: &forces)
+        let rows = self.rows!
+        let shifted = positions.map { $0 + rows.shift }
+        return try evaluate(rows: rows, positions: shifted, species: species, owned: owned, forces: &forces)
     }
 
-    private func evaluate(agents: [Int32], rows: DomainRows, positions: [SIMD3<Double>],
-                          species: UnsafeBufferPointer<Int32>, box: Box, owned: Int,
-                          forces: inout [SIMD3<Double>]) throws -> Double {
+    private func evaluate(rows: DomainRows, positions: [SIMD3<Double>], species: UnsafeBufferPointer<Int32>,
+                          owned: Int, forces: inout [SIMD3<Double>]) throws -> Double {
         let blocks = workspaces.count
+        let agents = rows.agents
         let count = agents.count
         let per = (count + blocks - 1) / blocks
         let conservative = potential.isConservative
         let potential = self.potential
         let work = workspaces
         let S = potential.speciesCount
-        let radius = range
+        let radius = range, r2 = range * range, skin = rows.skin
+        let box = rows.box
         // Per block: owned-atom forces (atom, eV/Å) in agent order, and the owned agents' losses.
         var parts = [[(Int32, SIMD3<Double>)]](repeating: [], count: blocks)
         var lossSums = [Double](repeating: 0, count: blocks)
         var failure = [Error?](repeating: nil, count: blocks)
         positions.withUnsafeBufferPointer { pos in
-            agents.withUnsafeBufferPointer { ag in
-                parts.withUnsafeMutableBufferPointer { partsOut in
-                    lossSums.withUnsafeMutableBufferPointer { lossOut in
-                        failure.withUnsafeMutableBufferPointer { fail in
-                            let partsOut = partsOut, lossOut = lossOut, fail = fail
-                            DispatchQueue.concurrentPerform(iterations: blocks) { b in
-                                let ws = work[b]
-                                let starts = UnsafeMutablePointer<Int>.allocate(capacity: S + 1)
-                                defer { starts.deallocate() }
-                                let scratch = DomainRows.Scratch(speciesCount: S)
-                                var part: [(Int32, SIMD3<Double>)] = []
-                                var loss = 0.0
-                                var hood = AgentNeighbourhood(
-                                    agent: 0, neighbours: UnsafeBufferPointer(start: nil, count: 0),
-                                    speciesStarts: starts, positions: pos, species: species, box: box,
-                                    lengths: box.lengths, halfLengths: 0.5 * box.lengths, radius: radius,
-                                    buildDistances: nil, skin: 0)
-                                do {
-                                    for a in (b * per)..<min(count, (b + 1) * per) {
-                                        let k = Int(ag[a])
-                                        try rows.withRow(k, scratch: scratch) { neighbours, speciesStarts, distances in
-                                            hood.agent = k
-                                            hood.neighbours = neighbours
-                                            for s in 0...S { starts[s] = speciesStarts[s] }
-                                            hood.buildDistances = distances
-                                            let result = try potential.evaluate(hood, workspace: ws)
-                                            guard result.neededRadius == 0 else {
-                                                throw MLDError.backend("agent \(k) asked for a neighbourhood of \(result.neededRadius) Å, beyond the model's range \(radius) Å")
-                                            }
-                                            if k < owned {
-                                                loss += result.loss
-                                                part.append((Int32(k), result.force))
-                                            }
-                                            if conservative {
-                                                potential.forEachNeighbourForce(workspace: ws) { j, f in
-                                                    if j < owned { part.append((Int32(j), f)) }
-                                                }
-                                            }
+        rows.offsets.withUnsafeBufferPointer { off in
+        rows.indices.withUnsafeBufferPointer { idx in
+        rows.distances.withUnsafeBufferPointer { dist in
+            parts.withUnsafeMutableBufferPointer { partsOut in
+                lossSums.withUnsafeMutableBufferPointer { lossOut in
+                    failure.withUnsafeMutableBufferPointer { fail in
+                        let partsOut = partsOut, lossOut = lossOut, fail = fail
+                        DispatchQueue.concurrentPerform(iterations: blocks) { b in
+                            let ws = work[b]
+                            let starts = UnsafeMutablePointer<Int>.allocate(capacity: S + 1)
+                            defer { starts.deallocate() }
+                            var part: [(Int32, SIMD3<Double>)] = []
+                            var loss = 0.0
+                            var hood = AgentNeighbourhood(
+                                agent: 0, neighbours: UnsafeBufferPointer(start: nil, count: 0),
+                                speciesStarts: starts, positions: pos, species: species, box: box,
+                                lengths: box.lengths, halfLengths: 0.5 * box.lengths, radius: radius,
+                                buildDistances: nil, skin: skin)
+                            do {
+                                for a in (b * per)..<min(count, (b + 1) * per) {
+                                    let k = Int(agents[a])
+                                    let first = off[a * S]
+                                    let row = UnsafeBufferPointer(rebasing: idx[first..<off[(a + 1) * S]])
+                                    if k >= owned {
+                                        // A ghost agent counts only while some owned atom is within range.
+                                        let q = pos[k]
+                                        var near = false
+                                        for j in row where Int(j) < owned {
+                                            let d = pos[Int(j)] - q
+                                            if (d * d).sum() < r2 { near = true; break }
+                                        }
+                                        if !near { continue }
+                                    }
+                                    hood.agent = k
+                                    hood.neighbours = row
+                                    for s in 0...S { starts[s] = off[a * S + s] - first }
+                                    hood.buildDistances = dist.baseAddress.map { $0 + first }
+                                    let result = try potential.evaluate(hood, workspace: ws)
+                                    guard result.neededRadius == 0 else {
+                                        throw MLDError.backend("agent \(k) asked for a neighbourhood of \(result.neededRadius) Å, beyond the model's range \(radius) Å")
+                                    }
+                                    if k < owned {
+                                        loss += result.loss
+                                        part.append((Int32(k), result.force))
+                                    }
+                                    if conservative {
+                                        potential.forEachNeighbourForce(workspace: ws) { j, f in
+                                            if j < owned { part.append((Int32(j), f)) }
                                         }
                                     }
-                                } catch {
-                                    fail[b] = error
                                 }
-                                partsOut[b] = part
-                                lossOut[b] = loss
+                            } catch {
+                                fail[b] = error
                             }
+                            partsOut[b] = part
+                            lossOut[b] = loss
                         }
                     }
                 }
             }
+        }
+        }
+        }
         }
         if let e = failure.first(where: { $0 != nil }) { throw e! }
         for i in 0..<owned { forces[i] = .zero }
@@ -155,123 +166,165 @@ public final class DomainForces {
     }
 }
 
-/// Neighbour rows of a non-periodic set of atoms: for an agent, every atom closer than
-/// `radius` (Å), species by species, each species ordered by distance (the order
-/// `NeighbourList` gives with `orderByDistance`, with the same Float distances rounded down).
-/// Atoms are binned into cells of edge at least `radius`; rows are made on demand.
+/// Neighbour rows of the agents of a non-periodic set of atoms (owned first, then ghosts): for
+/// each agent, every atom closer than `range + skin` (Å) when the rows were built, species by
+/// species, each species ordered by distance, with those distances (Float, rounded down), as
+/// `NeighbourList` with `orderByDistance` stores them. Built from a cell list whose atoms are
+/// copied in cell order, so the scan reads memory in sequence.
 struct DomainRows {
-    let positions: [SIMD3<Double>]
-    let species: UnsafeBufferPointer<Int32>
-    let radius: Double
-    let speciesCount: Int
-    private let grid: SIMD3<Int>
-    private let scale: SIMD3<Double>
-    private let cellStart: [Int32]
-    private let members: [Int32]
+    /// The agents: the owned atoms, and for conservative models every ghost within range + skin
+    /// of an owned atom.
+    let agents: [Int32]
+    /// `offsets[a * S + s] ..< offsets[a * S + s + 1]`: the species-s neighbours of agent a.
+    let offsets: [Int]
+    let indices: [Int32]
+    let distances: [Float]
+    /// Added to every position (Å) to place the atoms inside `box`.
+    let shift: SIMD3<Double>
+    /// A box in which every displacement between the atoms (while they stay within skin/2 of
+    /// where they were) is its own minimum image.
+    let box: Box
+    let skin: Double
+    private let reference: [SIMD3<Double>]
+    private let referenceSpecies: [Int32]
+    private let owned: Int
 
-    init(positions: [SIMD3<Double>], species: UnsafeBufferPointer<Int32>, radius: Double, speciesCount: Int, box: Box) {
-        self.positions = positions
-        self.species = species
-        self.radius = radius
-        self.speciesCount = speciesCount
-        var g = SIMD3<Int>((box.lengths / radius).rounded(.down))
-        g.clamp(lowerBound: SIMD3(repeating: 1), upperBound: SIMD3(repeating: 1024))
-        grid = g
-        scale = SIMD3<Double>(g) / box.lengths
+    init(positions: UnsafeBufferPointer<SIMD3<Double>>, species: UnsafeBufferPointer<Int32>, owned: Int,
+         range: Double, skin: Double, speciesCount S: Int, conservative: Bool, threads: Int) {
         let n = positions.count
-        let cells = g.x * g.y * g.z
-        var start = [Int32](repeating: 0, count: cells + 1)
+        self.skin = skin
+        self.owned = owned
+        reference = Array(positions)
+        referenceSpecies = Array(species)
+        let rl = range + skin, rl2 = rl * rl
+        var lo = positions[0], hi = positions[0]
+        for p in positions { lo = pointwiseMin(lo, p); hi = pointwiseMax(hi, p) }
+        let pad = rl + skin
+        box = Box(hi - lo + SIMD3(repeating: 2 * pad + 1))
+        let sh = SIMD3(repeating: pad) - lo
+        shift = sh
+        // Cells of edge >= rl; atoms copied in cell order.
+        var g = SIMD3<Int>((box.lengths / rl).rounded(.down))
+        g.clamp(lowerBound: SIMD3(repeating: 1), upperBound: SIMD3(repeating: 1024))
+        let grid = g
+        let scale = SIMD3<Double>(grid) / box.lengths
+        let cells = grid.x * grid.y * grid.z
+        var cellStart = [Int](repeating: 0, count: cells + 1)
         var cellOf = [Int32](repeating: 0, count: n)
         for i in 0..<n {
-            let id = DomainRows.cell(positions[i], scale: scale, grid: g)
+            var c = SIMD3<Int>(((positions[i] + sh) * scale).rounded(.down))
+            c.clamp(lowerBound: .zero, upperBound: grid &- 1)
+            let id = (c.z * grid.y + c.y) * grid.x + c.x
             cellOf[i] = Int32(id)
-            start[id + 1] += 1
+            cellStart[id + 1] += 1
         }
-        for c in 0..<cells { start[c + 1] += start[c] }
-        var fill = Array(start.prefix(cells))
-        var mem = [Int32](repeating: 0, count: n)
+        for c in 0..<cells { cellStart[c + 1] += cellStart[c] }
+        var fill = Array(cellStart.prefix(cells))
+        var sortedIndex = [Int32](repeating: 0, count: n)
+        var sortedPosition = [SIMD3<Double>](repeating: .zero, count: n)
+        var sortedSpecies = [Int32](repeating: 0, count: n)
         for i in 0..<n {
             let c = Int(cellOf[i])
-            mem[Int(fill[c])] = Int32(i)
+            sortedIndex[fill[c]] = Int32(i)
+            sortedPosition[fill[c]] = positions[i]
+            sortedSpecies[fill[c]] = species[i]
             fill[c] += 1
         }
-        cellStart = start
-        members = mem
-    }
 
-    @inline(__always)
-    private static func cell(_ p: SIMD3<Double>, scale: SIMD3<Double>, grid: SIMD3<Int>) -> Int {
-        var c = SIMD3<Int>((p * scale).rounded(.down))
-        c.clamp(lowerBound: .zero, upperBound: grid &- 1)
-        return (c.z * grid.y + c.y) * grid.x + c.x
-    }
-
-    /// Calls `body` for every atom closer than `radius` to atom `k` (k excluded) with the
-    /// squared distance in Å².
-    @inline(__always)
-    private func forEachNeighbour(of k: Int, _ body: (Int, Double) -> Void) {
-        let q = positions[k]
-        var c = SIMD3<Int>((q * scale).rounded(.down))
-        c.clamp(lowerBound: .zero, upperBound: grid &- 1)
-        let r2 = radius * radius
-        for z in max(0, c.z - 1)...min(grid.z - 1, c.z + 1) {
-            for y in max(0, c.y - 1)...min(grid.y - 1, c.y + 1) {
-                for x in max(0, c.x - 1)...min(grid.x - 1, c.x + 1) {
-                    let id = (z * grid.y + y) * grid.x + x
-                    for m in Int(cellStart[id])..<Int(cellStart[id + 1]) {
-                        let j = Int(members[m])
-                        let d = positions[j] - q
-                        let d2 = (d * d).sum()
-                        if d2 < r2 && j != k { body(j, d2) }
+        // Agents: owned atoms, then (conservative) ghosts within rl of an owned atom.
+        var agentList = (0..<Int32(owned)).map { $0 }
+        if conservative {
+            var near = [Bool](repeating: false, count: n)
+            for i in 0..<owned {
+                let q = positions[i]
+                var c = SIMD3<Int>(((q + sh) * scale).rounded(.down))
+                c.clamp(lowerBound: .zero, upperBound: grid &- 1)
+                for z in max(0, c.z - 1)...min(grid.z - 1, c.z + 1) {
+                    for y in max(0, c.y - 1)...min(grid.y - 1, c.y + 1) {
+                        let base = (z * grid.y + y) * grid.x
+                        for m in cellStart[base + max(0, c.x - 1)]..<cellStart[base + min(grid.x - 1, c.x + 1) + 1] {
+                            let d = sortedPosition[m] - q
+                            if (d * d).sum() < rl2 { near[Int(sortedIndex[m])] = true }
+                        }
                     }
                 }
             }
+            for j in owned..<n where near[j] { agentList.append(Int32(j)) }
         }
-    }
+        agents = agentList
 
-    /// The agents whose losses can act on the first `owned` atoms: the owned atoms and every
-    /// ghost within `radius` of one of them, in ascending index order.
-    func agentsNear(owned: Int) -> [Int32] {
-        var near = [Bool](repeating: false, count: positions.count)
-        for i in 0..<owned {
-            near[i] = true
-            forEachNeighbour(of: i) { j, _ in near[j] = true }
-        }
-        return near.indices.filter { near[$0] }.map(Int32.init)
-    }
-
-    /// Working memory for `withRow`, one per thread.
-    final class Scratch {
-        var keyed: [[(Float, Int32)]]
-        var indices: [Int32] = []
-        var distances: [Float] = []
-        var starts: [Int] = []
-        init(speciesCount: Int) { keyed = [[(Float, Int32)]](repeating: [], count: speciesCount) }
-    }
-
-    /// Calls `body` with atom k's row: neighbour indices species by species, where each species
-    /// starts (`speciesCount + 1` entries) and the Float distances (Å, rounded down) aligned with
-    /// the indices.
-    func withRow<T>(_ k: Int, scratch: Scratch,
-                    _ body: (UnsafeBufferPointer<Int32>, [Int], UnsafePointer<Float>) throws -> T) rethrows -> T {
-        for s in 0..<speciesCount { scratch.keyed[s].removeAll(keepingCapacity: true) }
-        forEachNeighbour(of: k) { j, d2 in
-            scratch.keyed[Int(species[j])].append((Float(d2.squareRoot()).nextDown, Int32(j)))
-        }
-        scratch.indices.removeAll(keepingCapacity: true)
-        scratch.distances.removeAll(keepingCapacity: true)
-        scratch.starts.removeAll(keepingCapacity: true)
-        scratch.starts.append(0)
-        for s in 0..<speciesCount {
-            scratch.keyed[s].sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
-            for (d, j) in scratch.keyed[s] { scratch.indices.append(j); scratch.distances.append(d) }
-            scratch.starts.append(scratch.indices.count)
-        }
-        if scratch.distances.isEmpty { scratch.distances.append(0) }
-        return try scratch.indices.withUnsafeBufferPointer { idx in
-            try scratch.distances.withUnsafeBufferPointer { dist in
-                try body(idx, scratch.starts, dist.baseAddress!)
+        // Rows, in parallel blocks of agents.
+        let count = agentList.count
+        let blocks = count < 512 ? 1 : max(1, threads) * 4
+        let per = (count + blocks - 1) / blocks
+        var blockIndices = [[Int32]](repeating: [], count: blocks)
+        var blockDistances = [[Float]](repeating: [], count: blocks)
+        var counts = [Int](repeating: 0, count: count * S)
+        sortedPosition.withUnsafeBufferPointer { sp in
+        sortedSpecies.withUnsafeBufferPointer { ss in
+        sortedIndex.withUnsafeBufferPointer { si in
+        cellStart.withUnsafeBufferPointer { cs in
+        agentList.withUnsafeBufferPointer { ag in
+        blockIndices.withUnsafeMutableBufferPointer { bi in
+        blockDistances.withUnsafeMutableBufferPointer { bd in
+        counts.withUnsafeMutableBufferPointer { cnt in
+            let bi = bi, bd = bd, cnt = cnt
+            DispatchQueue.concurrentPerform(iterations: blocks) { b in
+                var rowIndices: [Int32] = [], rowDistances: [Float] = []
+                var keyed = [[(Float, Int32)]](repeating: [], count: S)
+                for a in (b * per)..<min(count, (b + 1) * per) {
+                    let k = Int(ag[a])
+                    let q = positions[k]
+                    for s in 0..<S { keyed[s].removeAll(keepingCapacity: true) }
+                    var c = SIMD3<Int>(((q + sh) * scale).rounded(.down))
+                    c.clamp(lowerBound: .zero, upperBound: grid &- 1)
+                    for z in max(0, c.z - 1)...min(grid.z - 1, c.z + 1) {
+                        for y in max(0, c.y - 1)...min(grid.y - 1, c.y + 1) {
+                            let base = (z * grid.y + y) * grid.x
+                            for m in cs[base + max(0, c.x - 1)]..<cs[base + min(grid.x - 1, c.x + 1) + 1] {
+                                let d = sp[m] - q
+                                let d2 = (d * d).sum()
+                                if d2 < rl2 && Int(si[m]) != k {
+                                    keyed[Int(ss[m])].append((Float(d2.squareRoot()).nextDown, si[m]))
+                                }
+                            }
+                        }
+                    }
+                    for s in 0..<S {
+                        keyed[s].sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+                        for (r, j) in keyed[s] { rowIndices.append(j); rowDistances.append(r) }
+                        cnt[a * S + s] = keyed[s].count
+                    }
+                }
+                bi[b] = rowIndices
+                bd[b] = rowDistances
             }
         }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        var off = [Int](repeating: 0, count: count * S + 1)
+        for r in 0..<(count * S) { off[r + 1] = off[r] + counts[r] }
+        offsets = off
+        indices = blockIndices.flatMap { $0 }
+        var dist = blockDistances.flatMap { $0 }
+        if dist.isEmpty { dist.append(0) }
+        distances = dist
+    }
+
+    /// Whether the rows still hold for these atoms: the same count, owned count and species, and
+    /// no atom farther than skin/2 from where it was at the build.
+    func isValid(positions: UnsafeBufferPointer<SIMD3<Double>>, species: UnsafeBufferPointer<Int32>, owned: Int) -> Bool {
+        guard positions.count == reference.count, owned == self.owned else { return false }
+        let limit = 0.25 * skin * skin
+        for i in 0..<positions.count {
+            let d = positions[i] - reference[i]
+            if !((d * d).sum() <= limit) || species[i] != referenceSpecies[i] { return false }
+        }
+        return true
     }
 }
