@@ -168,9 +168,9 @@ public final class DomainForces {
 
 /// Neighbour rows of the agents of a non-periodic set of atoms (owned first, then ghosts): for
 /// each agent, every atom closer than `range + skin` (Å) when the rows were built, species by
-/// species, each species ordered by distance, with those distances (Float, rounded down), as
-/// `NeighbourList` with `orderByDistance` stores them. Built from a cell list whose atoms are
-/// copied in cell order, so the scan reads memory in sequence.
+/// species, each species ordered by distance (then index), with those distances (Float, rounded
+/// down), as `NeighbourList` with `orderByDistance` stores them. Built from a cell list whose
+/// atoms are copied in cell order, so the scan reads memory in sequence.
 struct DomainRows {
     /// The agents: the owned atoms, and for conservative models every ghost within range + skin
     /// of an owned atom.
@@ -203,8 +203,9 @@ struct DomainRows {
         box = Box(hi - lo + SIMD3(repeating: 2 * pad + 1))
         let sh = SIMD3(repeating: pad) - lo
         shift = sh
-        // Cells of edge >= rl; atoms copied in cell order.
-        var g = SIMD3<Int>((box.lengths / rl).rounded(.down))
+        // Cells of edge >= rl / 2, scanned two deep (125 cells, 42 % fewer candidates than 27
+        // cells of edge rl); atoms copied in cell order.
+        var g = SIMD3<Int>((box.lengths / (0.5 * rl)).rounded(.down))
         g.clamp(lowerBound: SIMD3(repeating: 1), upperBound: SIMD3(repeating: 1024))
         let grid = g
         let scale = SIMD3<Double>(grid) / box.lengths
@@ -239,10 +240,10 @@ struct DomainRows {
                 let q = positions[i]
                 var c = SIMD3<Int>(((q + sh) * scale).rounded(.down))
                 c.clamp(lowerBound: .zero, upperBound: grid &- 1)
-                for z in max(0, c.z - 1)...min(grid.z - 1, c.z + 1) {
-                    for y in max(0, c.y - 1)...min(grid.y - 1, c.y + 1) {
+                for z in max(0, c.z - 2)...min(grid.z - 1, c.z + 2) {
+                    for y in max(0, c.y - 2)...min(grid.y - 1, c.y + 2) {
                         let base = (z * grid.y + y) * grid.x
-                        for m in cellStart[base + max(0, c.x - 1)]..<cellStart[base + min(grid.x - 1, c.x + 1) + 1] {
+                        for m in cellStart[base + max(0, c.x - 2)]..<cellStart[base + min(grid.x - 1, c.x + 2) + 1] {
                             let d = sortedPosition[m] - q
                             if (d * d).sum() < rl2 { near[Int(sortedIndex[m])] = true }
                         }
@@ -271,28 +272,33 @@ struct DomainRows {
             let bi = bi, bd = bd, cnt = cnt
             DispatchQueue.concurrentPerform(iterations: blocks) { b in
                 var rowIndices: [Int32] = [], rowDistances: [Float] = []
-                var keyed = [[(Float, Int32)]](repeating: [], count: S)
+                var keyed = [[UInt64]](repeating: [], count: S)
                 for a in (b * per)..<min(count, (b + 1) * per) {
                     let k = Int(ag[a])
                     let q = positions[k]
                     for s in 0..<S { keyed[s].removeAll(keepingCapacity: true) }
                     var c = SIMD3<Int>(((q + sh) * scale).rounded(.down))
                     c.clamp(lowerBound: .zero, upperBound: grid &- 1)
-                    for z in max(0, c.z - 1)...min(grid.z - 1, c.z + 1) {
-                        for y in max(0, c.y - 1)...min(grid.y - 1, c.y + 1) {
+                    for z in max(0, c.z - 2)...min(grid.z - 1, c.z + 2) {
+                        for y in max(0, c.y - 2)...min(grid.y - 1, c.y + 2) {
                             let base = (z * grid.y + y) * grid.x
-                            for m in cs[base + max(0, c.x - 1)]..<cs[base + min(grid.x - 1, c.x + 1) + 1] {
+                            for m in cs[base + max(0, c.x - 2)]..<cs[base + min(grid.x - 1, c.x + 2) + 1] {
                                 let d = sp[m] - q
                                 let d2 = (d * d).sum()
                                 if d2 < rl2 && Int(si[m]) != k {
-                                    keyed[Int(ss[m])].append((Float(d2.squareRoot()).nextDown, si[m]))
+                                    // Distance bits (a positive Float orders as its bits) above the index.
+                                    let r = Float(d2.squareRoot()).nextDown
+                                    keyed[Int(ss[m])].append(UInt64(r.bitPattern) << 32 | UInt64(UInt32(bitPattern: si[m])))
                                 }
                             }
                         }
                     }
                     for s in 0..<S {
-                        keyed[s].sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
-                        for (r, j) in keyed[s] { rowIndices.append(j); rowDistances.append(r) }
+                        keyed[s].sort()
+                        for key in keyed[s] {
+                            rowIndices.append(Int32(truncatingIfNeeded: key & 0xFFFF_FFFF))
+                            rowDistances.append(Float(bitPattern: UInt32(key >> 32)))
+                        }
                         cnt[a * S + s] = keyed[s].count
                     }
                 }
