@@ -135,6 +135,13 @@ final class LammpsSession {
         withExtendedLifetime(field) {}
     }
 
+    /// The sum of `value` over all ranks (nil when the MPI library is not Open MPI and there
+    /// are several ranks).
+    func total(_ value: Double) -> Double? {
+        if let world { return world.total(value) }
+        return size == 1 ? value : nil
+    }
+
     /// Ends the run on every rank when `failed` on some rank: the lowest failing rank says its
     /// message in one line.
     func agree(failed message: String?) {

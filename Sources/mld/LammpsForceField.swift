@@ -5,8 +5,8 @@ import MLD
 /// (units, atom types, ghost cutoff, box), then computes the learned forces of the rank's own
 /// atoms from its own and ghost atoms with `DomainForces` and hands them to LAMMPS.
 ///
-/// Forces are written in the script's units (`LammpsUnits`); the sum of the rank's agents'
-/// losses is the fix's global energy (`fix_modify mld energy yes` adds it to LAMMPS's pe; for
+/// Forces are written in the script's units (`LammpsUnits`); the sum of all agents' losses (each
+/// rank's, summed over the ranks) is the fix's global energy (`fix_modify mld energy yes` adds it to LAMMPS's pe; for
 /// conservative models it is the potential energy U). No virial is given: LAMMPS's pressure
 /// lacks mld's part.
 final class LammpsForceField {
@@ -95,6 +95,7 @@ final class LammpsForceField {
         let nghost = Int(library.extractSetting(handle, "nghost"))
         let n = nlocal + nghost
         var failure: String?
+        var rankLoss = 0.0
         do {
             guard let x, let type = library.extractAtom(handle, "type")?.assumingMemoryBound(to: Int32.self) else {
                 throw MLDError.backend("LAMMPS gave no positions or atom types")
@@ -123,10 +124,12 @@ final class LammpsForceField {
                     row[0] = result[i].x * scale; row[1] = result[i].y * scale; row[2] = result[i].z * scale
                 }
             }
-            library.setEnergy(handle, LammpsScript.fixID, loss * scale)
+            rankLoss = loss * scale
         } catch {
             failure = "step \(step), rank \(session.rank): \(error)"
         }
         session.agree(failed: failure)
+        // fix external's energy is global: every rank gives the total.
+        if let total = session.total(rankLoss) { library.setEnergy(handle, LammpsScript.fixID, total) }
     }
 }

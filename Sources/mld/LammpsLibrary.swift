@@ -61,7 +61,8 @@ final class LammpsLibrary {
 }
 
 /// The few MPI calls mld makes itself, found in the MPI library liblammps loaded (Open MPI's
-/// symbols), so mld does not link MPI: agreeing across ranks on whether some rank failed.
+/// symbols), so mld does not link MPI: agreeing across ranks on whether some rank failed, and
+/// summing the ranks' losses into the fix's energy.
 final class MPIWorld {
     private typealias Allreduce = @convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer?, Int32,
                                                   UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Int32
@@ -70,16 +71,28 @@ final class MPIWorld {
     private let comm: UnsafeMutableRawPointer?
     private let int: UnsafeMutableRawPointer
     private let min: UnsafeMutableRawPointer
+    private let double: UnsafeMutableRawPointer
+    private let sum: UnsafeMutableRawPointer
 
     /// nil when the MPI library is not Open MPI (then a failure on one rank stops that rank, and
     /// mpirun the others).
     init?(fortranComm: Int32) {
         guard let a = dlsym(nil, "MPI_Allreduce"), let f = dlsym(nil, "MPI_Comm_f2c"),
-              let i = dlsym(nil, "ompi_mpi_int"), let m = dlsym(nil, "ompi_mpi_op_min") else { return nil }
+              let i = dlsym(nil, "ompi_mpi_int"), let m = dlsym(nil, "ompi_mpi_op_min"),
+              let d = dlsym(nil, "ompi_mpi_double"), let s = dlsym(nil, "ompi_mpi_op_sum") else { return nil }
         allreduce = unsafeBitCast(a, to: Allreduce.self)
         comm = unsafeBitCast(f, to: CommF2C.self)(fortranComm)
         int = i
         min = m
+        double = d
+        sum = s
+    }
+
+    /// The sum of `value` over all ranks.
+    func total(_ value: Double) -> Double {
+        var v = value, out = 0.0
+        _ = allreduce(&v, &out, 1, double, sum, comm)
+        return out
     }
 
     /// The smallest `value` over all ranks.

@@ -107,7 +107,7 @@ struct LammpsCommandTests {
 
     /// max over atoms of |F_lammps / factor - F_cpu| / max |F_cpu|, with F_cpu mld's CPU backend
     /// on the dumped positions.
-    static func forceError(model: String, dump: String, factor: Double) throws -> Double {
+    static func forceError(model: String, dump: String, factor: Double) throws -> (force: Double, loss: Double) {
         let (box, atoms) = try readDump(dump)
         let m = try LearnedModel.load(model)
         // Data-file type t is species t - 1 of the tiled configuration (mld box's order).
@@ -117,7 +117,7 @@ struct LammpsCommandTests {
         let sp = try m.speciesIndices(elements: c.elements, species: c.species).map(Int.init)
         let backend = try CPUBackend(model: m, species: sp, box: box, threads: 1)
         var f: [SIMD3<Double>] = []
-        var l: [Double]? = nil
+        var l: [Double]? = []
         try backend.computeForces(positions: c.positions, forces: &f, losses: &l)
         let scale = f.map { ($0 * $0).sum().squareRoot() }.max()!
         var worst = 0.0
@@ -125,7 +125,15 @@ struct LammpsCommandTests {
             let d = atoms[id]!.2 / factor - f[k]
             worst = max(worst, (d * d).sum().squareRoot() / scale)
         }
-        return worst
+        return (worst, l!.reduce(0, +))
+    }
+
+    /// The pe of the thermo row of step 0 in LAMMPS's screen output.
+    static func potentialEnergy(_ out: String) -> Double? {
+        let lines = out.split(separator: "\n").map { $0.split(separator: " ") }
+        guard let h = lines.firstIndex(where: { $0.first == "Step" && $0.contains("PotEng") }), h + 1 < lines.count else { return nil }
+        let column = lines[h].firstIndex(of: "PotEng")!
+        return Double(lines[h + 1][column])
     }
 
     func check(model: String, ranks: Int, units: String, cutoff: Double) throws {
@@ -137,9 +145,16 @@ struct LammpsCommandTests {
         #expect(r.status == 0, "\(tag): \(r.err)")
         guard r.status == 0 else { return }
         let factor = units == "real" ? LammpsUnits.kcalPerMolPerEV : 1
-        let e = try Self.forceError(model: Self.path("\(model).json"), dump: dump, factor: factor)
+        let (e, loss) = try Self.forceError(model: Self.path("\(model).json"), dump: dump, factor: factor)
         print("mld lammps \(tag): max |F_lammps - F_cpu| / max |F_cpu| = \(e)")
         #expect(e < 1e-10, "\(tag): forces through LAMMPS differ from the CPU backend by \(e) relative")
+        // fix_modify mld energy yes: pe is the sum of all agents' losses, whatever the rank count.
+        let pe = Self.potentialEnergy(r.out)
+        #expect(pe != nil, "\(tag): no PotEng in \(r.out)")
+        if let pe {
+            print("mld lammps \(tag): pe \(pe), sum of the losses \(loss * factor)")
+            #expect(abs(pe - loss * factor) <= 1e-6 * abs(loss * factor), "\(tag): pe \(pe) against the losses' sum \(loss * factor)")
+        }
     }
 
     @Test(arguments: [1, 2])
