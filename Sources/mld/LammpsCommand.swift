@@ -15,11 +15,11 @@ struct LammpsCommand: ParsableCommand {
         discussion: """
             Example (the README's):
               mld box --from Data/cp2k-water64-xtb-300K --frame 720 --replicate 2x2x2 --format lammps-data --out water.data
-              mpirun -np 2 mld lammps --model model.json --input scripts/in.water
-            The script must declare `fix mld all external pf/callback 1 1` before it runs, use units
-            real or metal, and set `comm_modify cutoff` to at least the model's range plus the
-            neighbor skin (twice the range for conservative models); mld checks all three.
-            Atom types map to the model's species by mass, or by --types O,H.
+              mpirun -np 2 mld lammps --model model.json --input Examples/lammps/in.water --var data=water.data
+            The script must declare `fix mld all external pf/callback 1 1` before it runs, use
+            units real or metal, and set `comm_modify cutoff` to at least the model's range plus
+            the neighbor skin (twice the range for conservative models); mld checks all three.
+            Atom types map to the model's species by mass, or by --types O,H. See docs/lammps.md.
             """)
 
     @Option(name: .long, help: "The model file (mld fit).")
