@@ -9,9 +9,10 @@ OUT        ?= out
 MLD         = .build/$(BUILD)/mld
 
 # Debian packages the project needs (headers and libraries for the system-library targets,
-# the PoCL CPU OpenCL driver so the OpenCL backend runs without a GPU, gnuplot for figures).
+# the PoCL CPU OpenCL driver so the OpenCL backend runs without a GPU, gnuplot for figures;
+# LAMMPS and Open MPI for mld lammps, which loads liblammps at run time).
 DEB_PACKAGES = ocl-icd-opencl-dev opencl-headers pocl-opencl-icd liblapacke-dev liblzma-dev \
-               gnuplot-nox clinfo xz-utils
+               gnuplot-nox clinfo xz-utils liblammps-dev lammps openmpi-bin
 
 .PHONY: all setup build run test bench bench-openmm figures clean gpu-check gpu-bundle
 
@@ -56,14 +57,15 @@ run: build
 # Tests run optimised (the fits and short MD runs on the real data need it); -enable-testing
 # keeps @testable imports working in release mode.
 # MLD_REQUIRE_OPENCL=1 and MLD_REQUIRE_ASE=1: a missing OpenCL device (PoCL, from setup) or a
-# python3 without ASE fails the tests instead of skipping them.
+# python3 without ASE fails the tests instead of skipping them; MLD_REQUIRE_LAMMPS=1 does the same
+# for mpirun and liblammps (the mld lammps tests run LAMMPS on 1 and 2 MPI ranks).
 test: setup
 	@python3 -c 'import ase' 2>/dev/null || python3 -m pip install --quiet ase || \
 	  python3 -m pip install --quiet --user --break-system-packages ase || \
 	  { echo "error: ASE could not be installed (python3 -m pip install ase); make test needs it" >&2; exit 1; }
 	@python3 -c 'import ase' || { echo "error: python3 still cannot import ase after installing it" >&2; exit 1; }
 	$(SWIFT) build -c release -Xswiftc -enable-testing
-	MLD_REQUIRE_OPENCL=1 MLD_REQUIRE_ASE=1 $(SWIFT) test -c release -Xswiftc -enable-testing
+	MLD_REQUIRE_OPENCL=1 MLD_REQUIRE_ASE=1 MLD_REQUIRE_LAMMPS=1 $(SWIFT) test -c release -Xswiftc -enable-testing
 
 # The README's figures: the PNGs of the report that `make run` writes.
 figures: run

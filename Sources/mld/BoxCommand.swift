@@ -10,7 +10,9 @@ struct BoxCommand: ParsableCommand {
             Examples:
               mld box --from Data/cp2k-water64-xtb-300K --frame -1 --replicate 4x4x4 --out big.xyz
               mld box --molecules 100000 --density 0.997 --temperature 300 --seed 7 --out box.xyz
-            The output is extended XYZ (species, pos in Å, velo in Å/fs) that mld run and ASE read.
+            The output is extended XYZ (species, pos in Å, velo in Å/fs) that mld run and ASE read,
+            or with --format lammps-data a LAMMPS data file (atom style atomic, type t = species t,
+            velocities in the --units style's units) for read_data and mld lammps.
             """)
 
     @Option(name: .long, help: "A CP2K output directory or an extended-XYZ file to tile.")
@@ -43,6 +45,12 @@ struct BoxCommand: ParsableCommand {
     @Option(name: .long, help: "The extended-XYZ file to write (a new file; see --force).")
     var out: String
 
+    @Option(name: .long, help: "Output format: xyz (extended XYZ) or lammps-data (a LAMMPS data file).")
+    var format: BoxFormat = .xyz
+
+    @Option(name: .long, help: "LAMMPS unit style of a lammps-data file's velocities: metal (Å/ps) or real (Å/fs).")
+    var units: LammpsUnits = .metal
+
     @Flag(name: .long, help: "Replace --out if it exists (mld box never replaces a file otherwise).")
     var force = false
 
@@ -64,6 +72,9 @@ struct BoxCommand: ParsableCommand {
             if o1 || o2 || xyz > Configuration.maximumAtoms / 2 {
                 throw MLDError.usage("--replicate \(replicate) asks for too many images (at most \(Configuration.maximumAtoms) atoms in all)")
             }
+        }
+        if format == .xyz && units != .metal {
+            throw MLDError.usage("--units applies to --format lammps-data only")
         }
         if from != nil && (density != 0.997 || temperature != 300 || seed != 1 || bond != 0.9572 || angle != 104.52) {
             throw MLDError.usage("--density, --temperature, --seed, --bond and --angle apply to --molecules only")
@@ -102,7 +113,10 @@ struct BoxCommand: ParsableCommand {
             c = c.replicated(counts.counts)
         }
         let built = Date()
-        try ExtendedXYZ.writeStreaming(c, to: out)
+        switch format {
+        case .xyz: try ExtendedXYZ.writeStreaming(c, to: out)
+        case .lammpsData: try LammpsDataFile.write(c, to: out, units: units, title: "mld box: \(source), replicated \(counts.description)")
+        }
         let summary = BoxSummary(c, source: source, replicate: counts.description,
                                  buildSeconds: built.timeIntervalSince(start),
                                  writeSeconds: Date().timeIntervalSince(built), output: out)
@@ -115,3 +129,11 @@ struct BoxCommand: ParsableCommand {
         print(line)
     }
 }
+
+/// `mld box --format`.
+enum BoxFormat: String, ExpressibleByArgument, CaseIterable {
+    case xyz
+    case lammpsData = "lammps-data"
+}
+
+extension LammpsUnits: ExpressibleByArgument {}

@@ -17,6 +17,7 @@ struct MLDCommand: ParsableCommand {
             CompareCommand.self,
             BoxCommand.self,
             BenchCommand.self,
+            LammpsCommand.self,
         ])
 }
 
