@@ -135,7 +135,9 @@ struct BenchCommand: ParsableCommand {
                         result.backend, result.atoms, result.atomStepsPerSecond.median, result.steps,
                         result.repeats).utf8))
                 } else {
-                    print(BenchCommand.row(result)); fflush(stdout)
+                    print(BenchCommand.row(result))
+                    if let p = result.phases { print(BenchCommand.phaseRow(p)) }
+                    fflush(stdout)
                 }
             }
         }
@@ -180,6 +182,15 @@ struct BenchCommand: ParsableCommand {
                       r.cpuSecondsPerStep * 1e3)
     }
 
+    /// The phases of one row, in ms per step.
+    static func phaseRow(_ p: PhaseBreakdown) -> String {
+        var s = String(format: "          ms/step: force %.4g, rebuild %@, integration %.4g, thermostat %.4g, other %.4g",
+                       p.force * 1e3, p.rebuild.map { String(format: "%.4g", $0 * 1e3) } ?? "-",
+                       p.integration * 1e3, p.thermostat * 1e3, p.other * 1e3)
+        if let o = p.outputPerFrame { s += String(format: "; extended XYZ %.4g ms/frame", o * 1e3) }
+        return s
+    }
+
     /// The backend and the simulation of `configuration` for one benchmark case.
     static func makeCase(_ kind: BenchBackend, model: LearnedModel, configuration c: Configuration,
                          simulation: SimulationSettings, opencl: OpenCLOptions) throws -> BenchmarkCase {
@@ -188,9 +199,13 @@ struct BenchCommand: ParsableCommand {
         let backend = try makeBackend(kind == .opencl ? .opencl : .cpu, model: model, species: species,
                                       box: c.box, opencl: opencl).backend
         let sim = try Simulation(configuration: c, backend: backend, settings: simulation)
+        sim.samplesBonds = false
         let device = backend as? OpenCLBackend
-        return BenchmarkCase(backend: backend, step: { try sim.advance() }, positions: { sim.positions },
-                             temperature: { sim.temperature },
-                             transferSeconds: device.map { d in { d.transferSeconds } })
+        var bench = BenchmarkCase(backend: backend, step: { try sim.advance() }, positions: { sim.positions },
+                                  temperature: { sim.temperature },
+                                  transferSeconds: device.map { d in { d.transferSeconds } })
+        bench.phases = { sim.phaseSeconds }
+        bench.frame = { sim.configuration }
+        return bench
     }
 }

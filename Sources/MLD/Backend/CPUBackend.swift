@@ -13,6 +13,9 @@ public final class CPUBackend: ForceBackend {
     public let name = "cpu"
     public var deviceName: String { "\(threads) thread\(threads == 1 ? "" : "s") (Swift, double precision)" }
     public var neighbourListBuilds: Int { list.builds }
+    /// Wall seconds spent rebuilding the neighbour list so far.
+    public var rebuildSeconds: Double? { rebuildTotal }
+    private var rebuildTotal = 0.0
 
     /// The per-agent evaluation.
     public let potential: any AgentPotential
@@ -90,8 +93,11 @@ public final class CPUBackend: ForceBackend {
         if forces.count != n { forces = [SIMD3<Double>](repeating: .zero, count: n) }
         if losses != nil && losses!.count != n { losses = [Double](repeating: 0, count: n) }
         if wrapped.count != n { wrapped = [SIMD3<Double>](repeating: .zero, count: n) }
-        for i in 0..<n { wrapped[i] = box.wrap(positions[i]) }
-        if list.needsRebuild(positions) { list.build(positions, box: box, species: species) }
+        if wrapAndCheck(positions) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            list.build(positions, box: box, species: species)
+            rebuildTotal += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        }
 
         while true {
             let needed = try evaluate(potential, forces: &forces, losses: &losses)
@@ -99,8 +105,45 @@ public final class CPUBackend: ForceBackend {
             // The list was too short to find every nearest neighbour: grow it and start over.
             let r = min(potential.interactionRange, max(needed * 1.05, list.radius * 1.1))
             list.setRadius(r)
+            let t0 = DispatchTime.now().uptimeNanoseconds
             list.build(positions, box: box, species: species)
+            rebuildTotal += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         }
+    }
+
+    /// Wraps `positions` into `wrapped` and answers whether the list needs a rebuild (as
+    /// `NeighbourList.needsRebuild`), in one pass over fixed blocks of atoms on all cores.
+    private func wrapAndCheck(_ positions: [SIMD3<Double>]) -> Bool {
+        let n = positions.count
+        let blocks = AtomBlocks(atoms: n, threads: threads)
+        let box = self.box
+        let reference = list.reference
+        let check = reference.count == n && n > 0
+        let worst = UnsafeMutableBufferPointer<Double>.allocate(capacity: blocks.count)
+        defer { worst.deallocate() }
+        positions.withUnsafeBufferPointer { p in
+            reference.withUnsafeBufferPointer { ref in
+                wrapped.withUnsafeMutableBufferPointer { w in
+                    blocks.forEach { b in
+                        var most = 0.0
+                        for i in blocks.range(b) {
+                            let q = p[i]
+                            w[i] = box.wrap(q)
+                            if check {
+                                let d = q - ref[i]
+                                most = max(most, (d * d).sum())
+                            }
+                        }
+                        worst[b] = most
+                    }
+                }
+            }
+        }
+        guard check else { return true }
+        let limit = 0.25 * list.skin * list.skin
+        var most = 0.0
+        for b in 0..<blocks.count { most = max(most, worst[b]) }
+        return !(most <= limit)
     }
 
     /// Runs every agent; returns 0, or the largest neighbour-list radius an agent asked for.

@@ -60,16 +60,23 @@ public struct QuadraticLoss: Sendable, Equatable {
 
     /// Force F = -sum_a g_a dphi_a (eV/Å) and loss (eV) from phi and dphi/dq_k, with no
     /// allocation, given W (row-major P x P) and w as raw pointers. `g` is scratch of length P; on return it holds dH/dphi.
+    ///
+    /// W phi is accumulated row by row of W (`g += phi_b W[b, :]`), which for a symmetric W adds
+    /// the same products in the same order as the dot product of row a with phi, but lets the
+    /// P sums advance side by side (SIMD) instead of one long chain each.
     @inline(__always)
     public static func lossAndForce(count p: Int, phi: UnsafePointer<Double>, dphi: UnsafePointer<SIMD3<Double>>,
                                     g: UnsafeMutablePointer<Double>, Wp: UnsafePointer<Double>,
                                     wp: UnsafePointer<Double>) -> (force: SIMD3<Double>, loss: Double) {
+        for a in 0..<p { g[a] = 0 }
+        for b in 0..<p {
+            let x = phi[b], row = Wp + b * p
+            for a in 0..<p { g[a] += x * row[a] }
+        }
         var h = 0.0
         var f = SIMD3<Double>.zero
         for a in 0..<p {
-            var s = 0.0
-            let row = Wp + a * p
-            for b in 0..<p { s += row[b] * phi[b] }
+            let s = g[a]
             let ga = wp[a] + s
             g[a] = ga
             h += phi[a] * (wp[a] + 0.5 * s)
