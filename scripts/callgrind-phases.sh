@@ -32,6 +32,7 @@ taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" --togg
   "$MLD" bench --model "$MODEL" --data "$tmp/box.xyz" --atoms "$ATOMS" --steps "$STEPS" --repeats 1 --backend cpu \
   >"$tmp/bench.txt" 2>"$tmp/valgrind.txt" || { cat "$tmp/valgrind.txt" >&2; exit 1; }
 callgrind_annotate --inclusive=yes --threshold=100 "$tmp/cg.out" >"$tmp/annotated.txt" 2>/dev/null
+[ -n "${KEEP:-}" ] && cp "$tmp/cg.out" "$KEEP"
 python3 - "$tmp/annotated.txt" "$ATOMS" "$STEPS" "$MODEL" <<'EOF'
 import re, sys
 text, atoms, steps, model = open(sys.argv[1]).read(), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
@@ -40,7 +41,7 @@ def inclusive(pattern):
     # The largest inclusive count among the functions whose name matches (one entry per symbol).
     best = 0
     for line in text.splitlines():
-        m = re.match(r"\s*([\d,]+) \([\d.]+%\)\s+(.*)", line)
+        m = re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*)", line)
         if m and re.search(pattern, m.group(2)):
             best = max(best, int(m.group(1).replace(",", "")))
     return best

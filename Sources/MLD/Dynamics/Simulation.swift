@@ -140,7 +140,7 @@ public final class Simulation {
     /// pass that changes the velocities; see `Simulation+FusedStep.swift`).
     var twiceKineticSum = 0.0
     /// The fixed blocks of the fused passes.
-    let blocks: AtomBlocks
+    var blocks: AtomBlocks
     /// Wall seconds spent in each phase of the steps so far.
     public internal(set) var phaseSeconds = StepPhaseSeconds()
     /// Whether output steps sample the O-H bonds for the run's summary (`statistics`); off for
@@ -353,7 +353,7 @@ public final class Simulation {
     /// O-H bond lengths in Å: for every H, the distance to its nearest O (minimum image).
     public func bondLengths() -> [Double] {
         guard let o = oxygen, let h = hydrogen else { return [] }
-        var list = NeighbourList(radius: 1.6, skin: 0)
+        var list = NeighbourList(radius: 1.6, skin: 0, threads: AtomBlocks.defaultThreads)
         list.build(positions, box: box)
         var out: [Double] = []
         for i in 0..<positions.count where species[i] == h {

@@ -84,4 +84,30 @@ public struct QuadraticLoss: Sendable, Equatable {
         }
         return (f, h)
     }
+
+    /// The same with W stored row by row in SIMD4 chunks, `chunks` per row (row b is
+    /// `Wv[b * chunks ..< (b + 1) * chunks]`, zero past column P), and `gv` as `chunks` SIMD4 of
+    /// scratch: the P sums advance four at a time. Same products, same order, same bits as
+    /// `lossAndForce(count:phi:dphi:g:Wp:wp:)` for a symmetric W; on return `g` (length P) holds dH/dphi.
+    @inline(__always)
+    public static func lossAndForce(count p: Int, chunks: Int, phi: UnsafePointer<Double>,
+                                    dphi: UnsafePointer<SIMD3<Double>>, g: UnsafeMutablePointer<Double>,
+                                    gv: UnsafeMutablePointer<SIMD4<Double>>, Wv: UnsafePointer<SIMD4<Double>>,
+                                    wp: UnsafePointer<Double>) -> (force: SIMD3<Double>, loss: Double) {
+        for c in 0..<chunks { gv[c] = .zero }
+        for b in 0..<p {
+            let x = SIMD4<Double>(repeating: phi[b]), row = Wv + b * chunks
+            for c in 0..<chunks { gv[c] += x * row[c] }
+        }
+        var h = 0.0
+        var f = SIMD3<Double>.zero
+        for a in 0..<p {
+            let s = gv[a >> 2][a & 3]
+            let ga = wp[a] + s
+            g[a] = ga
+            h += phi[a] * (wp[a] + 0.5 * s)
+            f -= ga * dphi[a]
+        }
+        return (f, h)
+    }
 }
