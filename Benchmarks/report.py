@@ -138,7 +138,7 @@ def main(argv):
     for n in sizes:
         lines.append("| %d | " % n + " | ".join(cols.get((h[0], h[1], n), "-") for h in heads) + " |")
     if interleaved:
-        lines[3:3] = interleaved_section(interleaved) + ["## All backends, one after the other", ""]
+        lines[4:4] = interleaved_section(interleaved) + ["## All backends, one after the other", ""]
     lines += ["", "Atom-steps per CPU-second (user + system time of all the process's threads; on a machine "
               "shared with other work this is steadier than the wall-clock rate above, and times the core "
               "count it estimates the rate on an idle machine when every core is busy):", "",
