@@ -14,7 +14,7 @@ MLD         = .build/$(BUILD)/mld
 DEB_PACKAGES = ocl-icd-opencl-dev opencl-headers pocl-opencl-icd liblapacke-dev liblzma-dev \
                gnuplot-nox clinfo xz-utils liblammps-dev lammps openmpi-bin
 
-.PHONY: all setup build run test bench bench-openmm figures clean gpu-check gpu-bundle
+.PHONY: all setup build run test bench bench-openmm bench-openmm-venv figures clean gpu-check gpu-bundle
 
 all: build
 
@@ -79,6 +79,9 @@ clean:
 # BENCHMARKS.md gets one side-by-side table. BENCH_ATOMS are 192 k^3 (the CP2K frame tiled).
 BENCH_ATOMS ?= 192,1536,12288,98304,786432
 BENCH_MODEL ?= $(OUT)/model-distances.json
+# The interleaved mld / OpenMM CPU comparison (Benchmarks/interleave.py): sizes and rounds.
+BENCH_CPU_ATOMS ?= 192,1536,12288,98304
+BENCH_ROUNDS    ?= 3
 VENV        ?= .venv
 
 # The speed reference is the paper's model (selfish, distances only); the cost of the default
@@ -89,20 +92,26 @@ bench: build
 	test -f $(OUT)/model.json || $(MLD) fit --data $(DATA) --out $(OUT)/model.json
 	test -f $(OUT)/model-conservative.json || \
 	  $(MLD) fit --data $(DATA) --train-data $(DATA_HOT) --agents conservative --angles sums --out $(OUT)/model-conservative.json
+	$(MAKE) bench-openmm-venv
+	python3 Benchmarks/interleave.py --mld $(MLD) --openmm-python $(VENV)/bin/python --atoms $(BENCH_CPU_ATOMS) \
+	  --rounds $(BENCH_ROUNDS) --model "distances=$(BENCH_MODEL)" --model "default=$(OUT)/model.json" \
+	  --data $(DATA) --json $(OUT)/bench-interleaved.json
 	$(MLD) bench --model $(BENCH_MODEL) --backend all --atoms $(BENCH_ATOMS) --cp2k $(DATA) --json > $(OUT)/bench-mld.json
 	$(MAKE) bench-openmm
-	python3 Benchmarks/report.py $(OUT)/bench-mld.json $(OUT)/bench-openmm.json --out BENCHMARKS.md
+	python3 Benchmarks/report.py $(OUT)/bench-mld.json $(OUT)/bench-openmm.json --interleaved $(OUT)/bench-interleaved.json --out BENCHMARKS.md
 	python3 scripts/model-cost.py --mld $(MLD) --atoms 12288 --rounds 3 "distances (selfish; the paper's model)=$(BENCH_MODEL)" \
 	  "default: distances + bend + 12 angular sums (selfish)=$(OUT)/model.json" \
 	  "distances + 12 angular sums (conservative)=$(OUT)/model-conservative.json" > $(OUT)/model-cost.md
 	printf '\n## The cost of the models\n\n' >> BENCHMARKS.md && cat $(OUT)/model-cost.md >> BENCHMARKS.md
 	cat BENCHMARKS.md
 
-bench-openmm:
-	mkdir -p $(OUT)
+bench-openmm-venv:
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV) || \
 	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv && python3 -m venv $(VENV))
 	$(VENV)/bin/python -c 'import openmm' 2>/dev/null || $(VENV)/bin/pip install openmm
+
+bench-openmm: bench-openmm-venv
+	mkdir -p $(OUT)
 	$(VENV)/bin/python Benchmarks/openmm_water.py --atoms $(BENCH_ATOMS) --data $(DATA) --json $(OUT)/bench-openmm.json
 
 # The GPU check (docs/opencl.md "On a GPU machine"): devices, the OpenCL parity suites, mld bench

@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Merges `mld bench --json` and `Benchmarks/openmm_water.py --json` into one Markdown report.
 
-Usage: report.py MLD_JSON OPENMM_JSON [--out BENCHMARKS.md]
-Writes the Markdown (atomically with --out, else to standard output): one side-by-side table of
-atom-steps/s per box size (median of repeats, min-max below it) for mld CPU, mld OpenCL,
-OpenMM CPU and OpenMM OpenCL, the CP2K speed-up, the detail of the mld runs, and the machine.
-A missing or empty OpenMM file leaves its columns as "-" with the reason.
+Usage: report.py MLD_JSON OPENMM_JSON [--interleaved INTERLEAVED_JSON] [--out BENCHMARKS.md]
+Writes the Markdown (atomically with --out, else to standard output): with --interleaved (the
+output of Benchmarks/interleave.py) first the interleaved comparison of mld's CPU backend (each
+model) with OpenMM's CPU platform: medians over the rounds of atom-steps per wall second and per
+CPU-second, the ratios mld / OpenMM (median over the rounds of each round's ratio), and where
+the mld step's time goes; then one side-by-side table of atom-steps/s per box size (median of
+repeats, min-max below it) for mld CPU, mld OpenCL, OpenMM CPU and OpenMM OpenCL, the CP2K
+speed-up, the detail of the mld runs, and the machine. A missing or empty OpenMM file leaves its
+columns as "-" with the reason.
 """
 import json
 import os
@@ -20,8 +24,72 @@ def cell(med, lo, hi):
     return "%s (%s-%s)" % (fmt(med), fmt(lo), fmt(hi))
 
 
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return None if n == 0 else (xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2]))
+
+
+def interleaved_section(path):
+    """The interleaved mld / OpenMM tables (see the module comment)."""
+    d = json.load(open(path))
+    runs, sizes, labels = d["runs"], d["atoms"], d["models"]
+    m = d["machine"]
+    omm = [r for r in runs if r["engine"] == "openmm"]
+    omm_label = omm[0]["label"] if omm else "OpenMM CPU"
+
+    def pick(engine, label, n, key):
+        return {r["round"]: r[key] for r in runs
+                if r["engine"] == engine and r["atoms"] == n and (engine == "openmm" or r["label"] == label)}
+
+    lines = ["## mld CPU against OpenMM CPU, interleaved", "",
+             "`Benchmarks/interleave.py` (run by `make bench`), %d rounds; in every round each size ran "
+             "`mld bench --backend cpu --repeats 1` for each model and then `Benchmarks/openmm_water.py "
+             "--platforms CPU --repeats 1`, so both saw the same load. %d cores, %s, %s; 1-minute load "
+             "average %.2f at the end (other work shared the cores). Medians over the rounds; a ratio is the "
+             "median of the rounds' ratios mld / OpenMM." % (
+                 d["rounds"], m["cores"], m["cpuModel"], m["date"], d["loadAverageAtEnd"]), ""]
+    for title, key in [("Atom-steps per wall second", "atom_steps_per_s"),
+                       ("Atom-steps per CPU-second (user + system, all threads of the process)", "cpu_atom_steps_per_s")]:
+        head = "| atoms | " + " | ".join("mld %s" % l for l in labels) + " | %s | " % omm_label + \
+            " | ".join("ratio %s" % l for l in labels) + " |"
+        lines += [title + ":", "", head, "|---:|" + "---:|" * (2 * len(labels) + 1)]
+        for n in sizes:
+            o = pick("openmm", None, n, key)
+            cells, ratios = [], []
+            for l in labels:
+                x = pick("mld", l, n, key)
+                cells.append(fmt(median(list(x.values()))))
+                rs = [x[r] / o[r] for r in x if r in o and o[r] > 0]
+                ratios.append("%.2f" % median(rs) if rs else "-")
+            lines.append("| %d | %s | %s | %s |" % (n, " | ".join(cells), fmt(median(list(o.values()))), " | ".join(ratios)))
+        lines.append("")
+    lines += ["Where the mld step goes (ms per step, medians over the rounds; force excludes the neighbour-list "
+              "rebuilds, other is the rest of the step; extended XYZ is the time to format one output frame):", "",
+              "| model | atoms | step | force | rebuild | integration | thermostat | other | extended XYZ ms/frame |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for l in labels:
+        for n in sizes:
+            ph = [r["phases"] for r in runs if r["engine"] == "mld" and r["label"] == l and r["atoms"] == n and r.get("phases")]
+            if not ph:
+                continue
+            def col(k):
+                v = median([p[k] for p in ph if p.get(k) is not None])
+                return "%.4g" % (v * 1e3) if v is not None else "-"
+            lines.append("| %s | %d | %s |" % (l, n, " | ".join(col(k) for k in
+                         ["step", "force", "rebuild", "integration", "thermostat", "other", "outputPerFrame"])))
+    lines += ["", "Models: " + "; ".join("%s = `%s`" % (l, next(r["model"] for r in runs if r.get("label") == l))
+                                       for l in labels) + ".", ""]
+    return lines
+
+
 def main(argv):
     out = None
+    interleaved = None
+    if "--interleaved" in argv:
+        i = argv.index("--interleaved")
+        interleaved = argv[i + 1]
+        argv = argv[:i] + argv[i + 2:]
     if "--out" in argv:
         i = argv.index("--out")
         out = argv[i + 1]
@@ -69,6 +137,8 @@ def main(argv):
              "|---:|" + "---:|" * len(heads)]
     for n in sizes:
         lines.append("| %d | " % n + " | ".join(cols.get((h[0], h[1], n), "-") for h in heads) + " |")
+    if interleaved:
+        lines[4:4] = interleaved_section(interleaved) + ["## All backends, one after the other", ""]
     lines += ["", "Atom-steps per CPU-second (user + system time of all the process's threads; on a machine "
               "shared with other work this is steadier than the wall-clock rate above, and times the core "
               "count it estimates the rate on an idle machine when every core is busy):", "",

@@ -143,7 +143,8 @@ struct BenchCommand: ParsableCommand {
                         result.repeats).utf8))
                 } else {
                     print(BenchCommand.row(result))
-                    if let extra = BenchCommand.phaseRow(result) { print(extra) }
+                    if let p = result.phases { print(BenchCommand.phaseRow(p)) }
+                    if let extra = BenchCommand.deviceRow(result) { print(extra) }
                     fflush(stdout)
                 }
             }
@@ -190,7 +191,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// The bytes moved per step and the device time per phase, under a result's row.
-    static func phaseRow(_ r: BenchmarkResult) -> String? {
+    static func deviceRow(_ r: BenchmarkResult) -> String? {
         guard r.bytesPerStep != nil || r.phaseSecondsPerStep != nil else { return nil }
         var parts: [String] = []
         if let b = r.bytesPerStep { parts.append(String(format: "%.4g bytes/step host<->device", b)) }
@@ -206,6 +207,15 @@ struct BenchCommand: ParsableCommand {
         return "        per step: " + parts.joined(separator: "; ")
     }
 
+    /// The phases of one row, in ms per step.
+    static func phaseRow(_ p: PhaseBreakdown) -> String {
+        var s = String(format: "          ms/step: force %.4g, rebuild %@, integration %.4g, thermostat %.4g, other %.4g",
+                       p.force * 1e3, p.rebuild.map { String(format: "%.4g", $0 * 1e3) } ?? "-",
+                       p.integration * 1e3, p.thermostat * 1e3, p.other * 1e3)
+        if let o = p.outputPerFrame { s += String(format: "; extended XYZ %.4g ms/frame", o * 1e3) }
+        return s
+    }
+
     /// The backend and the simulation of `configuration` for one benchmark case.
     static func makeCase(_ kind: BenchBackend, model: LearnedModel, configuration c: Configuration,
                          simulation: SimulationSettings, opencl: OpenCLOptions) throws -> BenchmarkCase {
@@ -214,6 +224,7 @@ struct BenchCommand: ParsableCommand {
         let backend = try makeBackend(kind == .cpu ? .cpu : .opencl, model: model, species: species,
                                       box: c.box, opencl: opencl).backend
         let sim = try Simulation(configuration: c, backend: backend, settings: simulation)
+        sim.samplesBonds = false
         let device = backend as? OpenCLBackend
         var resident: OpenCLResidentDynamics?
         if kind == .openclResident, let device {
@@ -230,6 +241,8 @@ struct BenchCommand: ParsableCommand {
             bench.profiling = { device.profiling = $0 }
             bench.phaseSeconds = { device.phaseSeconds }
         }
+        bench.phases = { sim.phaseSeconds }
+        bench.frame = { try? sim.synchronize(); return sim.configuration }
         return bench
     }
 }

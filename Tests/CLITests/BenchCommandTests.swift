@@ -75,6 +75,19 @@ import Testing
         let machine = try #require(obj["machine"] as? [String: Any])
         #expect((machine["cores"] as? Int).map { $0 >= 1 } == true)
         #expect(machine["cpuModel"] is String && machine["date"] is String)
+        // The per-phase breakdown: every phase timed, none longer than the step they add up to.
+        for res in results {
+            let phases = try #require(res["phases"] as? [String: Double], "no phases in \(res)")
+            let step = try #require(phases["step"])
+            for key in ["force", "integration", "thermostat", "other", "outputPerFrame"] {
+                #expect(phases[key] != nil, "phases lack \(key)")
+            }
+            #expect(phases["rebuild"] != nil, "the CPU backend times its rebuilds")
+            #expect(step > 0 && phases["force"]! > 0 && phases["integration"]! > 0 && phases["outputPerFrame"]! > 0)
+            let parts = ["force", "rebuild", "integration", "thermostat"].map { phases[$0]! }.reduce(0, +)
+            #expect(parts <= step * (1 + 1e-9), "phases \(parts) s exceed the step \(step) s")
+            #expect(abs(parts + phases["other"]! - step) <= 1e-9 * step)
+        }
     }
 
     @Test func textTableHasTheColumns() throws {
@@ -82,7 +95,8 @@ import Testing
                             "--cp2k", "Data/cp2k-water64-xtb-300K"])
         #expect(r.status == 0, "\(r.err)")
         for column in ["atoms", "steps/s", "atom-steps/s", "ns/day", "force ms", "transfer ms", "rebuilds",
-                       "peak MB", "device: cpu", "CP2K:", "speed-up of the mld cpu step", "machine:"] {
+                       "peak MB", "device: cpu", "CP2K:", "speed-up of the mld cpu step", "machine:",
+                       "ms/step: force", "rebuild", "integration", "thermostat", "extended XYZ"] {
             #expect(r.out.contains(column), "missing '\(column)' in:\n\(r.out)")
         }
         #expect(r.out.split(separator: "\n").contains { $0.hasPrefix("cpu ") && $0.contains(" 192 ") })

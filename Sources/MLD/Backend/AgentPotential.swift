@@ -32,11 +32,17 @@ public protocol AgentPotential: Sendable {
     /// After `evaluate` of a conservative potential: calls `body(atom, force)` (eV/Å) for every
     /// force the agent's loss puts on another atom.
     func forEachNeighbourForce(workspace: Workspace, _ body: (Int, SIMD3<Double>) -> Void)
+    /// Whether the potential knows a training range (then `isOutsideTrainingRange` answers).
+    var hasTrainingRange: Bool { get }
+    /// After `evaluate` of an agent of species `s`: whether its invariants left the training range.
+    func isOutsideTrainingRange(workspace: Workspace, species s: Int) -> Bool
 }
 
 extension AgentPotential {
     public var isConservative: Bool { false }
     public func forEachNeighbourForce(workspace: Workspace, _ body: (Int, SIMD3<Double>) -> Void) {}
+    public var hasTrainingRange: Bool { false }
+    public func isOutsideTrainingRange(workspace: Workspace, species s: Int) -> Bool { false }
 }
 
 /// What one agent sees: its own index and position, its neighbour list, every position and

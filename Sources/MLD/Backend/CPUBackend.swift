@@ -13,6 +13,9 @@ public final class CPUBackend: ForceBackend {
     public let name = "cpu"
     public var deviceName: String { "\(threads) thread\(threads == 1 ? "" : "s") (Swift, double precision)" }
     public var neighbourListBuilds: Int { list.builds }
+    /// Wall seconds spent rebuilding the neighbour list so far.
+    public var rebuildSeconds: Double? { rebuildTotal }
+    private var rebuildTotal = 0.0
 
     /// The per-agent evaluation.
     public let potential: any AgentPotential
@@ -26,6 +29,10 @@ public final class CPUBackend: ForceBackend {
     public private(set) var list: NeighbourList
 
     private var wrapped: [SIMD3<Double>] = []
+    /// At the last evaluation that computed losses, for a potential with a training range: whether
+    /// each agent's invariants lay outside it, and the positions (Å) it was for.
+    public private(set) var outsideTrainingRange: (positions: [SIMD3<Double>], flags: [Bool])?
+    private var pendingOutside: [Bool] = []
     /// Conservative potentials: per block, the forces (atom, eV/Å) of its agents' losses in agent
     /// order (each agent's own force first), added up after the parallel pass in block order so
     /// the sum does not depend on the thread count.
@@ -90,17 +97,70 @@ public final class CPUBackend: ForceBackend {
         if forces.count != n { forces = [SIMD3<Double>](repeating: .zero, count: n) }
         if losses != nil && losses!.count != n { losses = [Double](repeating: 0, count: n) }
         if wrapped.count != n { wrapped = [SIMD3<Double>](repeating: .zero, count: n) }
-        for i in 0..<n { wrapped[i] = box.wrap(positions[i]) }
-        if list.needsRebuild(positions) { list.build(positions, box: box, species: species) }
+        let moved = wrapAndCheck(positions)
+        // A neighbour listed at d0 is now at least d0 - 2 x (the largest displacement since the
+        // build) away, which is at most the skin: the nearest search may stop that much earlier.
+        reach = moved.rebuild ? 0 : min(list.skin, 2 * moved.largest.squareRoot() * (1 + 1e-12) + 1e-12)
+        if moved.rebuild {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            list.build(positions, box: box, species: species)
+            rebuildTotal += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        }
 
         while true {
             let needed = try evaluate(potential, forces: &forces, losses: &losses)
-            if needed == 0 { return }
+            if needed == 0 {
+                if !pendingOutside.isEmpty { outsideTrainingRange = (positions, pendingOutside) }
+                return
+            }
             // The list was too short to find every nearest neighbour: grow it and start over.
             let r = min(potential.interactionRange, max(needed * 1.05, list.radius * 1.1))
             list.setRadius(r)
+            reach = 0
+            let t0 = DispatchTime.now().uptimeNanoseconds
             list.build(positions, box: box, species: species)
+            rebuildTotal += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         }
+    }
+
+    /// How much nearer (Å) than its build-time distance a listed neighbour can be now: twice the
+    /// largest displacement since the last build (at most the skin).
+    private var reach = 0.0
+
+    /// Wraps `positions` into `wrapped` and answers whether the list needs a rebuild (as
+    /// `NeighbourList.needsRebuild`) and the largest squared displacement since the last build
+    /// (Å²), in one pass over fixed blocks of atoms on all cores.
+    private func wrapAndCheck(_ positions: [SIMD3<Double>]) -> (rebuild: Bool, largest: Double) {
+        let n = positions.count
+        let blocks = AtomBlocks(atoms: n, threads: threads)
+        let box = self.box
+        let reference = list.reference
+        let check = reference.count == n && n > 0
+        let worst = UnsafeMutableBufferPointer<Double>.allocate(capacity: blocks.count)
+        defer { worst.deallocate() }
+        positions.withUnsafeBufferPointer { p in
+            reference.withUnsafeBufferPointer { ref in
+                wrapped.withUnsafeMutableBufferPointer { w in
+                    blocks.forEach { b in
+                        var most = 0.0
+                        for i in blocks.range(b) {
+                            let q = p[i]
+                            w[i] = box.wrap(q)
+                            if check {
+                                let d = q - ref[i]
+                                most = max(most, (d * d).sum())
+                            }
+                        }
+                        worst[b] = most
+                    }
+                }
+            }
+        }
+        guard check else { return (true, 0) }
+        let limit = 0.25 * list.skin * list.skin
+        var most = 0.0
+        for b in 0..<blocks.count { most = max(most, worst[b]) }
+        return (!(most <= limit), most)
     }
 
     /// Runs every agent; returns 0, or the largest neighbour-list radius an agent asked for.
@@ -113,9 +173,11 @@ public final class CPUBackend: ForceBackend {
         var failure = [Error?](repeating: nil, count: blocks)
         let wantLoss = losses != nil
         var lossBuffer = losses ?? []
+        let wantRange = wantLoss && potential.hasTrainingRange
+        var outside = [Bool](repeating: false, count: wantRange ? n : 0)
         let L = box.lengths
         let box = self.box
-        let radius = list.radius, skin = list.skin
+        let radius = list.radius, skin = reach
         let S = list.speciesCount
         let work = workspaces.map { $0 as! P.Workspace }
         let conservative = potential.isConservative
@@ -129,9 +191,10 @@ public final class CPUBackend: ForceBackend {
                     list.indices.withUnsafeBufferPointer { idx in
                         forces.withUnsafeMutableBufferPointer { frc in
                             lossBuffer.withUnsafeMutableBufferPointer { lss in
+                              outside.withUnsafeMutableBufferPointer { out in
                                 needed.withUnsafeMutableBufferPointer { need in
                                     failure.withUnsafeMutableBufferPointer { fail in
-                                        let frc = frc, lss = lss, need = need, fail = fail
+                                        let frc = frc, lss = lss, need = need, fail = fail, out = out
                                         DispatchQueue.concurrentPerform(iterations: blocks) { b in
                                             let ws = work[b]
                                             let starts = UnsafeMutablePointer<Int>.allocate(capacity: S + 1)
@@ -157,6 +220,9 @@ public final class CPUBackend: ForceBackend {
                                                     let r = try potential.evaluate(hood, workspace: ws)
                                                     frc[k] = r.force
                                                     if wantLoss { lss[k] = r.loss }
+                                                    if wantRange && r.neededRadius == 0 {
+                                                        out[k] = potential.isOutsideTrainingRange(workspace: ws, species: Int(spc[k]))
+                                                    }
                                                     most = max(most, r.neededRadius)
                                                     if let part, r.neededRadius == 0 {
                                                         part.atoms.append(Int32(k)); part.forces.append(r.force)
@@ -172,6 +238,7 @@ public final class CPUBackend: ForceBackend {
                                         }
                                     }
                                 }
+                              }
                             }
                         }
                     }
@@ -181,6 +248,7 @@ public final class CPUBackend: ForceBackend {
         }
         if let e = failure.first(where: { $0 != nil }) { throw e! }
         if wantLoss { losses = lossBuffer }
+        pendingOutside = wantRange ? outside : []
         let most = needed.max() ?? 0
         if conservative && most == 0 {
             for i in 0..<n { forces[i] = .zero }

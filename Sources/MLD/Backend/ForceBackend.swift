@@ -12,8 +12,14 @@ public protocol ForceBackend: AnyObject {
     var deviceName: String { get }
     /// How often the neighbour list has been rebuilt so far.
     var neighbourListBuilds: Int { get }
+    /// Wall seconds spent rebuilding the neighbour list so far, where the backend measures it.
+    var rebuildSeconds: Double? { get }
     /// Computes forces in eV/Å into `forces` (resized to the atom count); if `losses` is not
     /// nil it is filled with every agent's loss in eV.
     func computeForces(positions: [SIMD3<Double>], forces: inout [SIMD3<Double>],
                        losses: inout [Double]?) throws
+}
+
+extension ForceBackend {
+    public var rebuildSeconds: Double? { nil }
 }

@@ -43,6 +43,13 @@ public struct LearnedModelPotential: AgentPotential {
 
     public var isConservative: Bool { model.agents == .conservative }
 
+    public var hasTrainingRange: Bool { true }
+
+    @inline(__always)
+    public func isOutsideTrainingRange(workspace ev: AgentForceEvaluator, species s: Int) -> Bool {
+        ev.lastOutOfRange(species: s)
+    }
+
     @inline(__always)
     public func forEachNeighbourForce(workspace ev: AgentForceEvaluator, _ body: (Int, SIMD3<Double>) -> Void) {
         for i in 0..<ev.neighbourCount {
@@ -119,6 +126,35 @@ extension LearnedModel {
             }
         }
         out.fraction = Double(outside) / Double(max(c.count, 1))
+        return out
+    }
+
+    /// The same as `extrapolation(_:)` from flags already known (`outside[k]`: agent k of `c` has
+    /// some invariant outside the training range): the fraction is counted, and only the first
+    /// flagged agent is evaluated, to name its invariant.
+    public func extrapolation(_ c: Configuration, outside: [Bool]) throws -> Extrapolation {
+        guard outside.count == c.count else { return try extrapolation(c) }
+        var out = Extrapolation(fraction: Double(outside.lazy.filter { $0 }.count) / Double(max(c.count, 1)))
+        guard let k = outside.firstIndex(of: true) else { return out }
+        let sp = try speciesIndices(elements: c.elements, species: c.species)
+        let ev = makeAgentEvaluator()
+        let all = (0..<Int32(c.count)).map { $0 }
+        try c.positions.withUnsafeBufferPointer { pos in
+            try sp.withUnsafeBufferPointer { spp in
+                try all.withUnsafeBufferPointer { row in
+                    _ = try ev.force(agent: k, positions: pos, species: spp, box: c.box, candidates: row)
+                }
+            }
+        }
+        let s = Int(sp[k]), r = ranges[s]
+        for a in 0..<invariantCount {
+            let x = ev.invariants.phi[a]
+            if x < r.min[a] || x > r.max[a] {
+                out.atom = k; out.species = species[s].symbol; out.invariant = invariants.label(a)
+                out.value = x; out.range = r.min[a]...r.max[a]
+                break
+            }
+        }
         return out
     }
 

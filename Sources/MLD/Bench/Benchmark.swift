@@ -27,6 +27,10 @@ public struct BenchmarkCase {
     /// (OpenCL profiling events), for backends that have it.
     public var profiling: ((Bool) -> Void)?
     public var phaseSeconds: (() -> [String: Double])?
+    /// Wall seconds per phase of the steps so far, for cases that time their phases.
+    public var phases: (() -> StepPhaseSeconds)?
+    /// The current frame, for timing its output as extended XYZ.
+    public var frame: (() -> Configuration)?
 
     public init(backend: ForceBackend, step: @escaping () throws -> Void,
                 positions: @escaping () -> [SIMD3<Double>], temperature: (() -> Double)? = nil,
@@ -39,6 +43,26 @@ public struct BenchmarkCase {
         self.deviceMemoryBytes = deviceMemoryBytes
     }
 }
+
+/// Where the time of a whole MD step goes, in seconds per step (totals over the timed steps
+/// divided by their number).
+public struct PhaseBreakdown: Codable, Sendable {
+    /// The whole step (timed wall seconds over timed steps).
+    public var step: Double
+    /// The force evaluation, neighbour-list rebuilds excluded where the backend reports them.
+    public var force: Double
+    /// Neighbour-list rebuilds, where the backend measures them.
+    public var rebuild: Double?
+    /// Kicks, drift, force checks, centre-of-mass removal, energy ledger.
+    public var integration: Double
+    /// The thermostat's half steps.
+    public var thermostat: Double
+    /// The rest: the step's bookkeeping and the timers.
+    public var other: Double
+    /// Seconds to format one frame as extended XYZ (what `mld run` writes every `--every` steps).
+    public var outputPerFrame: Double?
+}
+
 
 /// How long and how often to time.
 public struct BenchmarkSettings: Codable, Sendable {
@@ -116,6 +140,8 @@ public struct BenchmarkResult: Codable, Sendable {
     /// CPU seconds (user + system, all threads of this process) per timed MD step: with
     /// `1 / stepsPerSecond` it shows how much of the machine the run actually got.
     public var cpuSecondsPerStep: Double
+    /// The step's phases, for cases that time them.
+    public var phases: PhaseBreakdown?
 }
 
 /// Times whole MD steps and force evaluations.
@@ -162,6 +188,8 @@ public enum Benchmark {
         let builds0 = bench.backend.neighbourListBuilds
         let transfer0 = bench.transferSeconds?()
         let bytes0 = bench.bytesMoved?()
+        let phases0 = bench.phases?()
+        let rebuild0 = bench.backend.rebuildSeconds
         for _ in 0..<repeats {
             let t0 = DispatchTime.now().uptimeNanoseconds
             for _ in 0..<steps { try bench.step() }
@@ -172,6 +200,29 @@ public enum Benchmark {
         let rebuilds = bench.backend.neighbourListBuilds - builds0
         let transfer = transfer0.flatMap { t0 in bench.transferSeconds.map { ($0() - t0) / Double(steps * repeats) } }
         let bytesPerStep = bytes0.flatMap { b0 in bench.bytesMoved.map { Double($0() - b0) / Double(steps * repeats) } }
+        var breakdown: PhaseBreakdown?
+        if let p0 = phases0, let p1 = bench.phases?() {
+            let k = Double(steps * repeats)
+            let whole = stepSeconds.reduce(0, +) / Double(repeats)
+            let rebuild = rebuild0.flatMap { r0 in bench.backend.rebuildSeconds.map { ($0 - r0) / k } }
+            let force = (p1.force - p0.force) / k, integration = (p1.integration - p0.integration) / k
+            let thermostat = (p1.thermostat - p0.thermostat) / k
+            breakdown = PhaseBreakdown(step: whole, force: force - (rebuild ?? 0), rebuild: rebuild,
+                                       integration: integration, thermostat: thermostat,
+                                       other: whole - force - integration - thermostat, outputPerFrame: nil)
+            if let frame = bench.frame {
+                let c = frame()
+                var best = Double.infinity
+                for _ in 0..<repeats {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    let text = ExtendedXYZ.format(c)
+                    let t1 = DispatchTime.now().uptimeNanoseconds
+                    if text.isEmpty { continue }
+                    best = Swift.min(best, Double(t1 - t0) * 1e-9)
+                }
+                if best.isFinite { breakdown?.outputPerFrame = best }
+            }
+        }
         // Where the time goes: a few more steps with a profiling event on every command.
         var phases: [String: Double]? = nil
         var profiled: Int? = nil
@@ -219,7 +270,8 @@ public enum Benchmark {
             bytesPerAtom: peak.flatMap { p in baseline.map { Double(p - $0) / Double(n) } },
             deviceMemoryBytes: bench.deviceMemoryBytes?(), setupSeconds: setup,
             finalTemperature: bench.temperature?(), bytesPerStep: bytesPerStep,
-            phaseSecondsPerStep: phases, profiledSteps: profiled, cpuSecondsPerStep: cpuPerStep)
+            phaseSecondsPerStep: phases, profiledSteps: profiled, cpuSecondsPerStep: cpuPerStep,
+            phases: breakdown)
     }
 
     /// User plus system CPU time of this process so far, in s (getrusage).

@@ -37,10 +37,12 @@ public final class ExtrapolationGuard {
         self.warn = warn
     }
 
-    /// The fraction of agents of `c` outside the training range at `step`.
-    public func check(_ c: Configuration, step: Int) throws -> Double {
+    /// The fraction of agents of `c` outside the training range at `step`. `flags`, when given,
+    /// say for every agent of `c` whether it is outside (the CPU backend finds them while it
+    /// computes the forces); then only the first such agent is evaluated again, for the message.
+    public func check(_ c: Configuration, step: Int, flags: [Bool]? = nil) throws -> Double {
         if let last = checked, last.step == step, last.positions == c.positions { return lastFraction }
-        let e = try model.extrapolation(c)
+        let e = try flags.map { try model.extrapolation(c, outside: $0) } ?? model.extrapolation(c)
         checked = (step, c.positions)
         lastFraction = e.fraction
         if mode == .stop, let who = e.offender {

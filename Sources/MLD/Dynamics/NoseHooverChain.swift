@@ -205,3 +205,36 @@ public struct MassiveNoseHooverChain: Sendable, Equatable {
         return e
     }
 }
+
+extension MassiveNoseHooverChain {
+    /// The per-atom half step on raw storage, for passes that fuse it with other per-atom work:
+    /// `scale(i, v, m)` propagates chain i over half a step and returns atom i's velocity scaled
+    /// by it (same arithmetic as `halfStep`).
+    struct Kernel {
+        let xi: UnsafeMutablePointer<Double>, vxi: UnsafeMutablePointer<Double>
+        let length: Int, degreesOfFreedom: Double, kT: Double, tau: Double, dt: Double
+        let weights: [Double], substeps: Int
+
+        /// Atom i's velocity (Å/fs) of mass m (u) after its chain's half step.
+        @inline(__always)
+        func scale(_ i: Int, _ v: SIMD3<Double>, mass m: Double) -> SIMD3<Double> {
+            let ke2 = m * (v * v).sum() * Units.massVelocitySquared
+            let s = NoseHooverChain.propagate(
+                xi: xi + i * length, vxi: vxi + i * length, length: length, degreesOfFreedom: degreesOfFreedom,
+                kT: kT, tau: tau, twiceKinetic: ke2, dt: dt, weights: weights, substeps: substeps)
+            return v * s
+        }
+    }
+
+    /// Runs `body` with a kernel over this thermostat's storage, for a half step of dt (fs).
+    mutating func withKernel<R>(dt: Double, _ body: (Kernel) throws -> R) rethrows -> R {
+        let M = length, nf = degreesOfFreedom, kT = Units.boltzmann * temperature, tau = self.tau
+        let w = NoseHooverChain.weights(order: order), n = substeps
+        return try xi.withUnsafeMutableBufferPointer { x in
+            try vxi.withUnsafeMutableBufferPointer { vx in
+                try body(Kernel(xi: x.baseAddress!, vxi: vx.baseAddress!, length: M, degreesOfFreedom: nf,
+                                kT: kT, tau: tau, dt: dt, weights: w, substeps: n))
+            }
+        }
+    }
+}

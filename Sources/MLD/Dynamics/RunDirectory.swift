@@ -362,7 +362,9 @@ public final class RunDirectory {
         for l in s.meanLossPerSpecies { row += "," + fmt(l, 8) }
         row += ",\(fmt(s.thermostat.energy, 8)),\(String(format: "%.4e", s.centreOfMassDrift)),\(fmt(wallSeconds, 3)),"
         if let g = extrapolation {
-            let f = try g.check(s.configuration, step: s.step)
+            let known = (s.backend as? CPUBackend)?.outsideTrainingRange
+            let f = try g.check(s.configuration, step: s.step,
+                                flags: known.flatMap { $0.positions == s.positions ? $0.flags : nil })
             row += String(format: "%.4f", f)
             record.summary.outOfRangeLastFrame = f
         }

@@ -134,6 +134,18 @@ public final class Simulation {
     /// forces are not, and do work `nonConservativeWork` on the system.
     public var conservativeForces = false
     private var previousPositions: [SIMD3<Double>] = []
+    /// Each atom's displacement in the last drift, in Å (the energy ledger's dq).
+    var displacements: [SIMD3<Double>] = []
+    /// sum m v.v of the current velocities in u Å²/fs², summed in `blocks` order (kept by every
+    /// pass that changes the velocities; see `Simulation+FusedStep.swift`).
+    var twiceKineticSum = 0.0
+    /// The fixed blocks of the fused passes.
+    var blocks: AtomBlocks
+    /// Wall seconds spent in each phase of the steps so far.
+    public internal(set) var phaseSeconds = StepPhaseSeconds()
+    /// Whether output steps sample the O-H bonds for the run's summary (`statistics`); off for
+    /// benchmarks, which report none.
+    public var samplesBonds = true
 
     /// (forceWork, startPotential), kept in checkpoints.
     public var energyLedger: [Double] {
@@ -154,7 +166,7 @@ public final class Simulation {
         kineticEnergy + potentialEnergy + thermostat.energy - (conservativeForces ? 0 : nonConservativeWork)
     }
 
-    private let accel: [Double]
+    let accel: [Double]
     let totalMass: Double
     /// The device the steps run on (`makeResident`); nil: the host integrates.
     var resident: ResidentState?
@@ -193,6 +205,7 @@ public final class Simulation {
         hydrogen = elements.firstIndex { $0.symbol == "H" }
         self.positions = positions
         self.velocities = velocities
+        blocks = AtomBlocks(atoms: n)
         self.step = step
         self.statistics = statistics
         degreesOfFreedom = Double(3 * n - (settings.removeCentreOfMass ? 3 : 0))
@@ -224,14 +237,11 @@ public final class Simulation {
             losses = l ?? []
         }
         if step == 0 { startPotential = losses.reduce(0, +) }
+        twiceKineticSum = blockedTwiceKinetic()
     }
 
-    /// Kinetic energy in eV.
-    public var kineticEnergy: Double {
-        var s = 0.0
-        for i in 0..<velocities.count { s += masses[i] * (velocities[i] * velocities[i]).sum() }
-        return 0.5 * s * Units.massVelocitySquared
-    }
+    /// Kinetic energy in eV (kept by the passes that change the velocities).
+    public var kineticEnergy: Double { 0.5 * twiceKineticSum * Units.massVelocitySquared }
     /// Instantaneous temperature `2 KE / (N_dof k_B)` in K.
     public var temperature: Double { 2 * kineticEnergy / (degreesOfFreedom * Units.boltzmann) }
     /// The canonical standard deviation of the instantaneous temperature, `T sqrt(2 / N_dof)`, K.
@@ -254,12 +264,20 @@ public final class Simulation {
         return zip(sum, n).map { $1 > 0 ? $0 / $1 : 0 }
     }
 
-    private func computeForces(wantLosses: Bool) throws {
+    /// The backend's forces (and losses when asked) for the current positions, timed into
+    /// `forceSeconds`.
+    func evaluateForces(wantLosses: Bool) throws {
         let t0 = DispatchTime.now().uptimeNanoseconds
         var l: [Double]? = wantLosses ? losses : nil
         try backend.computeForces(positions: positions, forces: &forces, losses: &l)
         if wantLosses { losses = l ?? [] }
         forceSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+    }
+
+    /// Forces with the finiteness check and the centre-of-mass removal, in plain passes (the
+    /// start and the Langevin step; the fused step does the same in its passes).
+    private func computeForces(wantLosses: Bool) throws {
+        try evaluateForces(wantLosses: wantLosses)
         var net = SIMD3<Double>()
         for i in 0..<forces.count {
             let f = forces[i]
@@ -298,13 +316,12 @@ public final class Simulation {
         return (a.distance.isNaN || a.distance >= b.distance ? a.atom : b.atom, a.distance + b.distance)
     }
 
-    /// One step of dt. Throws `MLDError.simulation` naming the step and atom when the dynamics
-    /// blows up (non-finite force, an atom jumping more than `maxDisplacement`, temperature above
-    /// the limit); the state is then that of the failed step.
-    public func advance() throws {
-        if let resident { try advanceResident(resident); return }
+    /// One step with a thermostat that acts in the drift (Langevin, BAOAB): thermostat half steps
+    /// (none), kick, half drift, O step, half drift, forces, kick, in plain passes.
+    func advanceLangevin() throws {
         let dt = settings.timeStep
         let next = step + 1
+        let t0 = DispatchTime.now().uptimeNanoseconds
         thermostatHalfStep(dt)
         VelocityVerlet.kick(&velocities, forces: forces, accel: accel, h: 0.5 * dt)
         if previousPositions.count != positions.count { previousPositions = positions } else {
@@ -317,31 +334,28 @@ public final class Simulation {
         step = next
         var work = 0.0
         for i in 0..<positions.count { work += (forces[i] * (positions[i] - previousPositions[i])).sum() }
+        let f0 = forceSeconds
         try computeForces(wantLosses: next % settings.every == 0)
         for i in 0..<positions.count { work += (forces[i] * (positions[i] - previousPositions[i])).sum() }
         forceWork += 0.5 * work
         VelocityVerlet.kick(&velocities, forces: forces, accel: accel, h: 0.5 * dt)
         thermostatHalfStep(dt)
-        let T = temperature
-        guard T <= settings.temperatureLimit else {
-            var hot = 0, most = -1.0
-            for i in 0..<velocities.count {
-                let e = masses[i] * (velocities[i] * velocities[i]).sum()
-                if e > most { most = e; hot = i }
-            }
-            throw MLDError.simulation(step: next, problem: "temperature \(String(format: "%.0f", T)) K exceeds the limit \(String(format: "%.0f", settings.temperatureLimit)) K (hottest atom \(hot) (\(elements[species[hot]])), \(String(format: "%.3g", 0.5 * most * Units.massVelocitySquared)) eV)")
+        twiceKineticSum = blockedTwiceKinetic()
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        phaseSeconds.force += forceSeconds - f0
+        phaseSeconds.integration += elapsed - (forceSeconds - f0)
+        try finishStep(next)
+        if next % settings.every == 0 && samplesBonds {
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            sampleBonds()
+            phaseSeconds.output += Double(DispatchTime.now().uptimeNanoseconds - t1) * 1e-9
         }
-        statistics.steps += 1
-        statistics.sumT += T
-        statistics.sumT2 += T * T
-        statistics.sumNetForce += (netForce * netForce).sum().squareRoot() / Double(forces.count)
-        if next % settings.every == 0 { sampleBonds() }
     }
 
     /// O-H bond lengths in Å: for every H, the distance to its nearest O (minimum image).
     public func bondLengths() -> [Double] {
         guard let o = oxygen, let h = hydrogen else { return [] }
-        var list = NeighbourList(radius: 1.6, skin: 0)
+        var list = NeighbourList(radius: 1.6, skin: 0, threads: AtomBlocks.defaultThreads)
         list.build(positions, box: box)
         var out: [Double] = []
         for i in 0..<positions.count where species[i] == h {

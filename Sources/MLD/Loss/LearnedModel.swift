@@ -314,6 +314,10 @@ public final class AgentForceEvaluator {
     private let W: UnsafeMutableBufferPointer<Double>
     private let lo: UnsafeMutableBufferPointer<Double>
     private let hi: UnsafeMutableBufferPointer<Double>
+    /// W of every species in SIMD4 chunks (`chunks` per row, zero-padded), and SIMD4 scratch.
+    private let chunks: Int
+    private let Wv: UnsafeMutablePointer<SIMD4<Double>>
+    private let gv: UnsafeMutablePointer<SIMD4<Double>>
 
     /// Whether `force` also computes the forces on the neighbours (conservative models).
     public let conservative: Bool
@@ -337,6 +341,16 @@ public final class AgentForceEvaluator {
         W = .allocate(capacity: max(p * p * speciesCount, 1))
         lo = .allocate(capacity: max(p * speciesCount, 1))
         hi = .allocate(capacity: max(p * speciesCount, 1))
+        chunks = max(1, (p + 3) / 4)
+        Wv = .allocate(capacity: speciesCount * max(p, 1) * chunks)
+        Wv.initialize(repeating: .zero, count: speciesCount * max(p, 1) * chunks)
+        gv = .allocate(capacity: chunks)
+        gv.initialize(repeating: .zero, count: chunks)
+        for s in 0..<speciesCount {
+            for a in 0..<p {
+                for b in 0..<p { Wv[(s * p + a) * chunks + b / 4][b % 4] = model.losses[s].W[a * p + b] }
+            }
+        }
         for s in 0..<speciesCount {
             for a in 0..<p {
                 w[s * p + a] = model.losses[s].w[a]
@@ -349,6 +363,7 @@ public final class AgentForceEvaluator {
 
     deinit {
         g.deallocate(); w.deallocate(); W.deallocate(); lo.deallocate(); hi.deallocate()
+        Wv.deallocate(); gv.deallocate()
         neighbourForces.deallocate(); minusG.deallocate()
     }
 
@@ -403,8 +418,9 @@ public final class AgentForceEvaluator {
 
     @inline(__always)
     private func lossAndForce(species s: Int) -> (force: SIMD3<Double>, loss: Double) {
-        QuadraticLoss.lossAndForce(count: p, phi: invariants.phi.baseAddress!, dphi: invariants.gradient.baseAddress!,
-                                   g: g.baseAddress!, Wp: W.baseAddress! + s * p * p, wp: w.baseAddress! + s * p)
+        QuadraticLoss.lossAndForce(count: p, chunks: chunks, phi: invariants.phi.baseAddress!,
+                                   dphi: invariants.gradient.baseAddress!, g: g.baseAddress!, gv: gv,
+                                   Wv: Wv + s * p * chunks, wp: w.baseAddress! + s * p)
     }
 
     /// dH/dphi of the last agent passed to `force` (length P).

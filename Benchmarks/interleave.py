@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""mld (CPU backend, several models) and OpenMM (CPU platform) on the same boxes, interleaved.
+
+Usage: interleave.py --mld PATH --openmm-python PATH --atoms 192,1536,... --rounds R
+                     --model LABEL=MODEL.json [--model ...] --json OUT.json
+
+Every round runs, for every size in turn, `mld bench --backend cpu --repeats 1 --json` for each
+model and then `Benchmarks/openmm_water.py --platforms CPU --repeats 1`, so that all of them see
+the same machine load (the machine is shared; a run's rate moves with what else runs). The boxes
+are the first frame of --data tiled k x k x k for both programs. OUT.json holds every run:
+engine ("mld" or "openmm"), label, atoms, round, atom-steps per wall second, atom-steps per
+CPU-second (user + system, all threads of the process) and, for mld, the phase breakdown
+(seconds per step: force, rebuild, integration, thermostat, other; extended XYZ seconds per frame).
+Benchmarks/report.py turns it into BENCHMARKS.md's interleaved tables (medians over the rounds and
+the ratios mld / OpenMM of each round).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def run(cmd):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if p.returncode != 0:
+        sys.exit("error: %s failed (exit %d): %s" % (" ".join(cmd), p.returncode, p.stderr.strip().splitlines()[-1:] or ""))
+    return p.stdout
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--mld", default=".build/release/mld")
+    p.add_argument("--openmm-python", default=".venv/bin/python")
+    p.add_argument("--atoms", default="192,1536,12288,98304")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--model", action="append", required=True, help="LABEL=MODEL.json (repeatable)")
+    p.add_argument("--data", default="Data/cp2k-water64-xtb-300K")
+    p.add_argument("--json", required=True)
+    a = p.parse_args()
+    sizes = [int(x) for x in a.atoms.split(",")]
+    models = []
+    for m in a.model:
+        if "=" not in m:
+            sys.exit("error: --model must be LABEL=MODEL.json, not '%s'" % m)
+        models.append(tuple(m.split("=", 1)))
+    here = os.path.dirname(os.path.abspath(__file__))
+    runs, machine = [], None
+    started = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        # The first frame once, so that every mld bench call starts from the same small file.
+        frame = os.path.join(tmp, "frame.xyz")
+        run([a.mld, "box", "--from", a.data, "--frame", "0", "--replicate", "1x1x1", "--out", frame])
+        for r in range(a.rounds):
+            for n in sizes:
+                for label, model in models:
+                    out = json.loads(run([a.mld, "bench", "--model", model, "--backend", "cpu", "--atoms", str(n),
+                                          "--repeats", "1", "--data", frame, "--json"]))
+                    machine = machine or out["machine"]
+                    for res in out["results"]:
+                        runs.append({"engine": "mld", "label": label, "model": model, "atoms": res["atoms"],
+                                     "round": r, "atom_steps_per_s": res["atomStepsPerSecond"]["median"],
+                                     "cpu_atom_steps_per_s": res["atoms"] / res["cpuSecondsPerStep"],
+                                     "steps": res["steps"], "rebuilds": res["neighbourRebuilds"],
+                                     "phases": res.get("phases"), "device": res["device"]})
+                    print("round %d, %d atoms, mld %s: %.3g atom-steps/s" % (r + 1, n, label, runs[-1]["atom_steps_per_s"]),
+                          file=sys.stderr, flush=True)
+                oj = os.path.join(tmp, "openmm.json")
+                run([a.openmm_python, os.path.join(here, "openmm_water.py"), "--atoms", str(n), "--platforms", "CPU",
+                     "--repeats", "1", "--data", a.data, "--json", oj])
+                for res in json.load(open(oj))["openmm"]:
+                    runs.append({"engine": "openmm", "label": "OpenMM %s CPU" % res["version"], "atoms": res["atoms"],
+                                 "round": r, "atom_steps_per_s": res["atom_steps_per_s"],
+                                 "cpu_atom_steps_per_s": res["atoms"] / res["cpu_seconds_per_step"],
+                                 "steps": res["steps"], "device": res["device"]})
+                print("round %d, %d atoms, OpenMM: %.3g atom-steps/s" % (r + 1, n, runs[-1]["atom_steps_per_s"]),
+                      file=sys.stderr, flush=True)
+    load = os.getloadavg()[0]
+    result = {"machine": machine, "rounds": a.rounds, "atoms": sizes, "models": [m[0] for m in models],
+              "loadAverageAtEnd": load, "wallSeconds": time.time() - started, "runs": runs}
+    tmpout = a.json + ".tmp"
+    with open(tmpout, "w") as f:
+        json.dump(result, f, indent=1)
+    os.replace(tmpout, a.json)
+
+
+if __name__ == "__main__":
+    main()

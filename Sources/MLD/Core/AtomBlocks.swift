@@ -1,0 +1,43 @@
+import Foundation
+
+/// Atoms split into fixed blocks of `size` consecutive indices, for passes over every atom that
+/// run on all cores and still give the same bits on any machine.
+///
+/// A pass writes one partial result per block (a sum taken atom by atom in index order inside the
+/// block); the partials are then added in block order. The blocking depends only on the atom
+/// count, never on the thread count, so every reduction (kinetic energy, momentum, work) is a pure
+/// function of the arrays: a run resumed from a checkpoint recomputes exactly the sums the
+/// uninterrupted run kept.
+public struct AtomBlocks: Sendable {
+    /// Atoms per block.
+    public static let size = 2048
+    /// Atom count.
+    public let atoms: Int
+    /// Number of blocks (at least 1).
+    public let count: Int
+    /// Whether blocks run on several threads (only when there are at least two blocks).
+    public let parallel: Bool
+
+    public init(atoms: Int, threads: Int = AtomBlocks.defaultThreads) {
+        self.atoms = atoms
+        count = max(1, (atoms + Self.size - 1) / Self.size)
+        parallel = threads > 1 && count > 1
+    }
+
+    /// Active processor count.
+    public static let defaultThreads = ProcessInfo.processInfo.activeProcessorCount
+
+    /// The atoms of block `b`.
+    @inline(__always)
+    public func range(_ b: Int) -> Range<Int> { (b * Self.size)..<min(atoms, (b + 1) * Self.size) }
+
+    /// Runs `body(b)` for every block: concurrently when `parallel`, else in order on this thread.
+    @inline(__always)
+    public func forEach(_ body: (Int) -> Void) {
+        if parallel {
+            DispatchQueue.concurrentPerform(iterations: count, execute: body)
+        } else {
+            for b in 0..<count { body(b) }
+        }
+    }
+}
