@@ -13,7 +13,7 @@ MLD         = .build/$(BUILD)/mld
 DEB_PACKAGES = ocl-icd-opencl-dev opencl-headers pocl-opencl-icd liblapacke-dev liblzma-dev \
                gnuplot-nox clinfo xz-utils
 
-.PHONY: all setup build run test bench bench-openmm figures clean
+.PHONY: all setup build run test fuzz bench bench-openmm figures clean
 
 all: build
 
@@ -64,6 +64,16 @@ test: setup
 	@python3 -c 'import ase' || { echo "error: python3 still cannot import ase after installing it" >&2; exit 1; }
 	$(SWIFT) build -c release -Xswiftc -enable-testing
 	MLD_REQUIRE_OPENCL=1 MLD_REQUIRE_ASE=1 $(SWIFT) test -c release -Xswiftc -enable-testing
+
+# The mutation fuzzer (Tests/FuzzTests) over every reader and the command line, FUZZ_INPUTS inputs
+# from seed FUZZ_SEED; `make test` runs 10,000 of them. A crash or a hang over 10 s stops it with
+# the input under way saved (the path is printed).
+FUZZ_INPUTS ?= 1000000
+FUZZ_SEED   ?= 1
+fuzz: setup
+	$(SWIFT) build -c release -Xswiftc -enable-testing --build-tests
+	MLD_FUZZ_INPUTS=$(FUZZ_INPUTS) MLD_FUZZ_SEED=$(FUZZ_SEED) $(SWIFT) test -c release -Xswiftc -enable-testing \
+	  --skip-build --filter 'FuzzTests.longRun'
 
 # The README's figures: the PNGs of the report that `make run` writes.
 figures: run

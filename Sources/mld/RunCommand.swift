@@ -164,7 +164,9 @@ struct RunCommand: ParsableCommand {
             sim = try Simulation(configuration: c, backend: made.backend, settings: settings)
             lastStep = steps ?? 2000
             let record = RunRecord(settings: settings,
-                                   model: .init(path: modelPath, sha256: try SHA256.hex(file: modelPath)),
+                                   // Absolute, so `--resume` works from any working directory.
+                                   model: .init(path: URL(fileURLWithPath: modelPath).standardizedFileURL.path,
+                                                sha256: try SHA256.hex(file: modelPath)),
                                    start: startInfo, backend: made.backend.name, device: made.backend.deviceName,
                                    atoms: c.count, elements: c.elements.map(\.symbol),
                                    degreesOfFreedom: sim.degreesOfFreedom, targetSteps: lastStep)
@@ -229,7 +231,7 @@ extension RunCommand {
     /// Limits checked before any work: at most 10^12 steps in all (500 µs at 0.5 fs), chains
     /// of at most 100 thermostats.
     static let maxSteps = 1_000_000_000_000
-    static let maxChain = 100
+    static let maxChain = SimulationSettings.maximumChainLength
 }
 
 extension SimulationSettings.ThermostatKind: ExpressibleByArgument {}

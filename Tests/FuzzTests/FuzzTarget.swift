@@ -1,0 +1,175 @@
+import Foundation
+import MLD
+
+/// One reader under fuzzing: seed inputs (valid files or argument vectors, as bytes) and the code
+/// that consumes one input. `consume` returns normally for a result and throws for a refusal;
+/// the harness judges what it threw (`FuzzHarness.problem(with:)`).
+struct FuzzTarget {
+    /// Short name, used in reports and in the names of saved inputs.
+    var name: String
+    /// Valid inputs that mutations start from.
+    var seeds: [[UInt8]]
+    /// Consumes one input. `directory` is a fresh scratch directory for files.
+    var consume: (_ input: [UInt8], _ directory: String) throws -> Void
+    /// The one line a thrown error would print (nil: not an error mld reports in one line).
+    var errorLine: (Error) -> String? = FuzzTarget.mldErrorLine
+
+    /// An `MLDError`'s line; anything else is not a clear error.
+    static func mldErrorLine(_ error: Error) -> String? {
+        (error as? MLDError).map(\.description)
+    }
+}
+
+/// What a fuzzing run found.
+struct FuzzReport: CustomStringConvertible {
+    var inputs = 0
+    /// Inputs that ended in a result, and in a clear one-line error.
+    var results = 0, refusals = 0
+    /// Inputs that took longer than the hang limit (the run stops at the first).
+    var hangs = 0
+    /// Inputs whose error was not one clear line, or whose output held a non-finite number:
+    /// a description of each (target, seed, what).
+    var findings: [String] = []
+    /// The slowest input, in s, and its target.
+    var slowest = 0.0, slowestTarget = ""
+    var seconds = 0.0
+
+    var description: String {
+        String(format: "%d inputs (%d results, %d refusals), crashes 0, hangs %d, findings %d, slowest input %.3f s (%@), %.1f s",
+               inputs, results, refusals, hangs, findings.count, slowest, slowestTarget, seconds)
+    }
+}
+
+/// Runs targets over seeded mutations of their seeds. A crash ends the process: the harness
+/// first writes the input under way to `crashFile` (target, index, seed and the bytes), so it can
+/// be replayed. An input still running after `hangLimit` seconds ends the process the same way
+/// (a watchdog thread).
+final class FuzzHarness: @unchecked Sendable {
+    /// The seed of the whole run; input k of target t uses `inputSeed(t, k)`.
+    let seed: UInt64
+    let hangLimit: Double
+    let scratch: String
+    /// Where the input under way is written before it runs (read after a crash).
+    let crashFile: String
+
+    private let lock = NSLock()
+    private var current: (target: String, index: Int, started: Double)?
+    private var watchdog: Thread?
+
+    init(seed: UInt64, hangLimit: Double = 10) throws {
+        self.seed = seed
+        self.hangLimit = hangLimit
+        scratch = (NSTemporaryDirectory() as NSString).appendingPathComponent("mld-fuzz-\(getpid())-\(seed)")
+        try? FileManager.default.removeItem(atPath: scratch)
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        crashFile = (NSTemporaryDirectory() as NSString).appendingPathComponent("mld-fuzz-last-input-\(getpid())")
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: scratch) }
+
+    static func now() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + 1e-9 * Double(t.tv_nsec)
+    }
+
+    func inputSeed(_ target: String, _ index: Int) -> UInt64 {
+        var h: UInt64 = seed ^ 0xcbf2_9ce4_8422_2325
+        for b in target.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        var g = SplitMix64(seed: h &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15)
+        return g.next()
+    }
+
+    /// The input `index` of `target`: a seed (the first `seeds.count` inputs are the seeds
+    /// unchanged) or a mutation of one.
+    func input(_ target: FuzzTarget, _ index: Int) -> [UInt8] {
+        if index < target.seeds.count { return target.seeds[index] }
+        var m = Mutator(seed: inputSeed(target.name, index))
+        let base = target.seeds[m.below(target.seeds.count)]
+        return m.mutate(base)
+    }
+
+    private func startWatchdog() {
+        guard watchdog == nil else { return }
+        let t = Thread { [unowned self] in
+            while true {
+                Thread.sleep(forTimeInterval: 0.5)
+                lock.lock()
+                let c = current
+                lock.unlock()
+                if let c, Self.now() - c.started > hangLimit {
+                    let line = "mld fuzz: HANG: \(c.target) input \(c.index) (run seed \(seed)) ran over \(hangLimit) s; the input is in \(crashFile)\n"
+                    FileHandle.standardError.write(Data(line.utf8))
+                    exit(70)
+                }
+            }
+        }
+        t.start()
+        watchdog = t
+    }
+
+    /// Runs `count` inputs of `target`, starting at input `from`.
+    func run(_ target: FuzzTarget, count: Int, from: Int = 0, into report: inout FuzzReport) {
+        startWatchdog()
+        for k in from..<(from + count) {
+            let bytes = input(target, k)
+            let dir = (scratch as NSString).appendingPathComponent("\(target.name)-\(k)")
+            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            var saved = Data("target \(target.name)\nindex \(k)\nrun seed \(seed)\n\n".utf8)
+            saved.append(contentsOf: bytes)
+            try? saved.write(to: URL(fileURLWithPath: crashFile))
+            let started = Self.now()
+            lock.lock(); current = (target.name, k, started); lock.unlock()
+            var outcome: Error?
+            do { try target.consume(bytes, dir) } catch { outcome = error }
+            let took = Self.now() - started
+            lock.lock(); current = nil; lock.unlock()
+            try? FileManager.default.removeItem(atPath: dir)
+            report.inputs += 1
+            if took > report.slowest { report.slowest = took; report.slowestTarget = "\(target.name) #\(k)" }
+            if took > hangLimit { report.hangs += 1 }
+            guard let outcome else { report.results += 1; continue }
+            if let problem = Self.problem(with: outcome, line: target.errorLine(outcome)) {
+                report.findings.append("\(target.name) input \(k) (run seed \(seed)): \(problem)")
+            } else {
+                report.refusals += 1
+            }
+        }
+        try? FileManager.default.removeItem(atPath: crashFile)
+    }
+
+    /// Why a thrown error is not a clear one-line error, or nil when it is.
+    static func problem(with error: Error, line: String?) -> String? {
+        if let finding = error as? FuzzFinding { return finding.description }
+        guard let line else { return "not a one-line mld error: \(String(reflecting: error).prefix(300))" }
+        if line.trimmingCharacters(in: .whitespaces).isEmpty { return "an empty error line" }
+        if let bad = line.unicodeScalars.first(where: { $0.value < 0x20 || $0.value == 0x7f || $0.value == 0xfeff }) {
+            return "error line with the raw character U+\(String(bad.value, radix: 16, uppercase: true)): \(line.debugDescription.prefix(300))"
+        }
+        return nil
+    }
+}
+
+/// Something wrong with a result (not a refusal): a non-finite number in JSON output, say.
+struct FuzzFinding: Error, CustomStringConvertible {
+    var description: String
+}
+
+extension FuzzTarget {
+    /// Refuses (as a finding) JSON text that holds a non-finite number.
+    static func checkFiniteJSON(_ data: Data, _ what: String) throws {
+        let text = String(decoding: data, as: UTF8.self).lowercased()
+        for token in ["nan", "inf"] {
+            var s = text[...]
+            while let r = s.range(of: token) {
+                // Only outside strings: a bare token after ':' or ',' or '[' (JSONEncoder never
+                // writes one; a custom encoding could).
+                let before = text[..<r.lowerBound].last { !$0.isWhitespace }
+                if before == ":" || before == "," || before == "[" {
+                    throw FuzzFinding(description: "\(what): JSON output holds a non-finite number")
+                }
+                s = s[r.upperBound...]
+            }
+        }
+    }
+}
