@@ -1,5 +1,6 @@
 import Foundation
 import MLD
+@testable import mld
 
 /// One reader under fuzzing: seed inputs (valid files or argument vectors, as bytes) and the code
 /// that consumes one input. `consume` returns normally for a result and throws for a refusal;
@@ -14,9 +15,11 @@ struct FuzzTarget {
     /// The one line a thrown error would print (nil: not an error mld reports in one line).
     var errorLine: (Error) -> String? = FuzzTarget.mldErrorLine
 
-    /// An `MLDError`'s line; anything else is not a clear error.
+    /// The line `mld` prints for an `MLDError` (`MLDCommand.errorReport`); anything else is not
+    /// a clear error.
     static func mldErrorLine(_ error: Error) -> String? {
-        (error as? MLDError).map(\.description)
+        guard let e = error as? MLDError else { return nil }
+        return MLDCommand.errorReport(for: e)?.line
     }
 }
 
@@ -59,7 +62,11 @@ final class FuzzHarness: @unchecked Sendable {
     init(seed: UInt64, hangLimit: Double = 10) throws {
         self.seed = seed
         self.hangLimit = hangLimit
-        scratch = (NSTemporaryDirectory() as NSString).appendingPathComponent("mld-fuzz-\(getpid())-\(seed)")
+        // In memory where there is a tmpfs (the inputs are written and read a million times).
+        var isDir: ObjCBool = false
+        let base = FileManager.default.fileExists(atPath: "/dev/shm", isDirectory: &isDir) && isDir.boolValue
+            ? "/dev/shm" : NSTemporaryDirectory()
+        scratch = (base as NSString).appendingPathComponent("mld-fuzz-\(getpid())-\(seed)")
         try? FileManager.default.removeItem(atPath: scratch)
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         crashFile = (NSTemporaryDirectory() as NSString).appendingPathComponent("mld-fuzz-last-input-\(getpid())")
@@ -111,9 +118,11 @@ final class FuzzHarness: @unchecked Sendable {
     /// Runs `count` inputs of `target`, starting at input `from`.
     func run(_ target: FuzzTarget, count: Int, from: Int = 0, into report: inout FuzzReport) {
         startWatchdog()
+        // One directory per target, emptied before each input.
+        let dir = (scratch as NSString).appendingPathComponent(target.name)
         for k in from..<(from + count) {
             let bytes = input(target, k)
-            let dir = (scratch as NSString).appendingPathComponent("\(target.name)-\(k)")
+            try? FileManager.default.removeItem(atPath: dir)
             try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             var saved = Data("target \(target.name)\nindex \(k)\nrun seed \(seed)\n\n".utf8)
             saved.append(contentsOf: bytes)
@@ -124,7 +133,6 @@ final class FuzzHarness: @unchecked Sendable {
             do { try target.consume(bytes, dir) } catch { outcome = error }
             let took = Self.now() - started
             lock.lock(); current = nil; lock.unlock()
-            try? FileManager.default.removeItem(atPath: dir)
             report.inputs += 1
             if took > report.slowest { report.slowest = took; report.slowestTarget = "\(target.name) #\(k)" }
             if took > hangLimit { report.hangs += 1 }

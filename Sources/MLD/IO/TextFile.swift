@@ -31,9 +31,9 @@ public enum TextFile {
             throw MLDError.input(file: path, line: line, problem: "holds a NUL byte: not a text file")
         }
         let text = String(decoding: bytes, as: UTF8.self)
-        return text.split(separator: "\n", omittingEmptySubsequences: false).map {
-            $0.last == "\r" ? $0.dropLast() : $0
-        }
+        // "\r\n" is one Character in Swift, so it is a separator of its own (splitting on "\n"
+        // alone would leave CRLF files in one line).
+        return text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
     }
 
     /// Decompresses a whole .xz stream (liblzma's stream decoder).
