@@ -24,9 +24,9 @@ import Testing
         let sensitivity = obj["sensitivity"] as! [[String: Any]]
         #expect(sensitivity.count == 2 * (2 + 4 + 6))
         // The ranking the README states: an oxygen is governed by its hydrogens, a hydrogen by
-        // its oxygens (the groups "O" and "H" are all distances to that species).
+        // its oxygens (the groups "all O" and "all H" are all distances to that species).
         func row(_ agent: String, _ group: String) -> [String: Any]? {
-            sensitivity.first { $0["species"] as? String == agent && $0["group"] as? String == group }
+            sensitivity.first { $0["species"] as? String == agent && $0["group"] as? String == "all " + group }
         }
         for (agent, governing, other) in [("O", "H", "O"), ("H", "O", "H")] {
             let g = try #require(row(agent, governing)), o = try #require(row(agent, other))
