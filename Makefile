@@ -14,7 +14,7 @@ MLD         = .build/$(BUILD)/mld
 DEB_PACKAGES = ocl-icd-opencl-dev opencl-headers pocl-opencl-icd liblapacke-dev liblzma-dev \
                gnuplot-nox clinfo xz-utils liblammps-dev lammps openmpi-bin
 
-.PHONY: all setup build run test bench bench-openmm bench-openmm-venv figures clean gpu-check gpu-bundle
+.PHONY: all setup build run test fuzz bench bench-openmm bench-openmm-venv figures clean gpu-check gpu-bundle
 
 all: build
 
@@ -66,6 +66,25 @@ test: setup
 	@python3 -c 'import ase' || { echo "error: python3 still cannot import ase after installing it" >&2; exit 1; }
 	$(SWIFT) build -c release -Xswiftc -enable-testing
 	MLD_REQUIRE_OPENCL=1 MLD_REQUIRE_ASE=1 MLD_REQUIRE_LAMMPS=1 $(SWIFT) test -c release -Xswiftc -enable-testing
+
+# The mutation fuzzer (Tests/FuzzTests) over every reader and the command line: FUZZ_INPUTS inputs
+# in all, split over FUZZ_JOBS processes with run seeds FUZZ_SEED, FUZZ_SEED+1, ...; `make test`
+# runs 10,000 of them. A crash or a hang over 10 s stops a process with the input under way saved
+# (its path is printed). Each process prints its progress and a final "fuzz long run" line.
+FUZZ_INPUTS ?= 1000000
+FUZZ_SEED   ?= 1
+FUZZ_JOBS   ?= 1
+FUZZ_BUNDLE  = .build/release/mldPackageTests.xctest
+fuzz: setup
+	$(SWIFT) build -c release -Xswiftc -enable-testing --build-tests
+	@start=$$(date +%s); pids=""; \
+	for j in $$(seq 0 $$(( $(FUZZ_JOBS) - 1 ))); do \
+	  MLD_FUZZ_INPUTS=$$(( $(FUZZ_INPUTS) / $(FUZZ_JOBS) )) MLD_FUZZ_SEED=$$(( $(FUZZ_SEED) + j )) \
+	    $(FUZZ_BUNDLE) --testing-library swift-testing --filter 'FuzzTests.longRun' & pids="$$pids $$!"; \
+	done; \
+	status=0; for p in $$pids; do wait $$p || status=1; done; \
+	echo "make fuzz: $(FUZZ_INPUTS) inputs in $(FUZZ_JOBS) process(es), exit status $$status, $$(( $$(date +%s) - start )) s"; \
+	exit $$status
 
 # The README's figures: the PNGs of the report that `make run` writes.
 figures: run

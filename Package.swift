@@ -13,6 +13,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // MARK: System libraries (Debian -dev packages, installed by the Makefile)
@@ -28,7 +29,8 @@ let package = Package(
 
         // MARK: The science: pure Swift, never imports OpenCL
         .target(
-            name: "MLD", dependencies: ["CLAPACK", "CLZMA"],
+            name: "MLD",
+            dependencies: ["CLAPACK", "CLZMA", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
 
         // MARK: The OpenCL backend and its embedded kernel sources
@@ -46,6 +48,11 @@ let package = Package(
         .testTarget(name: "MLDTests", dependencies: ["MLD"], exclude: ["Fixtures"]),
         .testTarget(name: "MLDOpenCLTests", dependencies: ["MLD", "MLDOpenCL"]),
         .testTarget(name: "CLITests", dependencies: ["MLD"]),
+        // The mutation fuzzer over the readers and the command line (`make test`: a fast run;
+        // `make fuzz`: a million inputs).
+        .testTarget(
+            name: "FuzzTests",
+            dependencies: ["MLD", "mld", "CLZMA", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -34,18 +34,39 @@ enum Main {
             CP2KReader.warningHandler = { FileHandle.standardError.write(Data("mld: warning: \($0)\n".utf8)) }
             var command = try MLDCommand.parseAsRoot()
             try command.run()
-        } catch let error as MLDError {
-            FileHandle.standardError.write(Data("mld: error: \(error)\n".utf8))
-            Foundation.exit(1)
         } catch {
-            // A malformed command line is bad input like any other: one line, exit status 1
-            // (--help and --version still exit 0).
-            let code = MLDCommand.exitCode(for: error)
-            if code == .success || code == .failure { MLDCommand.exit(withError: error) }
-            let message = MLDCommand.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
-            FileHandle.standardError.write(Data("mld: error: \(message)\n".utf8))
-            Foundation.exit(1)
+            guard let (line, status) = MLDCommand.errorReport(for: error) else {
+                MLDCommand.exit(withError: error)       // --help, --version: their text, exit 0
+            }
+            FileHandle.standardError.write(Data("mld: error: \(line)\n".utf8))
+            Foundation.exit(status)
         }
+    }
+}
+
+extension MLDCommand {
+    /// The one line `mld` prints after `mld: error: ` for `error`, and its exit status: 1 for
+    /// every error, a malformed command line included (bad input like any other); nil for
+    /// `--help` and `--version`, which print their text and exit 0. Control characters of the
+    /// message (a CR or NUL echoed from an argument) are written as `\u{...}` escapes.
+    static func errorReport(for error: Error) -> (line: String, status: Int32)? {
+        let message: String
+        if let e = error as? MLDError {
+            message = e.description
+        } else {
+            if exitCode(for: error) == .success { return nil }
+            message = self.message(for: error).split(whereSeparator: \.isNewline)
+                .first { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map(String.init) ?? "\(error)"
+        }
+        var line = ""
+        for u in message.unicodeScalars {
+            if u.value < 0x20 || u.value == 0x7f || u.value == 0xfeff {
+                line += "\\u{\(String(u.value, radix: 16))}"
+            } else {
+                line.unicodeScalars.append(u)
+            }
+        }
+        return (line.isEmpty ? "\(type(of: error))" : line, 1)
     }
 }
 

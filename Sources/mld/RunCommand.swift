@@ -171,7 +171,9 @@ struct RunCommand: ParsableCommand {
             try moveToDevice(sim, made.backend)
             lastStep = steps ?? 2000
             let record = RunRecord(settings: settings,
-                                   model: .init(path: modelPath, sha256: try SHA256.hex(file: modelPath)),
+                                   // Absolute, so `--resume` works from any working directory.
+                                   model: .init(path: URL(fileURLWithPath: modelPath).standardizedFileURL.path,
+                                                sha256: try SHA256.hex(file: modelPath)),
                                    start: startInfo, backend: made.backend.name,
                                    device: made.backend.deviceName + (resident ? ", resident steps" : ""),
                                    atoms: c.count, elements: c.elements.map(\.symbol),
@@ -246,7 +248,7 @@ extension RunCommand {
     /// Limits checked before any work: at most 10^12 steps in all (500 µs at 0.5 fs), chains
     /// of at most 100 thermostats.
     static let maxSteps = 1_000_000_000_000
-    static let maxChain = 100
+    static let maxChain = SimulationSettings.maximumChainLength
 }
 
 extension SimulationSettings.ThermostatKind: ExpressibleByArgument {}

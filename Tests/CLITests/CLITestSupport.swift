@@ -1,8 +1,9 @@
 import Foundation
 
 /// Runs the built `mld` binary from the package root and returns its exit status, standard
-/// output and standard error. `environment` adds to (or replaces in) the test's environment.
-func runMLD(_ args: [String], environment extra: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+/// output and standard error. `environment` adds to (or replaces in) the test's environment;
+/// `directory` is the working directory (default: the package root).
+func runMLD(_ args: [String], environment extra: [String: String] = [:], in directory: String? = nil) throws -> (status: Int32, out: String, err: String) {
     var url = URL(fileURLWithPath: #filePath)
     for _ in 0..<3 { url.deleteLastPathComponent() }
     let root = url
@@ -15,7 +16,7 @@ func runMLD(_ args: [String], environment extra: [String: String] = [:]) throws 
     let p = Process()
     p.executableURL = URL(fileURLWithPath: exe)
     p.arguments = args
-    p.currentDirectoryURL = root
+    p.currentDirectoryURL = directory.map { URL(fileURLWithPath: $0) } ?? root
     p.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
     let out = Pipe(), err = Pipe()
     p.standardOutput = out

@@ -21,7 +21,18 @@ import Testing
         let obj = try JSONSerialization.jsonObject(with: Data(fit.out.utf8)) as! [String: Any]
         let test = obj["test"] as! [[String: Any]]
         #expect(test.map { $0["species"] as! String } == ["O", "H"])
-        #expect((obj["sensitivity"] as! [Any]).count == 2 * (2 + 4 + 6))
+        let sensitivity = obj["sensitivity"] as! [[String: Any]]
+        #expect(sensitivity.count == 2 * (2 + 4 + 6))
+        // The ranking the README states: an oxygen is governed by its hydrogens, a hydrogen by
+        // its oxygens (the groups "all O" and "all H" are all distances to that species).
+        func row(_ agent: String, _ group: String) -> [String: Any]? {
+            sensitivity.first { $0["species"] as? String == agent && $0["group"] as? String == "all " + group }
+        }
+        for (agent, governing, other) in [("O", "H", "O"), ("H", "O", "H")] {
+            let g = try #require(row(agent, governing)), o = try #require(row(agent, other))
+            #expect((g["rise"] as! Double) > (o["rise"] as! Double) + 0.05, "agent \(agent): \(g) vs \(o)")
+            #expect((g["meanForceShare"] as! Double) > (o["meanForceShare"] as! Double), "agent \(agent): \(g) vs \(o)")
+        }
         #expect(FileManager.default.fileExists(atPath: model))
 
         let ev = try runMLD(["eval", "--model", model, "--data", Self.data, "--frames", "840..900:2", "--json"])

@@ -160,4 +160,38 @@ import Testing
         }
         #expect(try thermo(split) == thermo(full))
     }
+
+    /// A bad input file is one line naming the file and the line: `mld: error: PATH:LINE: ...`.
+    @Test func fileErrorsNameTheFileAndLine() throws {
+        let dir = try temporaryFolder("fileline")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let xyz = dir.appendingPathComponent("bad.xyz").path
+        try "3\r\nLattice=\"9 0 0 0 9 0 0 0 9\" Properties=species:S:1:pos:R:3\r\nO 0 0 0\r\nH 1 0 0\r\n".write(toFile: xyz, atomically: true, encoding: .utf8)
+        let r = try runMLD(["box", "--from", xyz, "--out", dir.appendingPathComponent("o.xyz").path])
+        expectOneLine(r, mentioning: "truncated frame")
+        #expect(r.err.hasPrefix("mld: error: \(xyz):5: "), "\(r.err.debugDescription)")
+        #expect(!r.err.dropLast().contains("\r"))
+    }
+
+    /// What stopped without a record or with a stack trace before: a thermostat time constant of
+    /// 1e300 fs runs and completes its record; a 200 fs step blows up in one line and the record
+    /// says so; a basis of 200 Gaussians per species is refused before any work.
+    @Test func extremeSettingsEndInARecordOrOneLine() throws {
+        let dir = try temporaryFolder("extreme")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func status(_ run: String) throws -> String? {
+            let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/run.json"))) as? [String: Any]
+            return obj?["status"] as? String
+        }
+        let slow = dir.appendingPathComponent("tau").path
+        let r = try runMLD(["run", "--model", Self.model, "--start", Self.data, "--steps", "20", "--tau", "1e300", "--out", slow, "--quiet"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(try status(slow) == "completed")
+        let fast = dir.appendingPathComponent("dt").path
+        expectOneLine(try runMLD(["run", "--model", Self.model, "--start", Self.data, "--steps", "200", "--dt", "200", "--out", fast, "--quiet"]),
+                      mentioning: "moved")
+        #expect(try status(fast)?.hasPrefix("failed: step") == true)
+        expectOneLine(try runMLD(["fit", "--data", Self.data, "--invariants", "radial", "--basis", "gaussian:200",
+                                  "--out", dir.appendingPathComponent("m.json").path]), mentioning: "at most 256")
+    }
 }

@@ -66,6 +66,25 @@ import Testing
         #expect(free.status == 0, "\(free.err)")
     }
 
+    /// A run started with a relative --model path resumes from another working directory:
+    /// run.json holds the model's absolute path.
+    @Test func resumeFromAnotherWorkingDirectory() throws {
+        let home = tempDir("cwd")
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Self.model, toPath: home + "/model.json")
+        let root = FileManager.default.currentDirectoryPath
+        let data = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(Self.data).path
+        let r = try runMLD(["run", "--model", "model.json", "--start", data, "--steps", "20", "--every", "10",
+                            "--out", "run", "--quiet"], in: home)
+        #expect(r.status == 0, "\(r.err)")
+        let rec = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: home + "/run/run.json"))) as! [String: Any]
+        let stored = try #require((rec["model"] as? [String: Any])?["path"] as? String)
+        #expect(stored.hasPrefix("/") && stored.hasSuffix("/model.json"), "\(stored)")
+        let again = try runMLD(["run", "--resume", home + "/run", "--steps", "10", "--quiet"])
+        #expect(again.status == 0, "resumed from \(root): \(again.err)")
+    }
+
     @Test func sigintWritesCheckpointAndExitsNonZero() throws {
         let out = tempDir("sigint")
         let p = Process()

@@ -102,7 +102,9 @@ let fitBundledRun: Result<CP2KRun, Error> = Result { try CP2KReader.read(directo
         #expect(try FitScan.parse("cutoff=3:4:0.5").values == ["3", "3.5", "4"])
         #expect(try FitScan.parse("form=full,linear").values == ["full", "linear"])
         #expect(try FitScan.parse("transform=distance,inverse").apply("inverse", to: FitSettings()).transform == .inverse)
-        for bad in ["neighbours", "foo=1:2", "cutoff=4:3", "form=round", "neighbours=1.5:3", "cutoff=1:2:0", "transform=log"] {
+        for bad in ["neighbours", "foo=1:2", "cutoff=4:3", "form=round", "neighbours=1.5:3", "cutoff=1:2:0", "transform=log",
+                    // Found by the fuzzer: counts beyond Int's range trapped.
+                    "cutoff=-1e308:1e308", "cutoff=3:4:1e-300", "cutoff=nan:4", "cutoff=3:inf", "neighbours=1e30"] {
             #expect(throws: MLDError.self, "\(bad)") { _ = try FitScan.parse(bad) }
         }
         let csv = FitScan(name: "neighbours", values: []).csv([])

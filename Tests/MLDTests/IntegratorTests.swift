@@ -73,8 +73,9 @@ import Testing
     }
 
     /// The Nose-Hoover chain's extended energy (kinetic + potential + thermostat) is conserved
-    /// for a conservative loss, for the global chain and the massive one.
-    @Test(arguments: [(false, 1), (false, 3), (true, 3)])
+    /// for a conservative loss, for the global chain and the massive one (chain 1, massive: the
+    /// default).
+    @Test(arguments: [(false, 1), (false, 3), (true, 1), (true, 3)])
     func noseHooverExtendedEnergyIsConserved(massive: Bool, chain: Int) throws {
         let c = DynamicsFixtures.argonCrystal(temperature: 40, seed: 4)
         let backend = try CPUBackend(potential: DynamicsFixtures.argonLJ, species: c.species, box: c.box)

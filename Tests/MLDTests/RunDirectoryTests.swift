@@ -173,6 +173,34 @@ import Testing
         _ = try Checkpoint(contentsOf: p + "/checkpoint.bin")
     }
 
+    /// SHA-256 comes from swift-crypto; the digests are the FIPS 180-4 ones the hand-written
+    /// implementation gave, so checkpoints written before still verify: the fixture's trailer
+    /// was computed by that implementation.
+    @Test func sha256MatchesFIPSAndOlderCheckpoints() throws {
+        #expect(SHA256.hex([UInt8]()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256.hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        var million = SHA256.Hasher()
+        let a = [UInt8](repeating: 0x61, count: 1000)
+        for _ in 0..<1000 { million.update(a) }
+        #expect(million.hex == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0" && million.count == 1_000_000)
+        // The digest so far can be read in the middle without disturbing what follows.
+        var h = SHA256.Hasher()
+        h.update(Array("ab".utf8))
+        #expect(h.hex == SHA256.hex(Array("ab".utf8)))
+        h.update(Array("c".utf8))
+        #expect(h.hex == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        let ck = try Checkpoint(contentsOf: fixtures + "/checkpoint-v3-hand-sha256.bin")
+        #expect(ck.step == 40 && ck.positions == [SIMD3(1, 2, 3), SIMD3(4, 5.5, 6)] && ck.energyLedger == [0.25, -1.5])
+        #expect(ck.thermostatState == [0.1, -0.2] && ck.rngState == 12345)
+        // And a flipped bit in it is still refused.
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixtures + "/checkpoint-v3-hand-sha256.bin")))
+        bytes[bytes.count - 100] ^= 1
+        let damaged = try temporaryDirectory() + "/ck.bin"
+        try Data(bytes).write(to: URL(fileURLWithPath: damaged))
+        #expect(throws: MLDError.self) { _ = try Checkpoint(contentsOf: damaged) }
+    }
+
     @Test func checkpointRoundTripsAndRejectsDamage() throws {
         // The incremental SHA-256 agrees with the one-shot one (and the FIPS 180-4 example).
         #expect(SHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")

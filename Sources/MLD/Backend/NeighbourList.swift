@@ -130,8 +130,11 @@ public struct NeighbourList: Sendable {
         var start = [Int32](repeating: 0, count: nCells + 1)
         let scale = SIMD3<Double>(grid) / L
         for i in 0..<n {
-            var c = SIMD3<Int>((wrapped[i] * scale).rounded(.down))
-            c.clamp(lowerBound: .zero, upperBound: grid &- 1)
+            // Clamped as Doubles: a far-away or non-finite position (a blown-up state) lands in
+            // an edge cell instead of trapping in the conversion to Int.
+            let x = (wrapped[i] * scale).rounded(.down)
+            var c = SIMD3<Int>.zero
+            for d in 0..<3 { c[d] = x[d] >= 0 ? (x[d] < Double(grid[d]) ? Int(x[d]) : grid[d] - 1) : 0 }
             let id = (c.z * grid.y + c.y) * grid.x + c.x
             cellOf[i] = Int32(id)
             start[id + 1] += 1

@@ -163,8 +163,10 @@ public struct Checkpoint: Equatable {
             }
         }
         let n = header.atoms
-        guard n >= 0, n <= bytes.count, header.thermostatCount >= 0, header.thermostatCount <= bytes.count,
+        // A step past Int.max / 2 could overflow when further steps are added to it.
+        guard header.step >= 0, header.step <= Int.max / 2, n >= 0, n <= bytes.count, header.thermostatCount >= 0, header.thermostatCount <= bytes.count,
               header.species.count == n, header.elements.count == header.masses.count,
+              header.masses.allSatisfy({ $0 > 0 && $0.isFinite }),
               header.species.allSatisfy({ $0 >= 0 && $0 < header.elements.count }),
               let rng = UInt64(header.rngState) else { throw bad("inconsistent header") }
         guard bytes.count - at == 8 * (3 + 3 + 1 + 9 + header.thermostatCount + 9 * n) else {
@@ -191,6 +193,12 @@ public struct Checkpoint: Equatable {
         positions = try (0..<n).map { _ in try vec() }
         velocities = try (0..<n).map { _ in try vec() }
         forces = try (0..<n).map { _ in try vec() }
+        // A checksum guards against damage, not against a state no run can have.
+        if let problem = box.edgeProblem { throw bad("box: \(problem)") }
+        func finite(_ v: SIMD3<Double>) -> Bool { v.x.isFinite && v.y.isFinite && v.z.isFinite }
+        guard finite(centreOfMass), positions.allSatisfy(finite), velocities.allSatisfy(finite), forces.allSatisfy(finite) else {
+            throw bad("a position, velocity or force is not a finite number")
+        }
     }
 }
 

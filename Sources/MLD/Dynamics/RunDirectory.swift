@@ -260,7 +260,13 @@ public final class RunDirectory {
             throw MLDError.input(file: recPath, line: nil, problem: "no such file (is \(path) a run directory?)")
         }
         do { record = try RunRecord.decoder.decode(RunRecord.self, from: data) } catch {
-            throw MLDError.input(file: recPath, line: nil, problem: "not a valid run record (\(error))")
+            throw MLDError.input(file: recPath, line: nil, problem: "not a valid run record (\(Self.describe(error)))")
+        }
+        if let problem = record.settings.problem {
+            throw MLDError.input(file: recPath, line: nil, problem: "not a valid run record: settings.\(problem)")
+        }
+        guard (0...SimulationSettings.maximumInterval).contains(record.targetSteps) else {
+            throw MLDError.input(file: recPath, line: nil, problem: "not a valid run record: targetSteps \(record.targetSteps) is not 0 to \(SimulationSettings.maximumInterval)")
         }
         let ck = try Checkpoint(contentsOf: (path as NSString).appendingPathComponent("checkpoint.bin"))
         rng = SplitMix64(seed: 0)
@@ -277,6 +283,18 @@ public final class RunDirectory {
         trajectory = try Self.openForAppend(traj, truncateTo: ck.trajectoryBytes)
         thermo = try Self.openForAppend(csv, truncateTo: ck.thermoBytes)
         checkpointData = ck
+    }
+
+    /// A decoding error in a few words, on one line (the field and what was wrong).
+    static func describe(_ error: Error) -> String {
+        guard let e = error as? DecodingError else { return "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ") }
+        func path(_ c: [CodingKey]) -> String { c.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined() }
+        switch e {
+        case let .keyNotFound(k, c): return "missing \"\(k.stringValue)\"" + (c.codingPath.isEmpty ? "" : " in \(path(c.codingPath).dropFirst())")
+        case let .typeMismatch(_, c), let .valueNotFound(_, c): return "wrong type or null at \(path(c.codingPath).dropFirst())"
+        case let .dataCorrupted(c): return c.codingPath.isEmpty ? "not JSON" : "bad value at \(path(c.codingPath).dropFirst())"
+        @unknown default: return "unreadable"
+        }
     }
 
     /// The checkpoint a resumed directory was opened at.

@@ -55,6 +55,27 @@ public struct SimulationSettings: Codable, Sendable, Equatable {
     public var temperatureLimit: Double { maxTemperature ?? max(10 * temperature, 3000) }
     /// `checkpointEvery` rounded up to a multiple of `every`.
     public var checkpointInterval: Int { max(1, (max(checkpointEvery, every) + every - 1) / every) * every }
+
+    /// The longest Nose-Hoover chain a run may have.
+    public static let maximumChainLength = 100
+    /// The largest `every` and `checkpointEvery`, in steps (`mld run`'s limit on steps).
+    public static let maximumInterval = 1_000_000_000_000
+
+    /// The first setting no run can have, in words naming it (nil when all are usable): what a
+    /// run.json read back (possibly damaged) is checked with before a run continues from it.
+    public var problem: String? {
+        func positive(_ x: Double) -> Bool { x > 0 && x.isFinite }
+        if !positive(timeStep) { return "timeStep \(timeStep) is not a positive number of fs" }
+        if !(temperature >= 0 && temperature.isFinite) { return "temperature \(temperature) is not a number of K >= 0" }
+        if !positive(tau) { return "tau \(tau) is not a positive number of fs" }
+        if !(1...Self.maximumChainLength).contains(chainLength) { return "chainLength \(chainLength) is not 1 to \(Self.maximumChainLength)" }
+        if !(1...Self.maximumInterval).contains(every) { return "every \(every) is not 1 to \(Self.maximumInterval)" }
+        if !(1...Self.maximumInterval).contains(checkpointEvery) { return "checkpointEvery \(checkpointEvery) is not 1 to \(Self.maximumInterval)" }
+        if !positive(maxDisplacement) { return "maxDisplacement \(maxDisplacement) is not a positive number of Å" }
+        if let t = maxTemperature, !positive(t) { return "maxTemperature \(t) is not a positive number of K" }
+        if !(skin >= 0 && skin.isFinite) { return "skin \(skin) is not a number of Å >= 0" }
+        return nil
+    }
 }
 
 /// Running sums over a run, kept in checkpoints so that a resumed run reports the whole run.

@@ -30,10 +30,13 @@ public struct FitScan: Sendable {
             let f = spec.split(separator: ":", omittingEmptySubsequences: false).map { Double($0) }
             guard f.count == 2 || f.count == 3, f.allSatisfy({ $0 != nil }) else { throw bad("a, b and step must be numbers") }
             let a = f[0]!, b = f[1]!, step = f.count == 3 ? f[2]! : 1
+            guard a.isFinite, b.isFinite, step.isFinite else { throw bad("a, b and step must be finite numbers") }
             guard step > 0 else { throw bad("step must be positive") }
             guard b >= a else { throw bad("b must not be below a") }
-            let n = Int(((b - a) / step + 1e-9).rounded(.down))
-            guard n < 1000 else { throw bad("more than 1000 values") }
+            // The count is checked as a Double: (b - a) / step can be far beyond Int's range.
+            let count = ((b - a) / step + 1e-9).rounded(.down)
+            guard count < 1000 else { throw bad("more than 1000 values") }
+            let n = Int(count)
             values = (0...n).map { String(format: "%g", a + Double($0) * step) }
         } else {
             values = spec.split(separator: ",").map(String.init)
@@ -49,7 +52,7 @@ public struct FitScan: Sendable {
     public func apply(_ value: String, to settings: FitSettings, check: Bool = false) throws -> FitSettings {
         var s = settings
         func int() throws -> Int {
-            guard let d = Double(value), d == d.rounded(), d >= 0 else { throw MLDError.usage("--scan \(name): '\(value)' is not a whole number") }
+            guard let d = Double(value), d == d.rounded(), d >= 0, d < 1e15 else { throw MLDError.usage("--scan \(name): '\(value)' is not a whole number (0 to 10^15)") }
             return Int(d)
         }
         switch name {

@@ -46,12 +46,17 @@ public struct CP2KRun: Sendable {
     public var steps: [Int] { frames.map { $0.step ?? 0 } }
     /// The MD time step in fs (from the frame times, else the `.ener` file).
     public var timeStep: Double? {
+        // Step differences in Double: steps anywhere in Int's range never overflow.
+        func perStep(_ t0: Double, _ t1: Double, _ s0: Int, _ s1: Int) -> Double? {
+            let dt = (t1 - t0) / (Double(s1) - Double(s0))
+            return dt.isFinite && s1 != s0 ? dt : nil
+        }
         if frames.count >= 2, let t0 = frames[0].time, let t1 = frames[1].time,
-           let s0 = frames[0].step, let s1 = frames[1].step, s1 != s0 {
-            return (t1 - t0) / Double(s1 - s0)
+           let s0 = frames[0].step, let s1 = frames[1].step, let dt = perStep(t0, t1, s0, s1) {
+            return dt
         }
         if energies.count >= 2 {
-            return (energies[1].time - energies[0].time) / Double(energies[1].step - energies[0].step)
+            return perStep(energies[0].time, energies[1].time, energies[0].step, energies[1].step)
         }
         return nil
     }
@@ -256,14 +261,18 @@ public enum CP2KReader {
             guard f.count >= 7 else {
                 throw MLDError.input(file: path, line: i + 1, problem: "expected 7 columns, found \(f.count)")
             }
+            // The step is an integer; every other column a finite number.
+            guard let step = Int(f[0]) else {
+                throw MLDError.input(file: path, line: i + 1, problem: "column 1 (the step) is not an integer: '\(f[0].prefix(40))'")
+            }
             var v = [Double]()
             for (c, s) in f.prefix(7).enumerated() {
-                guard let x = Double(s) else {
-                    throw MLDError.input(file: path, line: i + 1, problem: "column \(c + 1) is not a number: '\(s)'")
+                guard let x = Double(s), x.isFinite else {
+                    throw MLDError.input(file: path, line: i + 1, problem: "column \(c + 1) is not a finite number: '\(s.prefix(40))'")
                 }
                 v.append(x)
             }
-            out.append(CP2KEnergyRecord(step: Int(v[0]), time: v[1], kinetic: v[2] * Units.hartree,
+            out.append(CP2KEnergyRecord(step: step, time: v[1], kinetic: v[2] * Units.hartree,
                                         temperature: v[3], potential: v[4] * Units.hartree,
                                         conserved: v[5] * Units.hartree, usedTime: v[6]))
         }
@@ -374,9 +383,13 @@ enum XYZFrames {
             let comment = lines[i + 1]
             let step = parseKey("i", in: comment).flatMap { Int($0) } ?? frames.count
             let time = parseKey("time", in: comment).flatMap { Double($0) }
+            if let time, !time.isFinite {
+                throw MLDError.input(file: path, line: i + 2, problem: "time = \(time) is not a finite number of fs")
+            }
             var elements: [Element] = []
             var vectors: [SIMD3<Double>] = []
-            elements.reserveCapacity(n); vectors.reserveCapacity(n)
+            // At most the lines there are: a count of 10^15 in a damaged file allocates nothing.
+            elements.reserveCapacity(min(n, lines.count)); vectors.reserveCapacity(min(n, lines.count))
             for j in 0..<n {
                 let ln = i + 2 + j
                 guard ln < lines.count, !lines[ln].allSatisfy({ $0 == " " || $0 == "\t" }) else {

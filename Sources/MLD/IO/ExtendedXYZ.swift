@@ -170,8 +170,12 @@ public enum ExtendedXYZ {
             }
             if let fCol { frc.append(try vec(fCol)) }
         }
+        let time = kv["time"].flatMap { Double($0) }
+        if let time, !time.isFinite {
+            throw MLDError.input(file: path, line: commentLine, problem: "time=\(time) is not a finite number of fs")
+        }
         return Configuration(atoms: atoms, positions: pos, velocities: vCol == nil && momentaCol == nil ? nil : vel,
                              forces: fCol == nil ? nil : frc, box: box,
-                             step: kv["step"].flatMap { Int($0) }, time: kv["time"].flatMap { Double($0) })
+                             step: kv["step"].flatMap { Int($0) }, time: time)
     }
 }

@@ -14,13 +14,26 @@ public enum TextFile {
         return path.hasSuffix(".xz") ? try decompressXZ(bytes, path: path) : bytes
     }
 
-    /// The lines of `path` (without their newline characters).
+    /// The lines of `path` (without their newline characters; CRLF line ends and a leading
+    /// UTF-8 byte-order mark are accepted). A compressed or binary file (gzip, or xz not named
+    /// `.xz`, or NUL bytes) is refused in one line instead of being read as garbled text.
     public static func lines(_ path: String) throws -> [Substring] {
-        let bytes = try read(path)
-        let text = String(decoding: bytes, as: UTF8.self)
-        return text.split(separator: "\n", omittingEmptySubsequences: false).map {
-            $0.last == "\r" ? $0.dropLast() : $0
+        var bytes = try read(path)
+        if bytes.starts(with: [0x1f, 0x8b]) {
+            throw MLDError.input(file: path, line: nil, problem: "is gzip-compressed; mld reads plain text or .xz files (gunzip it, or xz it)")
         }
+        if bytes.starts(with: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]) {
+            throw MLDError.input(file: path, line: nil, problem: "is xz-compressed but its name does not end in .xz")
+        }
+        if bytes.starts(with: [0xef, 0xbb, 0xbf]) { bytes.removeFirst(3) }
+        if let nul = bytes.firstIndex(of: 0) {
+            let line = bytes[..<nul].reduce(1) { $1 == 0x0a ? $0 + 1 : $0 }
+            throw MLDError.input(file: path, line: line, problem: "holds a NUL byte: not a text file")
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        // "\r\n" is one Character in Swift, so it is a separator of its own (splitting on "\n"
+        // alone would leave CRLF files in one line).
+        return text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
     }
 
     /// Decompresses a whole .xz stream (liblzma's stream decoder).

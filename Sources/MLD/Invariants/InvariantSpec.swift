@@ -239,6 +239,9 @@ public struct InvariantSpec: Sendable, Hashable {
                 if i != 0 { return "\(field): only the first block may be nearest" }
                 if b.counts.count != s { return "\(field).counts: one count per species needed (\(s))" }
                 if b.counts.contains(where: { $0 < 0 }) { return "\(field).counts: negative neighbour count" }
+                if let big = b.counts.first(where: { $0 > Self.maximumCount }) {
+                    return "\(field).counts: \(big) neighbours (at most \(Self.maximumCount) invariants per agent)"
+                }
                 if b.counts.reduce(0, +) == 0 { return "\(field).counts: no invariants (all neighbour counts are 0)" }
                 if !(b.searchRadius > 0 && b.searchRadius.isFinite) { return "\(field).searchRadius must be positive" }
             case let .radial(b):
