@@ -56,14 +56,16 @@ final class FuzzHarness: @unchecked Sendable {
 
     private func startWatchdog() {
         guard watchdog == nil else { return }
-        let t = Thread { [unowned self] in
+        // Weak: the harness may be released while the watchdog sleeps; the thread then ends.
+        let t = Thread { [weak self] in
             while true {
                 Thread.sleep(forTimeInterval: 0.5)
-                lock.lock()
-                let c = current
-                lock.unlock()
-                if let c, Self.now() - c.started > hangLimit {
-                    let line = "mld fuzz: HANG: \(c.target) input \(c.index) (run seed \(seed)) ran over \(hangLimit) s; the input is in \(crashFile)\n"
+                guard let self else { return }
+                self.lock.lock()
+                let c = self.current
+                self.lock.unlock()
+                if let c, Self.now() - c.started > self.hangLimit {
+                    let line = "mld fuzz: HANG: \(c.target) input \(c.index) (run seed \(self.seed)) ran over \(self.hangLimit) s; the input is in \(self.crashFile)\n"
                     FileHandle.standardError.write(Data(line.utf8))
                     exit(70)
                 }
