@@ -84,6 +84,11 @@ public final class InvariantEvaluator {
     private var gRadial: UnsafeMutablePointer<Double>        // per neighbour and function: exp(-eta r²) fc(r)
     private var gRadialDerivative: UnsafeMutablePointer<Double> // its d/dr divided by r
     private var gInside: UnsafeMutablePointer<Int32>          // gathered neighbours inside the angular cutoff
+    // angular sums through moment tensors (see `angularSumsByMoments`); nil when some zeta is not
+    // an integer in 1...maximumMomentRank
+    private let moments: AngularMoments?
+    private var mMono: UnsafeMutablePointer<Double>           // per neighbour inside: u^alpha for every monomial
+    private var mPowers: UnsafeMutablePointer<Double>         // per neighbour inside: 3 x (rank + 2) shifted powers
 
     public init(spec: InvariantSpec) {
         self.spec = spec
@@ -176,6 +181,9 @@ public final class InvariantEvaluator {
         gRadial = .allocate(capacity: gatherCapacity * max(functionCount, 1))
         gRadialDerivative = .allocate(capacity: gatherCapacity * max(functionCount, 1))
         gInside = .allocate(capacity: gatherCapacity)
+        moments = angular.flatMap { AngularMoments(sums: $0, speciesCount: S) }
+        mMono = .allocate(capacity: gatherCapacity * max(moments?.monomialCount ?? 1, 1))
+        mPowers = .allocate(capacity: gatherCapacity * 3 * ((moments?.rank ?? 0) + 2))
     }
 
     deinit {
@@ -186,6 +194,7 @@ public final class InvariantEvaluator {
         etas.deallocate(); lambdas.deallocate(); zetas.deallocate(); integerZeta.deallocate()
         gAtom.deallocate(); gSpecies.deallocate(); gDisp.deallocate()
         gRadial.deallocate(); gRadialDerivative.deallocate(); gInside.deallocate()
+        mMono.deallocate(); mPowers.deallocate()
     }
 
     /// Evaluates phi and its gradients for `agent` from candidates that hold every atom within
@@ -250,7 +259,9 @@ public final class InvariantEvaluator {
             gather(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
                    candidates: candidates, sortByIndex: buildDistances != nil)
             if basisCount > 0 { radialSums() }
-            if functionCount > 0 { angularSums() }
+            if functionCount > 0 {
+                if let moments, !usesTripletSums { angularSumsByMoments(moments) } else { angularSumsByTriplets() }
+            }
         }
         return 0
     }
@@ -436,6 +447,9 @@ public final class InvariantEvaluator {
         gInside = .allocate(capacity: c)
         gRadial = .allocate(capacity: c * f)
         gRadialDerivative = .allocate(capacity: c * f)
+        mMono.deallocate(); mPowers.deallocate()
+        mMono = .allocate(capacity: c * max(moments?.monomialCount ?? 1, 1))
+        mPowers = .allocate(capacity: c * 3 * ((moments?.rank ?? 0) + 2))
         gatherCapacity = c
     }
 
@@ -512,9 +526,14 @@ public final class InvariantEvaluator {
         }
     }
 
-    /// The angular sums (see `AngularSums`).
+    /// Evaluate the angular sums pair by pair (O(n^2) in the neighbours within the cutoff) even
+    /// where the moment-tensor form applies; for tests that check one against the other.
+    public var usesTripletSums = false
+
+    /// The angular sums (see `AngularSums`), one unordered neighbour pair at a time: O(n^2) in
+    /// the n neighbours within the cutoff. Used for non-integer zeta (and as the tests' oracle).
     @inline(__always)
-    private func angularSums() {
+    private func angularSumsByTriplets() {
         let o = angularOffset, nf = functionCount, S = speciesCount
         let total = S * (S + 1) / 2 * nf
         for a in o..<(o + total) { phi[a] = 0; gradient[a] = .zero }
@@ -581,6 +600,144 @@ public final class InvariantEvaluator {
                     if rec {
                         let gj = s1 * cj + s2 * dj, gl = s1 * cl + s3 * dl
                         record(a, nearestCount + mj, gAtom[mj], gj); record(a, nearestCount + ml, gAtom[ml], gl)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The angular sums (see `AngularSums`) through moment tensors (see `AngularMoments`): O(n) in
+    /// the n neighbours within the cutoff. The gradient with respect to neighbour j of species s,
+    /// for the pair (s, t), follows from d(R u^alpha)/dd = (R' - m R / r) u^alpha u + (R / r) grad_u u^alpha
+    /// (u^alpha is homogeneous of degree m in u = d / r), contracted with the partner's weighted
+    /// moments w_alpha M_t[alpha]; a same-species pair also loses the j = l term, R_j R'_j u_j.
+    @inline(__always)
+    private func angularSumsByMoments(_ t: AngularMoments) {
+        let o = angularOffset, nf = functionCount, S = speciesCount
+        let total = S * (S + 1) / 2 * nf
+        for a in o..<(o + total) { phi[a] = 0; gradient[a] = .zero }
+        let rc = angularCutoff
+        let piOverRc = Double.pi / rc
+        let rec = recordsNeighbourGradients
+        let K = t.monomialCount, E = t.etaCount, L = t.rank, PW = L + 2, pairs = t.pairCount
+        let ea = t.exponentA, eb = t.exponentB, ec = t.exponentC, rs = t.rankStart
+        // Per neighbour inside the cutoff: shifted powers (pw[0] = 0, pw[i + 1] = u_x^i; y from PW,
+        // z from 2 PW), the monomials u^alpha, and per eta R = exp(-eta r²) fc(r) and dR/dr.
+        var inside = 0
+        for m in 0..<gathered {
+            let v = gDisp[m]
+            let r = v.w
+            if r >= rc { continue }
+            gInside[inside] = Int32(m)
+            let u = SIMD3(v.x, v.y, v.z) * (1 / r)
+            let pw = mPowers + inside * 3 * PW
+            pw[0] = 0; pw[PW] = 0; pw[2 * PW] = 0
+            pw[1] = 1; pw[PW + 1] = 1; pw[2 * PW + 1] = 1
+            for i in 1...L {
+                pw[i + 1] = pw[i] * u.x; pw[PW + i + 1] = pw[PW + i] * u.y; pw[2 * PW + i + 1] = pw[2 * PW + i] * u.z
+            }
+            let mono = mMono + inside &* K
+            for k in 0..<K { mono[k] = pw[ea[k] &+ 1] * pw[PW &+ eb[k] &+ 1] * pw[2 &* PW &+ ec[k] &+ 1] }
+            let x = piOverRc * r
+            let fc = 0.5 * (1 + cos(x))
+            let dfc = -0.5 * piOverRc * sin(x)
+            for e in 0..<E {
+                let eta = t.etas[e]
+                let ex = exp(-eta * r * r)
+                gRadial[inside * E + e] = ex * fc
+                gRadialDerivative[inside * E + e] = ex * dfc - 2 * eta * r * ex * fc
+            }
+            inside += 1
+        }
+        // Moments per eta and species, and the pair sums P_m.
+        let M = t.moments, diag = t.diagonal, P = t.pairSums
+        for i in 0..<(E * S * K) { M[i] = 0 }
+        for i in 0..<(E * S) { diag[i] = 0 }
+        for j in 0..<inside {
+            let s = Int(gSpecies[Int(gInside[j])])
+            let mono = mMono + j &* K
+            for e in 0..<E {
+                let R = gRadial[j * E + e]
+                diag[e * S + s] += R * R
+                let row = M + (e * S + s) * K
+                for k in 0..<K { row[k] += R * mono[k] }
+            }
+        }
+        for e in 0..<E {
+            for b in 0..<S {
+                for c in b..<S {
+                    let pair = b * S - b * (b - 1) / 2 + (c - b)
+                    let mb = M + (e * S + b) * K, mc = M + (e * S + c) * K
+                    for n in 0...L {
+                        var p = 0.0
+                        for k in rs[n]..<rs[n + 1] { p += t.weight[k] * mb[k] * mc[k] }
+                        if b == c { p = 0.5 * (p - diag[e * S + b]) }
+                        P[(e * pairs + pair) * (L + 1) + n] = p
+                    }
+                }
+            }
+        }
+        for pair in 0..<pairs {
+            for f in 0..<nf {
+                let e = t.etaOfFunction[f]
+                var v = 0.0
+                for n in 0...L { v += t.coefficient[f * (L + 1) + n] * P[(e * pairs + pair) * (L + 1) + n] }
+                phi[o + pair * nf + f] = v
+            }
+        }
+        // Gradients, partner species by partner species.
+        let wM = t.weighted
+        for e in 0..<E {
+            for tt in 0..<S {
+                let mt = M + (e * S + tt) * K
+                for k in 0..<K { wM[k] = t.weight[k] * mt[k] }
+                let gx = t.shiftedX, gy = t.shiftedY, gz = t.shiftedZ
+                for k in 0..<rs[L] {
+                    gx[k] = Double(ea[k] &+ 1) * wM[t.plusX[k]]
+                    gy[k] = Double(eb[k] &+ 1) * wM[t.plusY[k]]
+                    gz[k] = Double(ec[k] &+ 1) * wM[t.plusZ[k]]
+                }
+                for j in 0..<inside {
+                    let mj = Int(gInside[j])
+                    let sj = Int(gSpecies[mj])
+                    let (b, c) = sj <= tt ? (sj, tt) : (tt, sj)
+                    let pair = b * S - b * (b - 1) / 2 + (c - b)
+                    let v = gDisp[mj]
+                    let r = v.w
+                    let invR = 1 / r
+                    let u = SIMD3(v.x, v.y, v.z) * invR
+                    let R = gRadial[j * E + e], D = gRadialDerivative[j * E + e]
+                    let mono = mMono + j &* K
+                    // Lane m: S_m = sum over rank m of w M_t u^alpha, and V_m = its u gradient,
+                    // a contraction with the monomials of rank m - 1.
+                    var Sn = SIMD8<Double>(repeating: 0)
+                    var Vx = SIMD8<Double>(repeating: 0), Vy = SIMD8<Double>(repeating: 0), Vz = SIMD8<Double>(repeating: 0)
+                    for n in 0..<L {
+                        var sN = 0.0, nx = 0.0, ny = 0.0, nz = 0.0
+                        var k = rs[n]
+                        let end = rs[n &+ 1]
+                        while k < end {
+                            let mk = mono[k]
+                            sN += wM[k] * mk; nx += gx[k] * mk; ny += gy[k] * mk; nz += gz[k] * mk
+                            k &+= 1
+                        }
+                        Sn[n] = sN; Vx[n &+ 1] = nx; Vy[n &+ 1] = ny; Vz[n &+ 1] = nz
+                    }
+                    var sL = 0.0
+                    var k = rs[L]
+                    while k < K { sL += wM[k] * mono[k]; k &+= 1 }
+                    Sn[L] = sL
+                    let radial = D - (R * invR) * t.rankVector
+                    let SR = Sn * radial
+                    for f in 0..<nf where t.etaOfFunction[f] == e {
+                        let cf = t.coefficientVector[f]
+                        var A = (cf * SR).sum()
+                        let V = SIMD3((cf * Vx).sum(), (cf * Vy).sum(), (cf * Vz).sum())
+                        if sj == tt { A -= t.coefficientSum[f] * R * D }
+                        let g = A * u + (R * invR) * V
+                        let a = o + pair * nf + f
+                        gradient[a] -= g
+                        if rec { record(a, nearestCount + mj, gAtom[mj], g) }
                     }
                 }
             }

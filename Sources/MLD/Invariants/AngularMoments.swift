@@ -1,0 +1,157 @@
+/// Tables and scratch memory for evaluating `AngularSums` through moment tensors, in O(n) of the
+/// n neighbours within the cutoff instead of O(n^2) pairs.
+///
+/// With an integer zeta, `(1 + lambda cos theta)^zeta = sum_{m=0}^{zeta} C(zeta, m) lambda^m cos^m`,
+/// and for unit vectors `(u_j . u_l)^m = sum_alpha w_alpha u_j^alpha u_l^alpha` over the monomials
+/// alpha = (a, b, c), a + b + c = m, with the multinomial weight `w_alpha = m! / (a! b! c!)`. The
+/// radial factor `R(r) = exp(-eta r^2) f_c(r)` splits over j and l, so the pair sum of
+/// `AngularSums` over j of species B and l of species C becomes
+/// `P_m(B, C) = sum_alpha w_alpha M_B[alpha] M_C[alpha]`, with the moments
+/// `M_s[alpha] = sum_{j of s} R(r_kj) u_kj^alpha` (dimensionless); for B = C, where each unordered
+/// pair counts once and j = l is excluded, `P_m = (sum_alpha w_alpha M_B[alpha]^2 - sum_j R_j^2) / 2`
+/// (u_j . u_j = 1). The sums are mathematically those of the pair loop; they differ by rounding.
+///
+/// Used for every angular-sums block whose zetas are all integers in 1...`maximumRank`.
+final class AngularMoments {
+    /// Highest monomial rank handled (120 monomials up to rank 7; per-rank values fit a SIMD8).
+    static let maximumRank = 7
+
+    /// The highest zeta of the block: monomials of rank 0...rank are needed.
+    let rank: Int
+    /// Number of monomials of rank 0...rank.
+    let monomialCount: Int
+    /// Exponents (a, b, c) of monomial k: u_x^a u_y^b u_z^c.
+    let exponentA: UnsafeMutablePointer<Int>
+    let exponentB: UnsafeMutablePointer<Int>
+    let exponentC: UnsafeMutablePointer<Int>
+    /// Multinomial weight of monomial k.
+    let weight: UnsafeMutablePointer<Double>
+    /// Monomials of rank m are k in rankStart[m]..<rankStart[m + 1].
+    let rankStart: UnsafeMutablePointer<Int>
+    /// The distinct etas (1/Å²) of the block's functions, and the index of each function's eta.
+    let etaCount: Int
+    let etas: UnsafeMutablePointer<Double>
+    let etaOfFunction: UnsafeMutablePointer<Int>
+    /// C(zeta_f, m) lambda_f^m at f * (rank + 1) + m (0 for m > zeta_f).
+    let coefficient: UnsafeMutablePointer<Double>
+    /// The same per function as a vector over m (lanes past zeta_f are 0).
+    let coefficientVector: UnsafeMutablePointer<SIMD8<Double>>
+    /// (1 + lambda_f)^zeta_f: the value of function f for a neighbour paired with itself.
+    let coefficientSum: UnsafeMutablePointer<Double>
+    let speciesCount: Int
+    let pairCount: Int
+    /// (0, 1, 2, ..., 7): the rank of each lane.
+    let rankVector = SIMD8<Double>(0, 1, 2, 3, 4, 5, 6, 7)
+
+    // scratch, overwritten by every evaluation
+    /// M_s[alpha] for eta e and species s at (e * S + s) * monomialCount + k.
+    let moments: UnsafeMutablePointer<Double>
+    /// sum_{j of s} R_j^2 at e * S + s.
+    let diagonal: UnsafeMutablePointer<Double>
+    /// P_m(pair) at (e * pairCount + pair) * (rank + 1) + m.
+    let pairSums: UnsafeMutablePointer<Double>
+    /// w_alpha M_t[alpha] (the partner's weighted moments).
+    let weighted: UnsafeMutablePointer<Double>
+    /// For monomial beta of rank < rank: (beta_x + 1) w M_t[beta + e_x], and likewise for y and z,
+    /// so that grad_u sum_alpha w_alpha M_t[alpha] u^alpha over rank m is a contraction with the
+    /// monomials of rank m - 1.
+    let shiftedX: UnsafeMutablePointer<Double>
+    let shiftedY: UnsafeMutablePointer<Double>
+    let shiftedZ: UnsafeMutablePointer<Double>
+    /// Index of monomial beta + e_x (beta + e_y, beta + e_z) for beta of rank < rank.
+    let plusX: UnsafeMutablePointer<Int>
+    let plusY: UnsafeMutablePointer<Int>
+    let plusZ: UnsafeMutablePointer<Int>
+
+    /// nil when some zeta is not an integer in 1...`maximumRank`.
+    init?(sums: AngularSums, speciesCount S: Int) {
+        var rank = 0
+        for f in sums.functions {
+            guard f.zeta == f.zeta.rounded(), f.zeta >= 1, f.zeta <= Double(Self.maximumRank) else { return nil }
+            rank = max(rank, Int(f.zeta))
+        }
+        guard rank >= 1 else { return nil }
+        self.rank = rank
+        speciesCount = S
+        pairCount = S * (S + 1) / 2
+
+        var a: [Int] = [], b: [Int] = [], c: [Int] = [], w: [Double] = [], starts: [Int] = []
+        func factorial(_ n: Int) -> Double { n < 2 ? 1 : (2...n).reduce(1.0) { $0 * Double($1) } }
+        for m in 0...rank {
+            starts.append(a.count)
+            for i in stride(from: m, through: 0, by: -1) {
+                for j in stride(from: m - i, through: 0, by: -1) {
+                    let k = m - i - j
+                    a.append(i); b.append(j); c.append(k)
+                    w.append(factorial(m) / (factorial(i) * factorial(j) * factorial(k)))
+                }
+            }
+        }
+        starts.append(a.count)
+        monomialCount = a.count
+        exponentA = .allocate(capacity: a.count); exponentA.initialize(from: a, count: a.count)
+        exponentB = .allocate(capacity: b.count); exponentB.initialize(from: b, count: b.count)
+        exponentC = .allocate(capacity: c.count); exponentC.initialize(from: c, count: c.count)
+        weight = .allocate(capacity: w.count); weight.initialize(from: w, count: w.count)
+        rankStart = .allocate(capacity: starts.count); rankStart.initialize(from: starts, count: starts.count)
+        func index(_ x: Int, _ y: Int, _ z: Int) -> Int {
+            (starts[x + y + z]..<starts[x + y + z + 1]).first { a[$0] == x && b[$0] == y && c[$0] == z }!
+        }
+        plusX = .allocate(capacity: a.count); plusY = .allocate(capacity: a.count); plusZ = .allocate(capacity: a.count)
+        for k in 0..<a.count {
+            let low = a[k] + b[k] + c[k] < rank
+            plusX[k] = low ? index(a[k] + 1, b[k], c[k]) : 0
+            plusY[k] = low ? index(a[k], b[k] + 1, c[k]) : 0
+            plusZ[k] = low ? index(a[k], b[k], c[k] + 1) : 0
+        }
+
+        var distinct: [Double] = []
+        var of: [Int] = []
+        for f in sums.functions {
+            if let i = distinct.firstIndex(of: f.eta) { of.append(i) } else { of.append(distinct.count); distinct.append(f.eta) }
+        }
+        etaCount = distinct.count
+        etas = .allocate(capacity: max(distinct.count, 1)); etas.initialize(from: distinct, count: distinct.count)
+        etaOfFunction = .allocate(capacity: max(of.count, 1)); etaOfFunction.initialize(from: of, count: of.count)
+
+        let nf = sums.functions.count
+        coefficient = .allocate(capacity: max(nf * (rank + 1), 1))
+        coefficient.initialize(repeating: 0, count: max(nf * (rank + 1), 1))
+        coefficientSum = .allocate(capacity: max(nf, 1))
+        for (fi, f) in sums.functions.enumerated() {
+            let z = Int(f.zeta)
+            var binomial = 1.0, lambdaPower = 1.0, total = 0.0
+            for m in 0...z {
+                coefficient[fi * (rank + 1) + m] = binomial * lambdaPower
+                total += binomial * lambdaPower
+                binomial = binomial * Double(z - m) / Double(m + 1)
+                lambdaPower *= f.lambda
+            }
+            coefficientSum[fi] = total
+        }
+        coefficientVector = .allocate(capacity: max(nf, 1))
+        for fi in 0..<nf {
+            var v = SIMD8<Double>(repeating: 0)
+            for m in 0...rank { v[m] = coefficient[fi * (rank + 1) + m] }
+            coefficientVector[fi] = v
+        }
+
+        let E = max(etaCount, 1)
+        moments = .allocate(capacity: E * S * monomialCount)
+        diagonal = .allocate(capacity: E * S)
+        pairSums = .allocate(capacity: E * pairCount * (rank + 1))
+        weighted = .allocate(capacity: monomialCount)
+        shiftedX = .allocate(capacity: monomialCount)
+        shiftedY = .allocate(capacity: monomialCount)
+        shiftedZ = .allocate(capacity: monomialCount)
+    }
+
+    deinit {
+        exponentA.deallocate(); exponentB.deallocate(); exponentC.deallocate(); weight.deallocate()
+        rankStart.deallocate(); etas.deallocate(); etaOfFunction.deallocate()
+        coefficient.deallocate(); coefficientSum.deallocate(); coefficientVector.deallocate()
+        moments.deallocate(); diagonal.deallocate(); pairSums.deallocate()
+        weighted.deallocate(); shiftedX.deallocate(); shiftedY.deallocate(); shiftedZ.deallocate()
+        plusX.deallocate(); plusY.deallocate(); plusZ.deallocate()
+    }
+}

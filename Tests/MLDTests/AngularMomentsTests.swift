@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+@testable import MLD
+
+/// The moment-tensor evaluation of the angular sums (O(n) in the neighbours) against the pair
+/// loop (O(n^2)): the same invariants, own gradients and neighbour gradients up to rounding.
+@Suite struct AngularMomentsTests {
+    static let water = ["O", "H"]
+
+    /// Integer-zeta blocks (the moment form applies), from the fit's default grid to rank 7 and
+    /// two etas.
+    static let specs: [(String, InvariantSpec)] = [
+        ("default grid", InvariantSpec.nearest(species: water, counts: [2, 2], searchRadius: 4.5)
+            .adding(.angularSums(.grid(cutoff: 4, etas: [0.2], zetas: [1, 4])))),
+        ("two etas, zeta 1 2 3", InvariantSpec.nearest(species: water, counts: [1, 1], searchRadius: 4.5)
+            .adding(.angularSums(.grid(cutoff: 4.4, etas: [0.2, 1], zetas: [1, 2, 3])))),
+        ("rank 7, no nearest", InvariantSpec.radial(species: water, cutoff: 3, basis: .gaussian(size: 2, cutoff: 3))
+            .adding(.angularSums(.grid(cutoff: 3.5, etas: [0.05], zetas: [7, 1])))),
+    ]
+
+    @Test func appliesOnlyToIntegerZetasUpToTheMaximumRank() {
+        #expect(AngularMoments(sums: .grid(cutoff: 4, etas: [0.2], zetas: [1, 4]), speciesCount: 2) != nil)
+        #expect(AngularMoments(sums: .grid(cutoff: 4, etas: [0.2], zetas: [1, 2.5]), speciesCount: 2) == nil)
+        #expect(AngularMoments(sums: .grid(cutoff: 4, etas: [0.2], zetas: [8]), speciesCount: 2) == nil)
+        let t = AngularMoments(sums: .grid(cutoff: 4, etas: [0.2, 1, 0.2], zetas: [4]), speciesCount: 2)!
+        #expect(t.rank == 4 && t.monomialCount == 35 && t.etaCount == 2)
+        // The multinomial weights of rank m sum to 3^m ((1 + 1 + 1)^m).
+        for m in 0...4 {
+            let w = (t.rankStart[m]..<t.rankStart[m + 1]).map { t.weight[$0] }.reduce(0, +)
+            #expect(w == pow(3, Double(m)))
+        }
+    }
+
+    @Test(arguments: [0, 1, 2])
+    func momentsEqualThePairLoop(specIndex: Int) throws {
+        let (name, spec) = Self.specs[specIndex]
+        let sys = InvariantFixtures.randomSystem(n: 96, edge: 9.5, seed: 900 + UInt64(specIndex), minDistance: 0.9)
+        let fast = InvariantEvaluator(spec: spec), slow = InvariantEvaluator(spec: spec)
+        slow.usesTripletSums = true
+        fast.recordsNeighbourGradients = true
+        slow.recordsNeighbourGradients = true
+        let cand = (0..<sys.positions.count).map { Int32($0) }
+        var worst = 0.0
+        for agent in 0..<sys.positions.count {
+            try sys.positions.withUnsafeBufferPointer { p in
+                try sys.species.withUnsafeBufferPointer { s in
+                    try cand.withUnsafeBufferPointer { c in
+                        try fast.evaluate(agent: agent, positions: p, species: s, box: sys.box, candidates: c)
+                        try slow.evaluate(agent: agent, positions: p, species: s, box: sys.box, candidates: c)
+                    }
+                }
+            }
+            // Neighbour gradients summed per (invariant, atom).
+            func perAtom(_ ev: InvariantEvaluator) -> [Int: SIMD3<Double>] {
+                var out: [Int: SIMD3<Double>] = [:]
+                for t in 0..<ev.termCount {
+                    out[Int(ev.termInvariant[t]) * 1000 + Int(ev.termAtom[t]), default: .zero] += ev.termGradient[t]
+                }
+                return out
+            }
+            let nf = perAtom(fast), ns = perAtom(slow)
+            for a in 0..<spec.count {
+                let scale = max(1, abs(slow.phi[a]))
+                let dphi = abs(fast.phi[a] - slow.phi[a]) / scale
+                let g = fast.gradient[a] - slow.gradient[a]
+                let gs = max(1, (slow.gradient[a] * slow.gradient[a]).sum().squareRoot())
+                let dg = (g * g).sum().squareRoot() / gs
+                worst = max(worst, dphi, dg)
+                #expect(dphi < 1e-12 && dg < 1e-12, "\(name): agent \(agent) \(spec.label(a)): phi \(fast.phi[a]) vs \(slow.phi[a]), gradient \(fast.gradient[a]) vs \(slow.gradient[a])")
+            }
+            for key in Set(nf.keys).union(ns.keys) {
+                let d = (nf[key] ?? .zero) - (ns[key] ?? .zero)
+                let s = ns[key] ?? .zero
+                #expect((d * d).sum().squareRoot() < 1e-12 * max(1, (s * s).sum().squareRoot()),
+                        "\(name): agent \(agent) neighbour term \(key)")
+            }
+        }
+        #expect(worst < 1e-12)
+    }
+}
