@@ -124,6 +124,32 @@ func rotation(axis u: SIMD3<Double>, angle a: Double) -> [SIMD3<Double>] {
         #expect(abs(bonds.maximum - (r0 + A)) < 1e-12)
         #expect(bonds.series(atom: 1)!.count == 200)
     }
+
+    @Test func stretchTemperatureCountsOnlyTheVelocityAlongTheBond() throws {
+        // r(t) = r0 + A sin(ωt): ṙ = Aω cos(ωt), so over whole periods μ<ṙ²>/k_B = μ A² ω² / (2 k_B).
+        // Both atoms also move perpendicular to the bond and together, which must not count.
+        let r0 = 1.0, A = 0.02, period = 20.0, omega = 2 * Double.pi / period
+        let box = Box(cubic: 10)
+        let drift = SIMD3(0.0, 0.011, -0.007), sideways = SIMD3(0.0, 0.004, 0.009)
+        var positions: [[SIMD3<Double>]] = [], velocities: [[SIMD3<Double>]] = []
+        for k in 0..<200 {
+            let t = Double(k)
+            let r = r0 + A * sin(omega * t), rate = A * omega * cos(omega * t)
+            positions.append([SIMD3(5, 5, 5), SIMD3(5 + r, 5, 5)])
+            velocities.append([drift, drift + sideways + SIMD3(rate, 0, 0)])
+        }
+        let t = try makeTrajectory(["O", "H"], box: box, dt: 1, positions: positions, velocities: velocities)
+        let bonds = try BondLengths(t)
+        let stretch = try BondStretch(t, bonds: bonds)
+        let mO = Element(symbol: "O")!.mass, mH = Element(symbol: "H")!.mass
+        let mu = mO * mH / (mO + mH)
+        let expected = mu * A * A * omega * omega / 2 * Units.massVelocitySquared / Units.boltzmann
+        #expect(abs(stretch.meanTemperature - expected) < 1e-9 * expected)
+        #expect(stretch.temperature.count == 200)
+        // The spread rescaled to 300 K: std √(300 / T).
+        let rescaled = try #require(stretch.standardDeviationAt(300, measured: bonds.standardDeviation))
+        #expect(abs(rescaled - A / 2.0.squareRoot() * (300 / expected).squareRoot()) < 1e-9 * rescaled)
+    }
 }
 
 @Suite struct DisplacementTests {

@@ -9,6 +9,8 @@ public struct WaterObservables: Sendable {
     public var frames: Int, spacing: Double, duration: Double
     public var kinetic: KineticEnergySeries
     public var bonds: BondLengths
+    /// Kinetic temperature of the O-H stretch (velocities along the bonds).
+    public var stretch: BondStretch
     public var angles: BondAngles
     public var angleDistribution: Histogram
     /// g_OO, g_OH, g_HH in that order.
@@ -30,6 +32,7 @@ public struct WaterObservables: Sendable {
         duration = t.duration
         kinetic = try KineticEnergySeries(t)
         bonds = try BondLengths(t, assigned: "H", partner: "O")
+        stretch = try BondStretch(t, bonds: bonds)
         angles = try BondAngles(t, center: "O", arm: "H")
         angleDistribution = angles.distribution(binWidth: options.angleBinWidth)
         rdfs = try WaterObservables.rdfPairs.map {
@@ -191,6 +194,10 @@ public struct Comparison: Sendable {
         add("oh_bond_std_A", "Å", "O-H bond length, standard deviation over time and atoms") { $0.bonds.standardDeviation }
         add("oh_bond_min_A", "Å", "shortest O-H bond seen") { $0.bonds.minimum }
         add("oh_bond_max_A", "Å", "longest O-H bond seen") { $0.bonds.maximum }
+        add("oh_stretch_temperature_K", "K", "kinetic temperature of the O-H stretch, mu <(dr/dt)^2> / k_B per bond (equals the temperature in equilibrium)") { $0.stretch.meanTemperature }
+        add("oh_bond_std_300K_A", "Å", "O-H standard deviation rescaled to a 300 K stretch, std sqrt(300 K / stretch temperature): the bond stiffness whatever energy the stretch holds") {
+            $0.stretch.standardDeviationAt(300, measured: $0.bonds.standardDeviation)
+        }
         add("h_reassigned", "", "hydrogens whose nearest O changed during the run") { Double($0.bonds.reassignedAtoms) }
         add("hoh_angle_mean_deg", "deg", "H-O-H angle (O with its two nearest H), mean") { $0.angles.mean }
         add("hoh_angle_std_deg", "deg", "H-O-H angle, standard deviation") { $0.angles.standardDeviation }
