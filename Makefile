@@ -8,10 +8,11 @@ DATA_HOT   ?= Data/cp2k-water64-xtb-400K
 OUT        ?= out
 MLD         = .build/$(BUILD)/mld
 
-# Debian packages the project needs (headers and libraries for the system-library targets,
+# Debian packages the project needs (headers and libraries for the system-library targets:
+# OpenCL, LAPACKE, liblzma for .xz inputs, libnetcdf for trajectory.nc;
 # the PoCL CPU OpenCL driver so the OpenCL backend runs without a GPU, gnuplot for figures;
 # LAMMPS and Open MPI for mld lammps, which loads liblammps at run time).
-DEB_PACKAGES = ocl-icd-opencl-dev opencl-headers pocl-opencl-icd liblapacke-dev liblzma-dev \
+DEB_PACKAGES = ocl-icd-opencl-dev opencl-headers pocl-opencl-icd liblapacke-dev liblzma-dev libnetcdf-dev \
                gnuplot-nox clinfo xz-utils liblammps-dev lammps openmpi-bin
 
 .PHONY: all setup build run test fuzz bench bench-openmm bench-openmm-venv figures clean gpu-check gpu-bundle
