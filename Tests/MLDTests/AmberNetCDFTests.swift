@@ -170,6 +170,12 @@ import Testing
         #expect(bytes(split + "/trajectory.nc") == bytes(full + "/trajectory.nc"))
         #expect(try AmberNetCDFReader(full + "/trajectory.nc").frameCount == 5)
         #expect(try runs.thermoRows(split) == runs.thermoRows(full))
+        // run.json times the writing of each trajectory file the run writes.
+        func timings(_ p: String) throws -> [String: Any] {
+            let rec = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: p + "/run.json"))) as! [String: Any]
+            return rec["timings"] as! [String: Any]
+        }
+        #expect(try (timings(split)["netcdfWriteSeconds"] as? Double ?? 0) > 0 && timings(split)["xyzWriteSeconds"] == nil)
     }
 
     /// A run directory with trajectory.nc only loads for analysis (`mld compare`) like one with

@@ -32,6 +32,11 @@ public struct RunRecord: Codable, Sendable {
         public var atomStepsPerSecond = 0.0
         public var nsPerDay = 0.0
         public var neighbourListBuilds = 0
+        /// Wall seconds spent writing trajectory.xyz frames (formatting, digest, write) and
+        /// trajectory.nc frames (conversion to floats, digest, write), summed over the run's
+        /// segments; absent in older run.json files and for a file the run does not write.
+        public var xyzWriteSeconds: Double?
+        public var netcdfWriteSeconds: Double?
     }
     public struct Summary: Codable, Sendable {
         /// Mean and standard deviation of the instantaneous temperature over the steps, in K.
@@ -547,12 +552,16 @@ public final class RunDirectory {
     public func writeFrame(_ s: Simulation) throws {
         try s.synchronize()
         if let trajectory {
+            let t0 = DispatchTime.now().uptimeNanoseconds
             try append(ExtendedXYZ.format(s.configuration), to: trajectory, counter: &trajectoryBytes, hash: &trajectoryHash, path: trajectoryPath)
+            record.timings.xyzWriteSeconds = (record.timings.xyzWriteSeconds ?? 0) + Self.seconds(since: t0)
         }
         if let netcdf {
+            let t0 = DispatchTime.now().uptimeNanoseconds
             let f = AmberNetCDF.Frame(configuration: s.configuration)
             try netcdf.append(f)
             f.digest(into: &netcdfHash)
+            record.timings.netcdfWriteSeconds = (record.timings.netcdfWriteSeconds ?? 0) + Self.seconds(since: t0)
         }
         var row = "\(s.step),\(fmt(s.time, 4)),\(fmt(s.kineticEnergy, 8)),\(fmt(s.temperature, 4))"
         for l in s.meanLossPerSpecies { row += "," + fmt(l, 8) }
@@ -569,6 +578,8 @@ public final class RunDirectory {
     }
 
     private func fmt(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
+
+    static func seconds(since t0: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9 }
 
     /// Writes the checkpoint (after flushing the data files) and run.json.
     public func checkpoint(_ s: Simulation) throws {
