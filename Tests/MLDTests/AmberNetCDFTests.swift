@@ -359,4 +359,65 @@ import Testing
         p.waitUntilExit()
         #expect(p.terminationStatus == 0 && text.hasSuffix("ok\n"), "\(text)")
     }
+
+    /// MDAnalysis (its NCDFReader, with trajectory.xyz as the topology) and ASE (its
+    /// NetCDFTrajectory, which needs the netCDF4 package) read a run's trajectory.nc: the
+    /// species, and positions and velocities equal to the floats of trajectory.xyz's. Each runs
+    /// where python3 has it (not required by `make test`).
+    @Test func otherReadersReadTheFile() throws {
+        guard let python = which("python3") else { print("SKIPPED otherReadersReadTheFile: no python3"); return }
+        let dir = DynamicsFixtures.temporaryDirectory("nc-readers")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try freshRun(dir, steps: 20)
+        let frames = try ExtendedXYZ.read(dir + "/trajectory.xyz")
+        let expected: [String: Any] = [
+            "symbols": frames[0].atomElements.map(\.symbol),
+            "positions": frames.map { $0.positions.map { [Double(Float($0.x)), Double(Float($0.y)), Double(Float($0.z))] } },
+            "velocities": frames.map { $0.velocities!.map { [Double(Float($0.x * 1000)), Double(Float($0.y * 1000)), Double(Float($0.z * 1000))] } },
+        ]
+        try JSONSerialization.data(withJSONObject: expected).write(to: URL(fileURLWithPath: dir + "/expected.json"))
+        let checks = [
+            ("MDAnalysis", "import MDAnalysis", """
+            import json, sys, warnings
+            import numpy as np, MDAnalysis as mda
+            warnings.filterwarnings('ignore')
+            want = json.load(open(sys.argv[2]))
+            u = mda.Universe(sys.argv[1] + '/trajectory.xyz', sys.argv[1] + '/trajectory.nc', topology_format='XYZ', format='NCDF')
+            assert type(u.trajectory).__name__ == 'NCDFReader' and len(u.trajectory) == len(want['positions'])
+            for ts in u.trajectory:
+                assert np.array_equal(ts.positions, np.array(want['positions'][ts.frame], dtype=np.float32))
+                assert np.array_equal(ts.velocities, np.array(want['velocities'][ts.frame], dtype=np.float32))
+            print('ok')
+            """),
+            ("ASE", "import ase, netCDF4", """
+            import json, sys
+            import numpy as np
+            from ase.io.netcdftrajectory import NetCDFTrajectory
+            want = json.load(open(sys.argv[2]))
+            t = NetCDFTrajectory(sys.argv[1] + '/trajectory.nc', 'r')
+            assert len(t) == len(want['positions'])
+            for k in range(len(t)):
+                a = t[k]
+                assert a.get_chemical_symbols() == want['symbols'] and all(a.pbc)
+                assert np.array_equal(a.positions, np.array(want['positions'][k]))
+            print('ok')
+            """),
+        ]
+        for (name, probe, script) in checks {
+            guard shell(python, ["-c", probe]) == 0 else {
+                print("SKIPPED otherReadersReadTheFile (\(name)): python3 cannot \(probe)")
+                continue
+            }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: python)
+            p.arguments = ["-c", script, dir, dir + "/expected.json"]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0 && text.hasSuffix("ok\n"), "\(name): \(text)")
+        }
+    }
 }
