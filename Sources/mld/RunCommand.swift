@@ -10,7 +10,8 @@ struct RunCommand: ParsableCommand {
         abstract: "Simulate with a fitted model: learned dynamics with velocity Verlet and a thermostat (Nose-Hoover, CSVR or Langevin).",
         discussion: """
             Writes RUN_DIR/trajectory.xyz (extended XYZ every --every steps; or trajectory.nc, AMBER \
-            NetCDF, or both: --trajectory-format), thermo.csv, run.json and checkpoint.bin. --resume RUN_DIR continues from the checkpoint: to the step first asked for, \
+            NetCDF, or both: --trajectory-format), thermo.csv, run.json and checkpoint.bin. \
+            --resume RUN_DIR continues from the checkpoint: to the step first asked for, \
             or --steps M further steps. Ctrl-C or SIGTERM stops after the current step with a checkpoint.
             Example: mld run --model model.json --start Data/cp2k-water64-xtb-300K --steps 2000 --out run
             """)
