@@ -8,10 +8,11 @@ DATA_HOT   ?= Data/cp2k-water64-xtb-400K
 OUT        ?= out
 MLD         = .build/$(BUILD)/mld
 
-# Debian packages the project needs (headers and libraries for the system-library targets,
+# Debian packages the project needs (headers and libraries for the system-library targets:
+# OpenCL, LAPACKE, liblzma for .xz inputs, libnetcdf for trajectory.nc;
 # the PoCL CPU OpenCL driver so the OpenCL backend runs without a GPU, gnuplot for figures;
 # LAMMPS and Open MPI for mld lammps, which loads liblammps at run time).
-DEB_PACKAGES = ocl-icd-opencl-dev opencl-headers pocl-opencl-icd liblapacke-dev liblzma-dev \
+DEB_PACKAGES = ocl-icd-opencl-dev opencl-headers pocl-opencl-icd liblapacke-dev liblzma-dev libnetcdf-dev \
                gnuplot-nox clinfo xz-utils liblammps-dev lammps openmpi-bin
 
 .PHONY: all setup build run test fuzz bench bench-openmm bench-openmm-venv figures clean gpu-check gpu-bundle
@@ -58,14 +59,19 @@ run: build
 # keeps @testable imports working in release mode.
 # MLD_REQUIRE_OPENCL=1 and MLD_REQUIRE_ASE=1: a missing OpenCL device (PoCL, from setup) or a
 # python3 without ASE fails the tests instead of skipping them; MLD_REQUIRE_LAMMPS=1 does the same
-# for mpirun and liblammps (the mld lammps tests run LAMMPS on 1 and 2 MPI ranks).
+# for mpirun and liblammps (the mld lammps tests run LAMMPS on 1 and 2 MPI ranks);
+# MLD_REQUIRE_NETCDF_READER=1 for scipy, whose netcdf_file reads the trajectory.nc mld writes.
 test: setup
 	@python3 -c 'import ase' 2>/dev/null || python3 -m pip install --quiet ase || \
 	  python3 -m pip install --quiet --user --break-system-packages ase || \
 	  { echo "error: ASE could not be installed (python3 -m pip install ase); make test needs it" >&2; exit 1; }
 	@python3 -c 'import ase' || { echo "error: python3 still cannot import ase after installing it" >&2; exit 1; }
+	@python3 -c 'import scipy.io' 2>/dev/null || python3 -m pip install --quiet scipy || \
+	  python3 -m pip install --quiet --user --break-system-packages scipy || \
+	  { echo "error: scipy could not be installed (python3 -m pip install scipy); make test needs it" >&2; exit 1; }
+	@python3 -c 'import scipy.io' || { echo "error: python3 still cannot import scipy after installing it" >&2; exit 1; }
 	$(SWIFT) build -c release -Xswiftc -enable-testing
-	MLD_REQUIRE_OPENCL=1 MLD_REQUIRE_ASE=1 MLD_REQUIRE_LAMMPS=1 $(SWIFT) test -c release -Xswiftc -enable-testing
+	MLD_REQUIRE_OPENCL=1 MLD_REQUIRE_ASE=1 MLD_REQUIRE_LAMMPS=1 MLD_REQUIRE_NETCDF_READER=1 $(SWIFT) test -c release -Xswiftc -enable-testing
 
 # The mutation fuzzer (Tests/FuzzTests) over every reader and the command line: FUZZ_INPUTS inputs
 # in all, split over FUZZ_JOBS processes with run seeds FUZZ_SEED, FUZZ_SEED+1, ...; `make test`

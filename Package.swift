@@ -26,11 +26,14 @@ let package = Package(
         .systemLibrary(
             name: "CLZMA", path: "Sources/CLZMA",
             providers: [.apt(["liblzma-dev"])]),
+        .systemLibrary(
+            name: "CNetCDF", path: "Sources/CNetCDF",
+            providers: [.apt(["libnetcdf-dev"])]),
 
         // MARK: The science: pure Swift, never imports OpenCL
         .target(
             name: "MLD",
-            dependencies: ["CLAPACK", "CLZMA", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CLAPACK", "CLZMA", "CNetCDF", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
 
         // MARK: The OpenCL backend and its embedded kernel sources

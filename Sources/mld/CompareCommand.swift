@@ -20,7 +20,7 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .long, help: "The CP2K reference directory (positions and velocities).")
     var reference: String
 
-    @Option(name: .customLong("run"), help: "The learned run: an `mld run` directory (trajectory.xyz, thermo.csv) or another CP2K directory.")
+    @Option(name: .customLong("run"), help: "The learned run: an `mld run` directory (trajectory.xyz or trajectory.nc, thermo.csv) or another CP2K directory.")
     var learned: String
 
     @Option(name: .long, help: "The report directory to write: a new or empty directory, or an earlier mld report (its files are replaced).")

@@ -9,8 +9,9 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Simulate with a fitted model: learned dynamics with velocity Verlet and a thermostat (Nose-Hoover, CSVR or Langevin).",
         discussion: """
-            Writes RUN_DIR/trajectory.xyz (extended XYZ every --every steps), thermo.csv, run.json and \
-            checkpoint.bin. --resume RUN_DIR continues from the checkpoint: to the step first asked for, \
+            Writes RUN_DIR/trajectory.xyz (extended XYZ every --every steps; or trajectory.nc, AMBER \
+            NetCDF, or both: --trajectory-format), thermo.csv, run.json and checkpoint.bin. \
+            --resume RUN_DIR continues from the checkpoint: to the step first asked for, \
             or --steps M further steps. Ctrl-C or SIGTERM stops after the current step with a checkpoint.
             Example: mld run --model model.json --start Data/cp2k-water64-xtb-300K --steps 2000 --out run
             """)
@@ -59,6 +60,10 @@ struct RunCommand: ParsableCommand {
 
     @Option(name: .long, help: "Steps between trajectory frames and thermo rows (default 10).")
     var every: Int?
+
+    @Option(name: .customLong("trajectory-format"),
+            help: "The trajectory file: xyz (trajectory.xyz, extended XYZ; the default), netcdf (trajectory.nc, AMBER NetCDF: single-precision positions in Å and velocities in Å/ps, about 24 bytes per atom and frame) or both. A resumed run keeps its format.")
+    var trajectoryFormat: TrajectoryFormat?
 
     @Option(name: .long, help: "The run directory to create (new or empty).")
     var out: String?
@@ -122,7 +127,7 @@ struct RunCommand: ParsableCommand {
         let lastStep: Int
         var note: String?
         if let resume {
-            dir = try RunDirectory(resuming: resume)
+            dir = try RunDirectory(resuming: resume, trajectoryFormat: trajectoryFormat)
             let rec = dir.record
             let model = try LearnedModel.load(rec.model.path)
             let hash = try SHA256.hex(file: rec.model.path)
@@ -177,7 +182,8 @@ struct RunCommand: ParsableCommand {
                                    start: startInfo, backend: made.backend.name,
                                    device: made.backend.deviceName + (resident ? ", resident steps" : ""),
                                    atoms: c.count, elements: c.elements.map(\.symbol),
-                                   degreesOfFreedom: sim.degreesOfFreedom, targetSteps: lastStep)
+                                   degreesOfFreedom: sim.degreesOfFreedom, targetSteps: lastStep,
+                                   trajectoryFormat: trajectoryFormat ?? .xyz)
             sim.conservativeForces = m.agents == .conservative
             let watch = ExtrapolationGuard(model: m, mode: extrapolation)
             _ = try watch.check(c, step: 0)      // a start outside the range stops before any file is written
@@ -229,7 +235,7 @@ struct RunCommand: ParsableCommand {
         }
         print(String(format: "speed           %.0f steps/s, %.3g atom-steps/s, %.1f ns/day (%.2f s wall, %.2f s in forces, %d neighbour-list builds)",
                      t.stepsPerSecond, t.atomStepsPerSecond, t.nsPerDay, t.wallSeconds, t.forceSeconds, t.neighbourListBuilds))
-        print("files           \(dir)/trajectory.xyz, thermo.csv, run.json, checkpoint.bin")
+        print("files           \(dir)/\(r.trajectoryFiles.fileNames.joined(separator: ", ")), thermo.csv, run.json, checkpoint.bin")
     }
 
     /// SIGINT and SIGTERM ask the run to stop after the current step.
@@ -253,3 +259,4 @@ extension RunCommand {
 
 extension SimulationSettings.ThermostatKind: ExpressibleByArgument {}
 extension ExtrapolationGuard.Mode: ExpressibleByArgument {}
+extension TrajectoryFormat: ExpressibleByArgument {}

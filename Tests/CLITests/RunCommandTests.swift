@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import MLD
 
 /// `mld run` end to end: files, resume, signals and bad input.
 @Suite(.serialized) struct RunCommandTests {
@@ -138,12 +139,51 @@ import Testing
         (["run", "--model", "MODEL", "--start", data, "--thermostat", "langevin", "--tau", "inf", "--out", "/tmp/mld-never"], "--tau"),
         (["run", "--model", "MODEL", "--start", data, "--thermostat", "csvr", "--chain", "3", "--out", "/tmp/mld-never"], "--chain"),
         (["run", "--resume", "/tmp", "--thermostat", "csvr"], "drop --thermostat"),
+        (["run", "--model", "MODEL", "--start", data, "--trajectory-format", "dcd", "--out", "/tmp/mld-never"], "'dcd'"),
+        (["run", "--model", "MODEL", "--start", data, "--trajectory-format", "", "--out", "/tmp/mld-never"], "--trajectory-format"),
     ])
     func badInputIsOneClearLine(args: [String], mention: String) throws {
         let r = try runMLD(args.map { $0 == "MODEL" ? Self.model : $0 })
         #expect(r.status != 0)
         #expect(r.err.contains(mention), "\(r.err)")
         #expect(!FileManager.default.fileExists(atPath: "/tmp/mld-never"))
+    }
+
+    /// --trajectory-format both writes trajectory.nc beside trajectory.xyz with the same frames;
+    /// a resume asking for another format is refused in one line and changes nothing, one asking
+    /// for the run's own format goes on.
+    @Test func netcdfTrajectoryRunsAndResumes() throws {
+        let out = tempDir("netcdf")
+        let r = try runMLD(["run", "--model", Self.model, "--start", Self.data, "--frame", "500", "--steps", "20",
+                            "--every", "10", "--trajectory-format", "both", "--out", out, "--quiet"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains("/trajectory.xyz, trajectory.nc, thermo.csv"), "\(r.out)")
+        let nc = try AmberNetCDFReader(out + "/trajectory.nc")
+        let xyz = try ExtendedXYZ.read(out + "/trajectory.xyz")
+        #expect(nc.frameCount == 3 && nc.atoms == 192 && nc.elements == xyz[0].atomElements.map(\.symbol))
+        #expect(try nc.frames() == xyz.map(AmberNetCDF.Frame.init(configuration:)))
+        let rec = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/run.json"))) as! [String: Any]
+        #expect(rec["trajectoryFormat"] as? String == "both")
+
+        let files = ["trajectory.xyz", "trajectory.nc", "thermo.csv", "checkpoint.bin", "run.json"]
+        let before = files.map { FileManager.default.contents(atPath: out + "/" + $0) }
+        let other = try runMLD(["run", "--resume", out, "--steps", "10", "--trajectory-format", "netcdf", "--quiet"])
+        #expect(other.status == 1)
+        #expect(other.err.split(separator: "\n").count == 1 && other.err.contains("--trajectory-format netcdf")
+                && other.err.contains("as both"), "\(other.err)")
+        #expect(files.map { FileManager.default.contents(atPath: out + "/" + $0) } == before)
+
+        let same = try runMLD(["run", "--resume", out, "--steps", "10", "--trajectory-format", "both", "--quiet"])
+        #expect(same.status == 0, "\(same.err)")
+        #expect(try AmberNetCDFReader(out + "/trajectory.nc").frameCount == 4)
+
+        // netcdf alone: no trajectory.xyz.
+        let only = tempDir("netcdf-only")
+        let n = try runMLD(["run", "--model", Self.model, "--start", Self.data, "--steps", "10", "--every", "5",
+                            "--trajectory-format", "netcdf", "--out", only, "--quiet"])
+        #expect(n.status == 0, "\(n.err)")
+        #expect(!FileManager.default.fileExists(atPath: only + "/trajectory.xyz"))
+        #expect(try AmberNetCDFReader(only + "/trajectory.nc").frameCount == 3)
     }
 
     @Test func existingRunDirectoryIsRefused() throws {

@@ -29,6 +29,8 @@ enum CommandLineTarget {
          "--tau", "100", "--chain", "3", "--no-massive", "--seed", "7", "--backend", "cpu", "--out", "R", "--force"],
         ["run", "--model", "m.json", "--start", "D", "--thermostat", "langevin", "--tau", "50", "--out", "R", "--keep-com", "--quiet"],
         ["run", "--resume", "R", "--steps", "100"],
+        ["run", "--model", "m.json", "--start", "D", "--out", "R", "--trajectory-format", "both", "--every", "5"],
+        ["run", "--resume", "R", "--trajectory-format", "netcdf"],
         ["run", "--model", "m.json", "--start", "D", "--out", "R", "--extrapolation", "stop", "--json"],
         ["compare", "--reference", "D", "--run", "R", "--out", "report", "--scan", "scan.csv"],
         ["compare", "--reference", "D", "--run", "R", "--out", "report", "--atoms", "1,2,4,5", "--seed", "3",

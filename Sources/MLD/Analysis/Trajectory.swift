@@ -18,7 +18,7 @@ public struct ThermoRecord: Sendable, Equatable {
 ///
 /// Analysis code knows only this type. It is loaded from a CP2K output directory
 /// (`init(cp2k:)`) or from an `mld run` directory (`init(runDirectory:)`); `load(_:)` tells the
-/// two apart (a run directory holds `trajectory.xyz`).
+/// two apart (a run directory holds `trajectory.xyz` or `trajectory.nc`).
 public struct Trajectory: Sendable {
     /// Where the frames came from (a directory), for reports.
     public var source: String
@@ -126,10 +126,19 @@ public struct Trajectory: Sendable {
     /// Reads an `mld run` directory: `trajectory.xyz` (extended XYZ, positions in Å,
     /// `velo` in Å/fs, `time=` in fs) and, when present, `thermo.csv`.
     ///
-    /// A frame without `time=` takes the time that `thermo.csv` gives for its `step=`.
+    /// A frame without `time=` takes the time that `thermo.csv` gives for its `step=`. A run that
+    /// wrote `trajectory.nc` only (`--trajectory-format netcdf`) is read from it: positions in Å
+    /// and velocities (Å/ps, divided by 1000 to Å/fs) as the floats it stores, each frame's step
+    /// and time from the row of `thermo.csv` written with it (else its time, ps times 1000).
     public init(runDirectory directory: String) throws {
         let xyz = (directory as NSString).appendingPathComponent("trajectory.xyz")
         let csv = (directory as NSString).appendingPathComponent("thermo.csv")
+        let nc = (directory as NSString).appendingPathComponent("trajectory.nc")
+        if !FileManager.default.fileExists(atPath: xyz) && FileManager.default.fileExists(atPath: nc) {
+            let thermo = FileManager.default.fileExists(atPath: csv) ? try Trajectory.readThermoCSV(csv) : []
+            try self.init(frames: try Self.netcdfFrames(nc, thermo: thermo), source: directory, kind: "mld run", thermo: thermo)
+            return
+        }
         var frames = try ExtendedXYZ.read(xyz)
         let thermo = FileManager.default.fileExists(atPath: csv) ? try Trajectory.readThermoCSV(csv) : []
         let byStep = Dictionary(thermo.map { ($0.step, $0.time) }, uniquingKeysWith: { a, _ in a })
@@ -143,10 +152,36 @@ public struct Trajectory: Sendable {
         try self.init(frames: frames, source: directory, kind: "mld run", thermo: thermo)
     }
 
-    /// Loads `path`: an `mld run` directory if it holds `trajectory.xyz`, else a CP2K directory.
+    /// The frames of an mld trajectory.nc, with the steps and times of `thermo` when it has a
+    /// row per frame.
+    static func netcdfFrames(_ path: String, thermo: [ThermoRecord]) throws -> [Configuration] {
+        let r = try AmberNetCDFReader(path)
+        guard let symbols = r.elements else {
+            throw MLDError.input(file: path, line: nil, problem: "has no atom_elements variable (the element of each atom); mld reads the trajectory.nc files it writes")
+        }
+        let atoms = try symbols.map { s -> Element in
+            guard let e = Element(symbol: s) else {
+                throw MLDError.input(file: path, line: nil, problem: "element '\(s.prefix(20))' is not one mld knows")
+            }
+            return e
+        }
+        let rows = thermo.count == r.frameCount ? thermo : nil
+        return try (0..<r.frameCount).map { k in
+            let f = try r.frame(k)
+            return Configuration(atoms: atoms, positions: f.positions, velocities: f.velocitiesPerFemtosecond,
+                                 box: Box(f.cellLengths), step: rows?[k].step,
+                                 time: rows?[k].time ?? Double(f.time) / AmberNetCDF.timeScale)
+        }
+    }
+
+    /// Loads `path`: an `mld run` directory if it holds `trajectory.xyz` or `trajectory.nc`,
+    /// else a CP2K directory.
     public static func load(_ path: String) throws -> Trajectory {
         let xyz = (path as NSString).appendingPathComponent("trajectory.xyz")
-        if FileManager.default.fileExists(atPath: xyz) { return try Trajectory(runDirectory: path) }
+        let nc = (path as NSString).appendingPathComponent("trajectory.nc")
+        if FileManager.default.fileExists(atPath: xyz) || FileManager.default.fileExists(atPath: nc) {
+            return try Trajectory(runDirectory: path)
+        }
         return try Trajectory(cp2kDirectory: path)
     }
 

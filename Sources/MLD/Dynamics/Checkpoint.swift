@@ -18,6 +18,11 @@ import Foundation
 /// damaged checkpoint (a flipped bit anywhere) is refused; and its header holds the SHA-256 of
 /// the first `trajectoryBytes` of trajectory.xyz and `thermoBytes` of thermo.csv, which a resume
 /// checks before it cuts the files back. Versions 1 and 2 (no checksum) are still read.
+///
+/// Version 4, written by runs that write trajectory.nc (`TrajectoryFormat`), adds to the header
+/// the frames of trajectory.nc, its byte size and the SHA-256 of its frames' numbers
+/// (`AmberNetCDF.Frame.digest`) at that step; other runs still write version 3, so that an mld
+/// without trajectory.nc refuses only the checkpoints it could not continue.
 public struct Checkpoint: Equatable {
     public struct Header: Codable, Equatable {
         public var version = Checkpoint.version
@@ -40,6 +45,11 @@ public struct Checkpoint: Equatable {
         /// thermo.csv; absent before version 3.
         public var trajectorySHA256: String? = nil
         public var thermoSHA256: String? = nil
+        /// Frames in trajectory.nc, its byte size, and the SHA-256 of its frames; absent before
+        /// version 4 and for runs that write no trajectory.nc.
+        public var netcdfFrames: Int? = nil
+        public var netcdfBytes: UInt64? = nil
+        public var netcdfSHA256: String? = nil
     }
 
     public var step: Int
@@ -65,10 +75,18 @@ public struct Checkpoint: Equatable {
     /// older than version 3).
     public var trajectorySHA256: String?
     public var thermoSHA256: String?
+    /// Frames in trajectory.nc at this step, its size in bytes and the SHA-256 of the numbers in
+    /// those frames (`AmberNetCDF.Frame.digest`); nil for a run that writes no trajectory.nc.
+    public var netcdfFrames: Int?
+    public var netcdfBytes: UInt64?
+    public var netcdfSHA256: String?
 
     static let magic = Array("MLDCKPT1".utf8)
-    /// The format version written; versions 1 to 3 are read.
-    public static let version = 3
+    /// The newest format version written (4, with trajectory.nc; 3 otherwise); versions 1 to 4
+    /// are read.
+    public static let version = 4
+    /// The version of this checkpoint's file.
+    var fileVersion: Int { netcdfFrames == nil ? 3 : 4 }
     /// Length of the version-3 checksum trailer (hex digits).
     static let checksumLength = 64
 
@@ -97,11 +115,12 @@ public struct Checkpoint: Equatable {
 
     /// The bytes of the file.
     public func encoded() throws -> Data {
-        let header = Header(step: step, atoms: positions.count, elements: elements.map(\.symbol),
+        let header = Header(version: fileVersion, step: step, atoms: positions.count, elements: elements.map(\.symbol),
                             masses: elements.map(\.mass), species: species, rngState: String(rngState),
                             thermostatCount: thermostatState.count, thermostat: thermostat, trajectoryBytes: trajectoryBytes,
                             thermoBytes: thermoBytes, energyLedger: energyLedger.map { String($0.bitPattern) },
-                            trajectorySHA256: trajectorySHA256, thermoSHA256: thermoSHA256)
+                            trajectorySHA256: trajectorySHA256, thermoSHA256: thermoSHA256,
+                            netcdfFrames: netcdfFrames, netcdfBytes: netcdfBytes, netcdfSHA256: netcdfSHA256)
         let json = try JSONEncoder().encode(header)
         var out = Data(Self.magic)
         func put(_ u: UInt64) { withUnsafeBytes(of: u.littleEndian) { out.append(contentsOf: $0) } }
@@ -180,6 +199,14 @@ public struct Checkpoint: Equatable {
         thermoBytes = header.thermoBytes
         trajectorySHA256 = header.trajectorySHA256
         thermoSHA256 = header.thermoSHA256
+        if header.version >= 4, let frames = header.netcdfFrames {
+            guard frames >= 0, header.netcdfBytes != nil, let digest = header.netcdfSHA256, digest.utf8.count == 64 else {
+                throw bad("inconsistent trajectory.nc record")
+            }
+            netcdfFrames = frames
+            netcdfBytes = header.netcdfBytes
+            netcdfSHA256 = digest
+        }
         energyLedger = try (header.energyLedger ?? []).map {
             guard let u = UInt64($0) else { throw bad("unreadable energy ledger") }
             return Double(bitPattern: u)

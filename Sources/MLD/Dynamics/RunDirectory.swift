@@ -32,6 +32,11 @@ public struct RunRecord: Codable, Sendable {
         public var atomStepsPerSecond = 0.0
         public var nsPerDay = 0.0
         public var neighbourListBuilds = 0
+        /// Wall seconds spent writing trajectory.xyz frames (formatting, digest, write) and
+        /// trajectory.nc frames (conversion to floats, digest, write), summed over the run's
+        /// segments; absent in older run.json files and for a file the run does not write.
+        public var xyzWriteSeconds: Double?
+        public var netcdfWriteSeconds: Double?
     }
     public struct Summary: Codable, Sendable {
         /// Mean and standard deviation of the instantaneous temperature over the steps, in K.
@@ -81,9 +86,14 @@ public struct RunRecord: Codable, Sendable {
     public var timings = Timings()
     public var summary = Summary()
     public var segments: [Segment] = []
+    /// The trajectory files the run writes (`--trajectory-format`); absent in run.json files
+    /// older than trajectory.nc, which wrote trajectory.xyz only.
+    public var trajectoryFormat: TrajectoryFormat?
 
     public init(settings: SimulationSettings, model: Model, start: Start, backend: String, device: String,
-                atoms: Int, elements: [String], degreesOfFreedom: Double, targetSteps: Int) {
+                atoms: Int, elements: [String], degreesOfFreedom: Double, targetSteps: Int,
+                trajectoryFormat: TrajectoryFormat = .xyz) {
+        self.trajectoryFormat = trajectoryFormat
         self.settings = settings
         self.model = model
         self.start = start
@@ -96,7 +106,25 @@ public struct RunRecord: Codable, Sendable {
     }
 }
 
+/// The trajectory files of a run: `trajectory.xyz` (extended XYZ text), `trajectory.nc` (AMBER
+/// NetCDF, `AmberNetCDF`: positions and velocities as floats, about 24 bytes per atom and frame),
+/// or both, holding the same frames.
+public enum TrajectoryFormat: String, Codable, Sendable, CaseIterable {
+    case xyz, netcdf, both
+
+    /// Whether the run writes trajectory.xyz, and trajectory.nc.
+    public var writesXYZ: Bool { self != .netcdf }
+    public var writesNetCDF: Bool { self != .xyz }
+    /// The file names written, in the order xyz, nc.
+    public var fileNames: [String] {
+        (writesXYZ ? [RunDirectory.xyzFileName] : []) + (writesNetCDF ? [RunDirectory.netcdfFileName] : [])
+    }
+}
+
 extension RunRecord {
+    /// The trajectory files the run writes (xyz for a run.json that does not say).
+    public var trajectoryFiles: TrajectoryFormat { trajectoryFormat ?? .xyz }
+
     /// run.json's encoder and decoder. A run that blew up can hold non-finite numbers (a
     /// centre of mass at NaN); they are written as the strings "inf", "-inf" and "nan" so that
     /// the record still reaches its final status instead of failing to encode.
@@ -160,21 +188,27 @@ public final class RunDirectoryLock {
     deinit { close(fd) }
 }
 
-/// The files of a run: `trajectory.xyz` (extended XYZ, appended every `every` steps),
-/// `thermo.csv`, `run.json` and `checkpoint.bin`, plus the loop that advances a simulation and
-/// writes them. An open run directory holds its lock (`RunDirectoryLock`), so a second `mld`
-/// cannot write to it at the same time.
+/// The files of a run: the trajectory, appended every `every` steps (`trajectory.xyz`, extended
+/// XYZ, and/or `trajectory.nc`, AMBER NetCDF: `RunRecord.trajectoryFormat`), `thermo.csv`,
+/// `run.json` and `checkpoint.bin`, plus the loop that advances a simulation and writes them.
+/// An open run directory holds its lock (`RunDirectoryLock`), so a second `mld` cannot write to
+/// it at the same time.
 public final class RunDirectory {
     public let path: String
     public var record: RunRecord
     private let lock: RunDirectoryLock
-    private let trajectory: FileHandle
+    /// trajectory.xyz; nil when the run writes trajectory.nc only.
+    private let trajectory: FileHandle?
     private let thermo: FileHandle
+    /// trajectory.nc; nil when the run writes trajectory.xyz only.
+    private let netcdf: AmberNetCDFWriter?
     private var trajectoryBytes: UInt64
     private var thermoBytes: UInt64
     /// SHA-256 of everything in trajectory.xyz and thermo.csv (recorded in each checkpoint).
     private var trajectoryHash: SHA256.Hasher
     private var thermoHash: SHA256.Hasher
+    /// SHA-256 of the frames in trajectory.nc (`AmberNetCDF.Frame.digest`; in each checkpoint).
+    private var netcdfHash = SHA256.Hasher()
     /// Wall seconds of earlier segments.
     private var wallBefore: Double
     private var segmentStart: UInt64 = DispatchTime.now().uptimeNanoseconds
@@ -182,7 +216,11 @@ public final class RunDirectory {
     /// The random generator of the run (its state goes into checkpoints).
     public var rng: SplitMix64
 
-    public var trajectoryPath: String { file("trajectory.xyz") }
+    /// The names of the two trajectory files.
+    public static let xyzFileName = "trajectory.xyz"
+    public static let netcdfFileName = "trajectory.nc"
+    public var trajectoryPath: String { file(Self.xyzFileName) }
+    public var netcdfPath: String { file(Self.netcdfFileName) }
     public var thermoPath: String { file("thermo.csv") }
     public var recordPath: String { file("run.json") }
     public var checkpointPath: String { file("checkpoint.bin") }
@@ -199,7 +237,7 @@ public final class RunDirectory {
     public var extrapolation: ExtrapolationGuard?
 
     /// The files a run directory holds; `--force` replaces these and nothing else.
-    public static let fileNames = ["trajectory.xyz", "thermo.csv", "run.json", "checkpoint.bin", RunDirectoryLock.fileName]
+    public static let fileNames = [xyzFileName, netcdfFileName, "thermo.csv", "run.json", "checkpoint.bin", RunDirectoryLock.fileName]
 
     /// Checks that `path` may become a new run directory: it does not exist or is empty. One
     /// that holds a run (run.json) or anything else is refused, unless `force`: then the run's
@@ -212,7 +250,9 @@ public final class RunDirectory {
     }
 
     /// Creates a new run directory (`checkNew`: refusing one that already holds a run or other
-    /// files, unless `force`) and writes step 0.
+    /// files, unless `force`) and writes step 0. With `force` over an earlier run (run.json), the
+    /// earlier run's trajectory file that this run does not write (trajectory.xyz or
+    /// trajectory.nc) is removed, so that the directory holds one run's frames only.
     public init(creating path: String, record: RunRecord, simulation: Simulation, rng: SplitMix64,
                 force: Bool = false, extrapolation: ExtrapolationGuard? = nil) throws {
         self.path = path
@@ -221,19 +261,33 @@ public final class RunDirectory {
         self.rng = rng
         let fm = FileManager.default
         try Self.checkNew(path, force: force)
+        let format = record.trajectoryFiles
+        let heldRun = fm.fileExists(atPath: (path as NSString).appendingPathComponent("run.json"))
         do { try fm.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
             throw MLDError.output(file: path, problem: "cannot create the run directory (\(error.localizedDescription))")
         }
         lock = try RunDirectoryLock(path)
-        let traj = (path as NSString).appendingPathComponent("trajectory.xyz")
+        let traj = (path as NSString).appendingPathComponent(Self.xyzFileName)
+        let nc = (path as NSString).appendingPathComponent(Self.netcdfFileName)
         let csv = (path as NSString).appendingPathComponent("thermo.csv")
-        for p in [traj, csv] {
+        if force && heldRun {
+            for p in [traj, nc] where !format.fileNames.contains((p as NSString).lastPathComponent)
+                && OutputPlace.state(p) == .file {
+                do { try fm.removeItem(atPath: p) } catch {
+                    throw MLDError.output(file: p, problem: "cannot be removed (the earlier run's; \(error.localizedDescription))")
+                }
+            }
+        }
+        for p in [csv] + (format.writesXYZ ? [traj] : []) {
             guard fm.createFile(atPath: p, contents: nil) else {
                 throw MLDError.output(file: p, problem: "cannot be created")
             }
         }
-        trajectory = try Self.openForAppend(traj)
+        trajectory = format.writesXYZ ? try Self.openForAppend(traj) : nil
         thermo = try Self.openForAppend(csv)
+        netcdf = format.writesNetCDF
+            ? try AmberNetCDFWriter(creating: nc, elements: simulation.elements.map(\.symbol), species: simulation.species)
+            : nil
         trajectoryBytes = 0
         thermoBytes = 0
         trajectoryHash = SHA256.Hasher()
@@ -247,9 +301,19 @@ public final class RunDirectory {
 
     /// Opens an existing run at its checkpoint: takes the directory's lock, checks that the
     /// trajectory and thermo files are what the checkpoint recorded (at least its sizes, the
-    /// same bytes up to them: SHA-256), then cuts them back to those sizes and appends from
+    /// same bytes up to them: SHA-256; for trajectory.nc at least its frames, the same numbers in
+    /// them: `AmberNetCDF.Frame.digest`), then cuts them back to the checkpoint and appends from
     /// there. A damaged file is refused before anything is cut or written.
-    public init(resuming path: String) throws {
+    ///
+    /// trajectory.nc is cut back like this (NetCDF cannot shrink its unlimited frame dimension):
+    /// when it counts more frames than the checkpoint (a run that failed after it closed the file),
+    /// its first frames are copied into a temporary file beside it, which then replaces it; when it
+    /// counts as many but is longer than at the checkpoint (frames written after it, the header not
+    /// yet updated), it is truncated to its checkpointed size.
+    ///
+    /// - Parameter asked: the trajectory format the command line asks for, if it names one; a
+    ///   different one from the run's is refused before anything is opened.
+    public init(resuming path: String, trajectoryFormat asked: TrajectoryFormat? = nil) throws {
         self.path = path
         guard FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("run.json")) else {
             throw MLDError.input(file: (path as NSString).appendingPathComponent("run.json"), line: nil, problem: "no such file (is \(path) a run directory?)")
@@ -268,21 +332,131 @@ public final class RunDirectory {
         guard (0...SimulationSettings.maximumInterval).contains(record.targetSteps) else {
             throw MLDError.input(file: recPath, line: nil, problem: "not a valid run record: targetSteps \(record.targetSteps) is not 0 to \(SimulationSettings.maximumInterval)")
         }
-        let ck = try Checkpoint(contentsOf: (path as NSString).appendingPathComponent("checkpoint.bin"))
+        let format = record.trajectoryFiles
+        if let asked, asked != format {
+            throw MLDError.usage("the run in \(path) writes its trajectory as \(format.rawValue) (run.json) but --trajectory-format \(asked.rawValue) was given; a run continues in the format it started with")
+        }
+        let ckPath = (path as NSString).appendingPathComponent("checkpoint.bin")
+        let ck = try Checkpoint(contentsOf: ckPath)
+        guard format.writesNetCDF == (ck.netcdfFrames != nil) else {
+            throw MLDError.input(file: ckPath, line: nil, problem: format.writesNetCDF
+                ? "records no trajectory.nc frames but run.json says the run writes trajectory.nc; the run directory is damaged, nothing was changed"
+                : "records trajectory.nc frames but run.json says the run writes no trajectory.nc; the run directory is damaged, nothing was changed")
+        }
         rng = SplitMix64(seed: 0)
         rng.state = ck.rngState
         trajectoryBytes = ck.trajectoryBytes
         thermoBytes = ck.thermoBytes
         wallBefore = ck.wallSeconds
         firstStep = ck.step
-        let traj = (path as NSString).appendingPathComponent("trajectory.xyz")
+        let traj = (path as NSString).appendingPathComponent(Self.xyzFileName)
+        let nc = (path as NSString).appendingPathComponent(Self.netcdfFileName)
         let csv = (path as NSString).appendingPathComponent("thermo.csv")
-        // Both files are checked before either is cut.
-        trajectoryHash = try Self.verify(traj, bytes: ck.trajectoryBytes, sha256: ck.trajectorySHA256)
+        // Every file is checked before any is cut.
+        trajectoryHash = format.writesXYZ ? try Self.verify(traj, bytes: ck.trajectoryBytes, sha256: ck.trajectorySHA256) : SHA256.Hasher()
         thermoHash = try Self.verify(csv, bytes: ck.thermoBytes, sha256: ck.thermoSHA256)
-        trajectory = try Self.openForAppend(traj, truncateTo: ck.trajectoryBytes)
-        thermo = try Self.openForAppend(csv, truncateTo: ck.thermoBytes)
+        var cut: NetCDFCut?
+        if let frames = ck.netcdfFrames {
+            cut = try Self.verifyNetCDF(nc, frames: frames, bytes: ck.netcdfBytes, sha256: ck.netcdfSHA256, checkpoint: ck)
+        }
+        do {
+            trajectory = format.writesXYZ ? try Self.openForAppend(traj, truncateTo: ck.trajectoryBytes) : nil
+            thermo = try Self.openForAppend(csv, truncateTo: ck.thermoBytes)
+            if let cut {
+                netcdfHash = cut.hash
+                netcdf = try Self.cutNetCDF(nc, cut)
+            } else {
+                netcdf = nil
+            }
+        } catch {
+            if let copy = cut?.copy { try? FileManager.default.removeItem(atPath: copy); TemporaryPaths.unregister(copy) }
+            throw error
+        }
         checkpointData = ck
+    }
+
+    /// What a resume does to trajectory.nc, decided by `verifyNetCDF` before any file is cut.
+    struct NetCDFCut {
+        /// The digest of the frames kept.
+        var hash: SHA256.Hasher
+        /// The frames kept.
+        var frames: Int
+        /// A temporary file holding just those frames, to replace the trajectory.
+        var copy: String?
+        /// The byte size to cut the trajectory to (nil: leave it).
+        var truncateTo: UInt64?
+    }
+
+    /// Checks trajectory.nc against the checkpoint: the same atoms, at least its `frames`, whose
+    /// digest is `sha256` (when recorded) and, when the file counts just that many frames, at
+    /// least `bytes` bytes. A file counting more frames has its first `frames` copied into a
+    /// temporary file beside it (as they are read to be checked).
+    static func verifyNetCDF(_ p: String, frames n: Int, bytes: UInt64?, sha256: String?, checkpoint ck: Checkpoint) throws -> NetCDFCut {
+        let r = try AmberNetCDFReader(p)
+        let unchanged = "the run directory is damaged, nothing was changed"
+        guard r.atoms == ck.positions.count else {
+            throw MLDError.input(file: p, line: nil, problem: "holds \(r.atoms) atoms, the checkpoint \(ck.positions.count); \(unchanged)")
+        }
+        guard r.frameCount >= n else {
+            throw MLDError.input(file: p, line: nil, problem: "holds \(r.frameCount) frames, fewer than the \(n) at the checkpoint; \(unchanged)")
+        }
+        var size: UInt64?
+        if r.frameCount == n, let bytes {
+            var st = stat()
+            let have = stat(p, &st) == 0 ? UInt64(st.st_size) : 0
+            guard have >= bytes else {
+                throw MLDError.input(file: p, line: nil, problem: "shorter (\(have) bytes) than at the checkpoint (\(bytes) bytes); \(unchanged)")
+            }
+            if have > bytes { size = bytes }
+        }
+        var writer: AmberNetCDFWriter?
+        var copy: String?
+        if r.frameCount > n {
+            let url = URL(fileURLWithPath: p)
+            let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp").path
+            TemporaryPaths.register(tmp)
+            copy = tmp
+            do {
+                writer = try AmberNetCDFWriter(creating: tmp, elements: ck.elements.map(\.symbol), species: ck.species,
+                                               title: r.attributes["title"] ?? "mld run",
+                                               programVersion: r.attributes["programVersion"] ?? AmberNetCDF.programVersion)
+            } catch {
+                TemporaryPaths.unregister(tmp)
+                throw error
+            }
+        }
+        do {
+            let h = try r.digest(frames: n) { try writer?.append($0) }
+            if let sha256, h.hex != sha256 {
+                throw MLDError.input(file: p, line: nil, problem: "its first \(n) frames are not those the checkpoint recorded (SHA-256 differs); the file was changed after the checkpoint, nothing was changed")
+            }
+            try writer?.close()
+            return NetCDFCut(hash: h, frames: n, copy: copy, truncateTo: size)
+        } catch {
+            writer = nil
+            if let copy { try? FileManager.default.removeItem(atPath: copy); TemporaryPaths.unregister(copy) }
+            throw error
+        }
+    }
+
+    /// Cuts trajectory.nc back as `cut` says and opens it to append.
+    static func cutNetCDF(_ p: String, _ cut: NetCDFCut) throws -> AmberNetCDFWriter {
+        if let copy = cut.copy {
+            guard rename(copy, p) == 0 else {
+                throw MLDError.output(file: p, problem: "cannot be replaced by its first \(cut.frames) frames (\(String(cString: strerror(errno))))")
+            }
+            TemporaryPaths.unregister(copy)
+        }
+        if let size = cut.truncateTo {
+            guard truncate(p, off_t(size)) == 0 else {
+                throw MLDError.output(file: p, problem: "cannot be cut back to \(size) bytes (\(String(cString: strerror(errno))))")
+            }
+        }
+        let w = try AmberNetCDFWriter(appendingTo: p)
+        guard w.frameCount == cut.frames else {
+            throw MLDError.output(file: p, problem: "holds \(w.frameCount) frames after being cut back to \(cut.frames)")
+        }
+        return w
     }
 
     /// A decoding error in a few words, on one line (the field and what was wrong).
@@ -301,8 +475,9 @@ public final class RunDirectory {
     public private(set) var checkpointData: Checkpoint?
 
     deinit {
-        try? trajectory.close()
+        try? trajectory?.close()
         try? thermo.close()
+        try? netcdf?.close()
     }
 
     /// Reads the first `bytes` of the file at `p` and checks them against the checkpoint's
@@ -372,10 +547,22 @@ public final class RunDirectory {
         wallBefore + Double(DispatchTime.now().uptimeNanoseconds - segmentStart) * 1e-9
     }
 
-    /// Appends the current frame to trajectory.xyz and a row to thermo.csv.
+    /// Appends the current frame to the trajectory (trajectory.xyz, trajectory.nc or both) and a
+    /// row to thermo.csv.
     public func writeFrame(_ s: Simulation) throws {
         try s.synchronize()
-        try append(ExtendedXYZ.format(s.configuration), to: trajectory, counter: &trajectoryBytes, hash: &trajectoryHash, path: trajectoryPath)
+        if let trajectory {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try append(ExtendedXYZ.format(s.configuration), to: trajectory, counter: &trajectoryBytes, hash: &trajectoryHash, path: trajectoryPath)
+            record.timings.xyzWriteSeconds = (record.timings.xyzWriteSeconds ?? 0) + Self.seconds(since: t0)
+        }
+        if let netcdf {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let f = AmberNetCDF.Frame(configuration: s.configuration)
+            try netcdf.append(f)
+            f.digest(into: &netcdfHash)
+            record.timings.netcdfWriteSeconds = (record.timings.netcdfWriteSeconds ?? 0) + Self.seconds(since: t0)
+        }
         var row = "\(s.step),\(fmt(s.time, 4)),\(fmt(s.kineticEnergy, 8)),\(fmt(s.temperature, 4))"
         for l in s.meanLossPerSpecies { row += "," + fmt(l, 8) }
         row += ",\(fmt(s.thermostat.energy, 8)),\(String(format: "%.4e", s.centreOfMassDrift)),\(fmt(wallSeconds, 3)),"
@@ -392,15 +579,28 @@ public final class RunDirectory {
 
     private func fmt(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
 
+    static func seconds(since t0: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9 }
+
     /// Writes the checkpoint (after flushing the data files) and run.json.
     public func checkpoint(_ s: Simulation) throws {
         try s.synchronize()
-        try? trajectory.synchronize()
+        try? trajectory?.synchronize()
         try? thermo.synchronize()
-        let wall = wallSeconds
-        try Checkpoint(simulation: s, rngState: rng.state, wallSeconds: wall,
-                       trajectoryBytes: trajectoryBytes, thermoBytes: thermoBytes,
-                       trajectorySHA256: trajectoryHash.hex, thermoSHA256: thermoHash.hex).write(to: checkpointPath)
+        var ck = Checkpoint(simulation: s, rngState: rng.state, wallSeconds: wallSeconds,
+                            trajectoryBytes: trajectoryBytes, thermoBytes: thermoBytes,
+                            trajectorySHA256: trajectoryHash.hex, thermoSHA256: thermoHash.hex)
+        if let netcdf {
+            // The frame count goes into the file's header with the frames (nc_sync).
+            try netcdf.sync()
+            ck.netcdfFrames = netcdf.frameCount
+            ck.netcdfSHA256 = netcdfHash.hex
+            var st = stat()
+            guard stat(netcdfPath, &st) == 0 else {
+                throw MLDError.output(file: netcdfPath, problem: "cannot be measured (\(String(cString: strerror(errno))))")
+            }
+            ck.netcdfBytes = UInt64(st.st_size)
+        }
+        try ck.write(to: checkpointPath)
         record.stepsDone = s.step
         try writeRecord(s)
     }
