@@ -31,6 +31,52 @@ import Testing
         }
     }
 
+    /// Selfish forces fold the sums' gradients with dH/dphi (`defersAngularGradients`): the folded
+    /// sum equals sum_a c_a dphi_a/dq_k from every invariant's own gradient, for any coefficients.
+    @Test(arguments: [0, 1, 2])
+    func foldedOwnGradientEqualsTheWeightedSum(specIndex: Int) throws {
+        let (name, spec) = Self.specs[specIndex]
+        let sys = InvariantFixtures.randomSystem(n: 96, edge: 9.5, seed: 950 + UInt64(specIndex), minDistance: 0.9)
+        let folded = InvariantEvaluator(spec: spec), full = InvariantEvaluator(spec: spec)
+        folded.defersAngularGradients = true
+        var rng = SplitMix64(seed: 77)
+        let c = (0..<spec.count).map { _ in Double(rng.next() % 2001) / 1000 - 1 }
+        let cand = (0..<sys.positions.count).map { Int32($0) }
+        var worst = 0.0
+        for agent in 0..<sys.positions.count {
+            try sys.positions.withUnsafeBufferPointer { p in
+                try sys.species.withUnsafeBufferPointer { s in
+                    try cand.withUnsafeBufferPointer { cp in
+                        try folded.evaluate(agent: agent, positions: p, species: s, box: sys.box, candidates: cp)
+                        try full.evaluate(agent: agent, positions: p, species: s, box: sys.box, candidates: cp)
+                    }
+                }
+            }
+            #expect(folded.angularGradientsDeferred && !full.angularGradientsDeferred)
+            var a = SIMD3<Double>.zero, b = SIMD3<Double>.zero, scale = 0.0
+            for i in 0..<spec.count {
+                #expect(folded.phi[i] == full.phi[i])
+                a += c[i] * folded.gradient[i]
+                b += c[i] * full.gradient[i]
+                scale += abs(c[i]) * (full.gradient[i] * full.gradient[i]).sum().squareRoot()
+            }
+            a += c.withUnsafeBufferPointer { folded.angularOwnGradient($0.baseAddress!) }
+            let d = a - b
+            worst = max(worst, (d * d).sum().squareRoot() / max(scale, 1e-300))
+        }
+        #expect(worst < 1e-12, "\(name): worst relative difference \(worst)")
+        // Recording neighbour gradients (conservative models) turns the folding off.
+        folded.recordsNeighbourGradients = true
+        try sys.positions.withUnsafeBufferPointer { p in
+            try sys.species.withUnsafeBufferPointer { s in
+                try cand.withUnsafeBufferPointer { cp in
+                    try folded.evaluate(agent: 0, positions: p, species: s, box: sys.box, candidates: cp)
+                }
+            }
+        }
+        #expect(!folded.angularGradientsDeferred)
+    }
+
     @Test(arguments: [0, 1, 2])
     func momentsEqualThePairLoop(specIndex: Int) throws {
         let (name, spec) = Self.specs[specIndex]

@@ -91,6 +91,8 @@ extension LearnedModel {
         let all = (0..<n).map { Int32($0) }
         let t = max(1, min(threads, frames.count))
         let evaluators = (0..<t).map { _ in makeAgentEvaluator() }
+        // The sensitivity table needs every invariant's own gradient, not only the force.
+        if sensitivity { for ev in evaluators { ev.invariants.defersAngularGradients = false } }
         var acc = [[ForceErrorAccumulator]](repeating: species.map { _ in ForceErrorAccumulator(invariants: p) }, count: t)
         try acc.withUnsafeMutableBufferPointer { accp in
             try parallelForEach(count: frames.count, threads: t) { thread, f in

@@ -52,6 +52,10 @@ final class AngularMoments {
     let pairSums: UnsafeMutablePointer<Double>
     /// w_alpha M_t[alpha] (the partner's weighted moments).
     let weighted: UnsafeMutablePointer<Double>
+    /// Scratch of the folded gradient (`InvariantEvaluator.angularOwnGradient`): per species pair,
+    /// sum_f c_f `coefficientVector[f]` and sum_f c_f `coefficientSum[f]`.
+    let foldedCoefficients: UnsafeMutablePointer<SIMD8<Double>>
+    let foldedSums: UnsafeMutablePointer<Double>
     /// For monomial beta of rank < rank: (beta_x + 1) w M_t[beta + e_x], and likewise for y and z,
     /// so that grad_u sum_alpha w_alpha M_t[alpha] u^alpha over rank m is a contraction with the
     /// monomials of rank m - 1.
@@ -141,6 +145,8 @@ final class AngularMoments {
         diagonal = .allocate(capacity: E * S)
         pairSums = .allocate(capacity: E * pairCount * (rank + 1))
         weighted = .allocate(capacity: monomialCount)
+        foldedCoefficients = .allocate(capacity: max(pairCount, 1))
+        foldedSums = .allocate(capacity: max(pairCount, 1))
         shiftedX = .allocate(capacity: monomialCount)
         shiftedY = .allocate(capacity: monomialCount)
         shiftedZ = .allocate(capacity: monomialCount)
@@ -151,7 +157,8 @@ final class AngularMoments {
         rankStart.deallocate(); etas.deallocate(); etaOfFunction.deallocate()
         coefficient.deallocate(); coefficientSum.deallocate(); coefficientVector.deallocate()
         moments.deallocate(); diagonal.deallocate(); pairSums.deallocate()
-        weighted.deallocate(); shiftedX.deallocate(); shiftedY.deallocate(); shiftedZ.deallocate()
+        weighted.deallocate(); foldedCoefficients.deallocate(); foldedSums.deallocate()
+        shiftedX.deallocate(); shiftedY.deallocate(); shiftedZ.deallocate()
         plusX.deallocate(); plusY.deallocate(); plusZ.deallocate()
     }
 }

@@ -234,6 +234,7 @@ public final class InvariantEvaluator {
                          speciesStarts: UnsafePointer<Int>?, buildDistances: UnsafePointer<Float>?,
                          skin: Double, listRadius: Double) throws -> Double {
         termCount = 0
+        angularGradientsDeferred = false
         let lengths = box.lengths
         let qk = positions[agent]
         if hasNearest {
@@ -530,6 +531,17 @@ public final class InvariantEvaluator {
     /// where the moment-tensor form applies; for tests that check one against the other.
     public var usesTripletSums = false
 
+    /// Let `evaluate` skip the angular sums' own gradients where the moment-tensor form applies
+    /// (selfish forces need only their sum weighted by dH/dphi): after `evaluate`,
+    /// `angularGradientsDeferred` says whether it did, `gradient` is zero for those invariants, and
+    /// `angularOwnGradient(_:)` gives the weighted sum. Ignored when neighbour gradients are
+    /// recorded (conservative models need every term).
+    public var defersAngularGradients = false
+
+    /// Whether the last `evaluate` left the angular sums' gradients to `angularOwnGradient(_:)`.
+    public private(set) var angularGradientsDeferred = false
+    private var deferredInside = 0
+
     /// The angular sums (see `AngularSums`), one unordered neighbour pair at a time: O(n^2) in
     /// the n neighbours within the cutoff. Used for non-integer zeta (and as the tests' oracle).
     @inline(__always)
@@ -685,6 +697,11 @@ public final class InvariantEvaluator {
                 phi[o + pair * nf + f] = v
             }
         }
+        if defersAngularGradients && !rec {
+            angularGradientsDeferred = true
+            deferredInside = inside
+            return
+        }
         // Gradients, partner species by partner species.
         let wM = t.weighted
         for e in 0..<E {
@@ -742,5 +759,81 @@ public final class InvariantEvaluator {
                 }
             }
         }
+    }
+
+    /// After an `evaluate` that deferred them (`angularGradientsDeferred`): the sum over the
+    /// angular sums a of c[a] dphi_a/dq_k, the agent's own gradient weighted by `c` (length P;
+    /// with c = dH/dphi, minus this is the sums' share of the selfish force, eV/Å).
+    ///
+    /// Per partner species and eta the functions of one species pair fold into one coefficient
+    /// vector over the ranks, sum_f c_f (coefficients of f), so every neighbour costs one
+    /// contraction instead of one per function.
+    public func angularOwnGradient(_ c: UnsafePointer<Double>) -> SIMD3<Double> {
+        guard angularGradientsDeferred, let t = moments else { return .zero }
+        let o = angularOffset, nf = functionCount, S = speciesCount
+        let K = t.monomialCount, E = t.etaCount, L = t.rank, pairs = t.pairCount
+        let ea = t.exponentA, eb = t.exponentB, ec = t.exponentC, rs = t.rankStart
+        let M = t.moments, wM = t.weighted
+        let gx = t.shiftedX, gy = t.shiftedY, gz = t.shiftedZ
+        let inside = deferredInside
+        var total = SIMD3<Double>.zero
+        for e in 0..<E {
+            // Folded coefficients of every species pair for this eta.
+            let folded = t.foldedCoefficients, foldedSum = t.foldedSums
+            for pair in 0..<pairs { folded[pair] = .zero; foldedSum[pair] = 0 }
+            var any = false
+            for pair in 0..<pairs {
+                for f in 0..<nf where t.etaOfFunction[f] == e {
+                    let cf = c[o + pair * nf + f]
+                    folded[pair] += cf * t.coefficientVector[f]
+                    foldedSum[pair] += cf * t.coefficientSum[f]
+                    any = true
+                }
+            }
+            if !any { continue }
+            for tt in 0..<S {
+                let mt = M + (e * S + tt) * K
+                for k in 0..<K { wM[k] = t.weight[k] * mt[k] }
+                for k in 0..<rs[L] {
+                    gx[k] = Double(ea[k] &+ 1) * wM[t.plusX[k]]
+                    gy[k] = Double(eb[k] &+ 1) * wM[t.plusY[k]]
+                    gz[k] = Double(ec[k] &+ 1) * wM[t.plusZ[k]]
+                }
+                for j in 0..<inside {
+                    let mj = Int(gInside[j])
+                    let sj = Int(gSpecies[mj])
+                    let (b, cc) = sj <= tt ? (sj, tt) : (tt, sj)
+                    let pair = b * S - b * (b - 1) / 2 + (cc - b)
+                    let v = gDisp[mj]
+                    let invR = 1 / v.w
+                    let u = SIMD3(v.x, v.y, v.z) * invR
+                    let R = gRadial[j * E + e], D = gRadialDerivative[j * E + e]
+                    let mono = mMono + j &* K
+                    var Sn = SIMD8<Double>(repeating: 0)
+                    var Vx = SIMD8<Double>(repeating: 0), Vy = SIMD8<Double>(repeating: 0), Vz = SIMD8<Double>(repeating: 0)
+                    for n in 0..<L {
+                        var sN = 0.0, nx = 0.0, ny = 0.0, nz = 0.0
+                        var k = rs[n]
+                        let end = rs[n &+ 1]
+                        while k < end {
+                            let mk = mono[k]
+                            sN += wM[k] * mk; nx += gx[k] * mk; ny += gy[k] * mk; nz += gz[k] * mk
+                            k &+= 1
+                        }
+                        Sn[n] = sN; Vx[n &+ 1] = nx; Vy[n &+ 1] = ny; Vz[n &+ 1] = nz
+                    }
+                    var sL = 0.0
+                    var k = rs[L]
+                    while k < K { sL += wM[k] * mono[k]; k &+= 1 }
+                    Sn[L] = sL
+                    let cf = folded[pair]
+                    var A = (cf * (Sn * (D - (R * invR) * t.rankVector))).sum()
+                    if sj == tt { A -= foldedSum[pair] * R * D }
+                    let V = SIMD3((cf * Vx).sum(), (cf * Vy).sum(), (cf * Vz).sum())
+                    total -= A * u + (R * invR) * V
+                }
+            }
+        }
+        return total
     }
 }

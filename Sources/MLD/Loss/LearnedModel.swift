@@ -305,7 +305,9 @@ public struct LearnedModel: Sendable {
 /// Candidates must include every atom within `model.invariants.range` (Å) of the agent.
 public final class AgentForceEvaluator {
     /// The invariant evaluator; after `force`, `invariants.phi` and `invariants.gradient` hold
-    /// the agent's phi and dphi/dq.
+    /// the agent's phi and dphi/dq (for a selfish model the moment-tensor angular sums' gradients
+    /// are folded into the force and left at zero unless `invariants.defersAngularGradients` is
+    /// set to false first).
     public let invariants: InvariantEvaluator
     private let p: Int
     private let speciesCount: Int
@@ -332,6 +334,7 @@ public final class AgentForceEvaluator {
         invariants = InvariantEvaluator(spec: model.invariants)
         conservative = model.agents == .conservative
         invariants.recordsNeighbourGradients = conservative
+        invariants.defersAngularGradients = !conservative
         neighbourForces = .allocate(capacity: neighbourCapacity)
         minusG = .allocate(capacity: max(model.invariantCount, 1))
         p = model.invariantCount
@@ -418,9 +421,13 @@ public final class AgentForceEvaluator {
 
     @inline(__always)
     private func lossAndForce(species s: Int) -> (force: SIMD3<Double>, loss: Double) {
-        QuadraticLoss.lossAndForce(count: p, chunks: chunks, phi: invariants.phi.baseAddress!,
-                                   dphi: invariants.gradient.baseAddress!, g: g.baseAddress!, gv: gv,
-                                   Wv: Wv + s * p * chunks, wp: w.baseAddress! + s * p)
+        var r = QuadraticLoss.lossAndForce(count: p, chunks: chunks, phi: invariants.phi.baseAddress!,
+                                           dphi: invariants.gradient.baseAddress!, g: g.baseAddress!, gv: gv,
+                                           Wv: Wv + s * p * chunks, wp: w.baseAddress! + s * p)
+        if invariants.angularGradientsDeferred {
+            r.force -= invariants.angularOwnGradient(UnsafePointer(g.baseAddress!))
+        }
+        return r
     }
 
     /// dH/dphi of the last agent passed to `force` (length P).
