@@ -20,6 +20,11 @@ final class AngularMoments {
     let rank: Int
     /// Number of monomials of rank 0...rank.
     let monomialCount: Int
+    /// `monomialCount` rounded up to a multiple of 4: the stride of per-neighbour monomials, zero
+    /// past `monomialCount`, so that contractions run four monomials at a time.
+    let monomialStride: Int
+    /// Rank of monomial k.
+    let rankOf: UnsafeMutablePointer<Int>
     /// Exponents (a, b, c) of monomial k: u_x^a u_y^b u_z^c.
     let exponentA: UnsafeMutablePointer<Int>
     let exponentB: UnsafeMutablePointer<Int>
@@ -56,6 +61,11 @@ final class AngularMoments {
     /// sum_f c_f `coefficientVector[f]` and sum_f c_f `coefficientSum[f]`.
     let foldedCoefficients: UnsafeMutablePointer<SIMD8<Double>>
     let foldedSums: UnsafeMutablePointer<Double>
+    /// Per partner species t and neighbour species s (at (t * S + s) * 5 * stride / 4), five
+    /// rows of `monomialStride / 4` SIMD4 over the monomials k: C_n(k) w_k M_t[k],
+    /// n(k) C_n(k) w_k M_t[k], and C_n(k)+1 times the shifted x, y, z moments, where C is the
+    /// folded coefficient vector of the species pair (s, t).
+    let foldedWeights: UnsafeMutablePointer<SIMD4<Double>>
     /// For monomial beta of rank < rank: (beta_x + 1) w M_t[beta + e_x], and likewise for y and z,
     /// so that grad_u sum_alpha w_alpha M_t[alpha] u^alpha over rank m is a contraction with the
     /// monomials of rank m - 1.
@@ -93,6 +103,9 @@ final class AngularMoments {
         }
         starts.append(a.count)
         monomialCount = a.count
+        monomialStride = (a.count + 3) / 4 * 4
+        rankOf = .allocate(capacity: a.count)
+        for m in 0...rank { for k in starts[m]..<starts[m + 1] { rankOf[k] = m } }
         exponentA = .allocate(capacity: a.count); exponentA.initialize(from: a, count: a.count)
         exponentB = .allocate(capacity: b.count); exponentB.initialize(from: b, count: b.count)
         exponentC = .allocate(capacity: c.count); exponentC.initialize(from: c, count: c.count)
@@ -147,6 +160,8 @@ final class AngularMoments {
         weighted = .allocate(capacity: monomialCount)
         foldedCoefficients = .allocate(capacity: max(pairCount, 1))
         foldedSums = .allocate(capacity: max(pairCount, 1))
+        foldedWeights = .allocate(capacity: S * S * 5 * monomialStride / 4)
+        foldedWeights.initialize(repeating: .zero, count: S * S * 5 * monomialStride / 4)
         shiftedX = .allocate(capacity: monomialCount)
         shiftedY = .allocate(capacity: monomialCount)
         shiftedZ = .allocate(capacity: monomialCount)
@@ -158,6 +173,7 @@ final class AngularMoments {
         coefficient.deallocate(); coefficientSum.deallocate(); coefficientVector.deallocate()
         moments.deallocate(); diagonal.deallocate(); pairSums.deallocate()
         weighted.deallocate(); foldedCoefficients.deallocate(); foldedSums.deallocate()
+        foldedWeights.deallocate(); rankOf.deallocate()
         shiftedX.deallocate(); shiftedY.deallocate(); shiftedZ.deallocate()
         plusX.deallocate(); plusY.deallocate(); plusZ.deallocate()
     }

@@ -182,7 +182,7 @@ public final class InvariantEvaluator {
         gRadialDerivative = .allocate(capacity: gatherCapacity * max(functionCount, 1))
         gInside = .allocate(capacity: gatherCapacity)
         moments = angular.flatMap { AngularMoments(sums: $0, speciesCount: S) }
-        mMono = .allocate(capacity: gatherCapacity * max(moments?.monomialCount ?? 1, 1))
+        mMono = .allocate(capacity: gatherCapacity * max(moments?.monomialStride ?? 1, 1))
         mPowers = .allocate(capacity: gatherCapacity * 3 * ((moments?.rank ?? 0) + 2))
     }
 
@@ -449,7 +449,7 @@ public final class InvariantEvaluator {
         gRadial = .allocate(capacity: c * f)
         gRadialDerivative = .allocate(capacity: c * f)
         mMono.deallocate(); mPowers.deallocate()
-        mMono = .allocate(capacity: c * max(moments?.monomialCount ?? 1, 1))
+        mMono = .allocate(capacity: c * max(moments?.monomialStride ?? 1, 1))
         mPowers = .allocate(capacity: c * 3 * ((moments?.rank ?? 0) + 2))
         gatherCapacity = c
     }
@@ -631,7 +631,7 @@ public final class InvariantEvaluator {
         let rc = angularCutoff
         let piOverRc = Double.pi / rc
         let rec = recordsNeighbourGradients
-        let K = t.monomialCount, E = t.etaCount, L = t.rank, PW = L + 2, pairs = t.pairCount
+        let K = t.monomialCount, KS = t.monomialStride, E = t.etaCount, L = t.rank, PW = L + 2, pairs = t.pairCount
         let ea = t.exponentA, eb = t.exponentB, ec = t.exponentC, rs = t.rankStart
         // Per neighbour inside the cutoff: shifted powers (pw[0] = 0, pw[i + 1] = u_x^i; y from PW,
         // z from 2 PW), the monomials u^alpha, and per eta R = exp(-eta r²) fc(r) and dR/dr.
@@ -648,8 +648,9 @@ public final class InvariantEvaluator {
             for i in 1...L {
                 pw[i + 1] = pw[i] * u.x; pw[PW + i + 1] = pw[PW + i] * u.y; pw[2 * PW + i + 1] = pw[2 * PW + i] * u.z
             }
-            let mono = mMono + inside &* K
+            let mono = mMono + inside &* KS
             for k in 0..<K { mono[k] = pw[ea[k] &+ 1] * pw[PW &+ eb[k] &+ 1] * pw[2 &* PW &+ ec[k] &+ 1] }
+            for k in K..<KS { mono[k] = 0 }
             let x = piOverRc * r
             let fc = 0.5 * (1 + cos(x))
             let dfc = -0.5 * piOverRc * sin(x)
@@ -667,7 +668,7 @@ public final class InvariantEvaluator {
         for i in 0..<(E * S) { diag[i] = 0 }
         for j in 0..<inside {
             let s = Int(gSpecies[Int(gInside[j])])
-            let mono = mMono + j &* K
+            let mono = mMono + j &* KS
             for e in 0..<E {
                 let R = gRadial[j * E + e]
                 diag[e * S + s] += R * R
@@ -724,7 +725,7 @@ public final class InvariantEvaluator {
                     let invR = 1 / r
                     let u = SIMD3(v.x, v.y, v.z) * invR
                     let R = gRadial[j * E + e], D = gRadialDerivative[j * E + e]
-                    let mono = mMono + j &* K
+                    let mono = mMono + j &* KS
                     // Lane m: S_m = sum over rank m of w M_t u^alpha, and V_m = its u gradient,
                     // a contraction with the monomials of rank m - 1.
                     var Sn = SIMD8<Double>(repeating: 0)
@@ -765,21 +766,23 @@ public final class InvariantEvaluator {
     /// angular sums a of c[a] dphi_a/dq_k, the agent's own gradient weighted by `c` (length P;
     /// with c = dH/dphi, minus this is the sums' share of the selfish force, eV/Å).
     ///
-    /// Per partner species and eta the functions of one species pair fold into one coefficient
-    /// vector over the ranks, sum_f c_f (coefficients of f), so every neighbour costs one
-    /// contraction instead of one per function.
+    /// The functions of one species pair and eta fold into one coefficient vector over the ranks,
+    /// C_n = sum_f c_f (coefficient n of f), and C folds into the partner's weighted moments, so
+    /// that each neighbour costs five dot products over the monomials, four at a time:
+    /// A = D sum_k C_n(k) w_k M_k u^k - (R / r) sum_k n(k) C_n(k) w_k M_k u^k, and the u-gradient
+    /// V from the shifted moments; the neighbour adds A u + (R / r) V.
     public func angularOwnGradient(_ c: UnsafePointer<Double>) -> SIMD3<Double> {
         guard angularGradientsDeferred, let t = moments else { return .zero }
         let o = angularOffset, nf = functionCount, S = speciesCount
-        let K = t.monomialCount, E = t.etaCount, L = t.rank, pairs = t.pairCount
-        let ea = t.exponentA, eb = t.exponentB, ec = t.exponentC, rs = t.rankStart
+        let K = t.monomialCount, KS = t.monomialStride, K4 = KS / 4
+        let E = t.etaCount, L = t.rank, pairs = t.pairCount
+        let ea = t.exponentA, eb = t.exponentB, ec = t.exponentC, rs = t.rankStart, rank = t.rankOf
         let M = t.moments, wM = t.weighted
         let gx = t.shiftedX, gy = t.shiftedY, gz = t.shiftedZ
+        let folded = t.foldedCoefficients, foldedSum = t.foldedSums, fw = t.foldedWeights
         let inside = deferredInside
         var total = SIMD3<Double>.zero
         for e in 0..<E {
-            // Folded coefficients of every species pair for this eta.
-            let folded = t.foldedCoefficients, foldedSum = t.foldedSums
             for pair in 0..<pairs { folded[pair] = .zero; foldedSum[pair] = 0 }
             var any = false
             for pair in 0..<pairs {
@@ -791,6 +794,7 @@ public final class InvariantEvaluator {
                 }
             }
             if !any { continue }
+            // The folded weights of every (partner species, neighbour species).
             for tt in 0..<S {
                 let mt = M + (e * S + tt) * K
                 for k in 0..<K { wM[k] = t.weight[k] * mt[k] }
@@ -799,41 +803,57 @@ public final class InvariantEvaluator {
                     gy[k] = Double(eb[k] &+ 1) * wM[t.plusY[k]]
                     gz[k] = Double(ec[k] &+ 1) * wM[t.plusZ[k]]
                 }
-                for j in 0..<inside {
-                    let mj = Int(gInside[j])
-                    let sj = Int(gSpecies[mj])
+                for sj in 0..<S {
                     let (b, cc) = sj <= tt ? (sj, tt) : (tt, sj)
-                    let pair = b * S - b * (b - 1) / 2 + (cc - b)
-                    let v = gDisp[mj]
-                    let invR = 1 / v.w
-                    let u = SIMD3(v.x, v.y, v.z) * invR
-                    let R = gRadial[j * E + e], D = gRadialDerivative[j * E + e]
-                    let mono = mMono + j &* K
-                    var Sn = SIMD8<Double>(repeating: 0)
-                    var Vx = SIMD8<Double>(repeating: 0), Vy = SIMD8<Double>(repeating: 0), Vz = SIMD8<Double>(repeating: 0)
-                    for n in 0..<L {
-                        var sN = 0.0, nx = 0.0, ny = 0.0, nz = 0.0
-                        var k = rs[n]
-                        let end = rs[n &+ 1]
-                        while k < end {
-                            let mk = mono[k]
-                            sN += wM[k] * mk; nx += gx[k] * mk; ny += gy[k] * mk; nz += gz[k] * mk
-                            k &+= 1
+                    let C = folded[b * S - b * (b - 1) / 2 + (cc - b)]
+                    let rows = UnsafeMutableRawPointer(fw + (tt * S + sj) * 5 * K4).assumingMemoryBound(to: Double.self)
+                    for k in 0..<KS {
+                        guard k < K else {
+                            for q in 0..<5 { rows[q * KS + k] = 0 }
+                            continue
                         }
-                        Sn[n] = sN; Vx[n &+ 1] = nx; Vy[n &+ 1] = ny; Vz[n &+ 1] = nz
+                        let n = rank[k]
+                        let a = C[n] * wM[k]
+                        rows[k] = a
+                        rows[KS + k] = Double(n) * a
+                        let low = n < L
+                        let cn1 = low ? C[n + 1] : 0
+                        rows[2 * KS + k] = low ? cn1 * gx[k] : 0
+                        rows[3 * KS + k] = low ? cn1 * gy[k] : 0
+                        rows[4 * KS + k] = low ? cn1 * gz[k] : 0
                     }
-                    var sL = 0.0
-                    var k = rs[L]
-                    while k < K { sL += wM[k] * mono[k]; k &+= 1 }
-                    Sn[L] = sL
-                    let cf = folded[pair]
-                    var A = (cf * (Sn * (D - (R * invR) * t.rankVector))).sum()
-                    if sj == tt { A -= foldedSum[pair] * R * D }
-                    let V = SIMD3((cf * Vx).sum(), (cf * Vy).sum(), (cf * Vz).sum())
-                    total -= A * u + (R * invR) * V
+                }
+            }
+            for j in 0..<inside {
+                let mj = Int(gInside[j])
+                let sj = Int(gSpecies[mj])
+                let v = gDisp[mj]
+                let invR = 1 / v.w
+                let u = SIMD3(v.x, v.y, v.z) * invR
+                let R = gRadial[j * E + e], D = gRadialDerivative[j * E + e]
+                let mono = UnsafeRawPointer(mMono + j &* KS)
+                for tt in 0..<S {
+                    let rows = fw + (tt * S + sj) * 5 * K4
+                    var s0 = SIMD4<Double>.zero, s1 = SIMD4<Double>.zero
+                    var vx = SIMD4<Double>.zero, vy = SIMD4<Double>.zero, vz = SIMD4<Double>.zero
+                    for q in 0..<K4 {
+                        let m = mono.loadUnaligned(fromByteOffset: q &* 32, as: SIMD4<Double>.self)
+                        s0 += rows[q] * m
+                        s1 += rows[K4 &+ q] * m
+                        vx += rows[2 &* K4 &+ q] * m
+                        vy += rows[3 &* K4 &+ q] * m
+                        vz += rows[4 &* K4 &+ q] * m
+                    }
+                    var A = D * s0.sum() - (R * invR) * s1.sum()
+                    if sj == tt {
+                        let (b, cc) = (sj, tt)
+                        A -= foldedSum[b * S - b * (b - 1) / 2 + (cc - b)] * R * D
+                    }
+                    total -= A * u + (R * invR) * SIMD3(vx.sum(), vy.sum(), vz.sum())
                 }
             }
         }
         return total
     }
+
 }
