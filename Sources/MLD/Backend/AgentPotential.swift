@@ -70,6 +70,11 @@ public struct AgentNeighbourhood {
     public var buildDistances: UnsafePointer<Float>?
     /// The list's skin in Å: a neighbour listed at d0 is now at least d0 - skin away.
     public var skin: Double
+    /// How far (Å) every atom moved since the list was built, or nil: with them a neighbour j
+    /// listed at d0 is now at least d0 - displacements[agent] - displacements[j] away.
+    public var displacements: UnsafePointer<Double>? = nil
+    /// The largest of `displacements` (Å).
+    public var largestDisplacement: Double = 0
 
     /// Minimum-image vector from the agent to atom `j`, in Å.
     @inline(__always)

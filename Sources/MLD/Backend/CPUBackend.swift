@@ -29,6 +29,11 @@ public final class CPUBackend: ForceBackend {
     public private(set) var list: NeighbourList
 
     private var wrapped: [SIMD3<Double>] = []
+    /// How far (Å) every atom moved since the list was built, and the largest, when the list was
+    /// not rebuilt in this call (the nearest search skips on them).
+    private var moved: [Double] = []
+    private var movedValid = false
+    private var largestMoved = 0.0
     /// At the last evaluation that computed losses, for a potential with a training range: whether
     /// each agent's invariants lay outside it, and the positions (Å) it was for.
     public private(set) var outsideTrainingRange: (positions: [SIMD3<Double>], flags: [Bool])?
@@ -97,18 +102,26 @@ public final class CPUBackend: ForceBackend {
         if forces.count != n { forces = [SIMD3<Double>](repeating: .zero, count: n) }
         if losses != nil && losses!.count != n { losses = [Double](repeating: 0, count: n) }
         if wrapped.count != n { wrapped = [SIMD3<Double>](repeating: .zero, count: n) }
-        let moved = wrapAndCheck(positions)
+        if moved.count != n { moved = [Double](repeating: 0, count: n) }
+        let check = wrapAndCheck(positions)
         // A neighbour listed at d0 is now at least d0 - 2 x (the largest displacement since the
         // build) away, which is at most the skin: the nearest search may stop that much earlier.
-        reach = moved.rebuild ? 0 : min(list.skin, 2 * moved.largest.squareRoot() * (1 + 1e-12) + 1e-12)
-        if moved.rebuild {
+        reach = check.rebuild ? 0 : min(list.skin, 2 * check.largest.squareRoot() * (1 + 1e-12) + 1e-12)
+        movedValid = !check.rebuild
+        largestMoved = check.largest.squareRoot()
+        if check.rebuild {
             let t0 = DispatchTime.now().uptimeNanoseconds
             list.build(positions, box: box, species: species)
             rebuildTotal += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         }
 
         while true {
-            let needed = try evaluate(potential, forces: &forces, losses: &losses)
+            let needed: Double
+            if let p = potential as? LearnedModelPotential {
+                needed = try evaluate(p, forces: &forces, losses: &losses)   // specialised
+            } else {
+                needed = try evaluate(potential, forces: &forces, losses: &losses)
+            }
             if needed == 0 {
                 if !pendingOutside.isEmpty { outsideTrainingRange = (positions, pendingOutside) }
                 return
@@ -117,6 +130,7 @@ public final class CPUBackend: ForceBackend {
             let r = min(potential.interactionRange, max(needed * 1.05, list.radius * 1.1))
             list.setRadius(r)
             reach = 0
+            movedValid = false
             let t0 = DispatchTime.now().uptimeNanoseconds
             list.build(positions, box: box, species: species)
             rebuildTotal += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
@@ -141,17 +155,21 @@ public final class CPUBackend: ForceBackend {
         positions.withUnsafeBufferPointer { p in
             reference.withUnsafeBufferPointer { ref in
                 wrapped.withUnsafeMutableBufferPointer { w in
-                    blocks.forEach { b in
-                        var most = 0.0
-                        for i in blocks.range(b) {
-                            let q = p[i]
-                            w[i] = box.wrap(q)
-                            if check {
-                                let d = q - ref[i]
-                                most = max(most, (d * d).sum())
+                    moved.withUnsafeMutableBufferPointer { m in
+                        blocks.forEach { b in
+                            var most = 0.0
+                            for i in blocks.range(b) {
+                                let q = p[i]
+                                w[i] = box.wrap(q)
+                                if check {
+                                    let d = q - ref[i]
+                                    let d2 = (d * d).sum()
+                                    m[i] = d2.squareRoot()
+                                    most = max(most, d2)
+                                }
                             }
+                            worst[b] = most
                         }
-                        worst[b] = most
                     }
                 }
             }
@@ -183,6 +201,9 @@ public final class CPUBackend: ForceBackend {
         let conservative = potential.isConservative
         if conservative && contributions.count != blocks { contributions = (0..<blocks).map { _ in Contributions() } }
         let parts = contributions
+        let useMoved = movedValid && list.orderByDistance, largest = largestMoved
+        moved.withUnsafeBufferPointer { movedBuf in
+        let movedBy = useMoved ? movedBuf.baseAddress : nil
         list.buildDistances.withUnsafeBufferPointer { distBuf in
         let dist = distBuf.count > 0 ? distBuf.baseAddress : nil
         wrapped.withUnsafeBufferPointer { pos in
@@ -204,7 +225,8 @@ public final class CPUBackend: ForceBackend {
                                                 speciesStarts: starts,
                                                 positions: pos, species: spc, box: box,
                                                 lengths: L, halfLengths: 0.5 * L, radius: radius,
-                                                buildDistances: nil, skin: skin)
+                                                buildDistances: nil, skin: skin,
+                                                displacements: movedBy, largestDisplacement: largest)
                                             var most = 0.0
                                             let part = conservative ? parts[b] : nil
                                             part?.atoms.removeAll(keepingCapacity: true)
@@ -244,6 +266,7 @@ public final class CPUBackend: ForceBackend {
                     }
                 }
             }
+        }
         }
         }
         if let e = failure.first(where: { $0 != nil }) { throw e! }

@@ -21,7 +21,15 @@ public struct LearnedModelPotential: AgentPotential {
     public var interactionRange: Double { model.invariants.range }
     public var isAdaptive: Bool { model.invariants.nearest != nil }
     public var wantsDistanceOrder: Bool { isAdaptive }
-    public func makeWorkspace() -> AgentForceEvaluator { model.makeAgentEvaluator() }
+    /// Evaluate a distance-only model through the general invariant evaluator instead of its
+    /// fused path (`AgentForceEvaluator.usesGeneralPath`); for tests that compare the two.
+    public var usesGeneralEvaluator = false
+
+    public func makeWorkspace() -> AgentForceEvaluator {
+        let ev = model.makeAgentEvaluator()
+        ev.usesGeneralPath = usesGeneralEvaluator
+        return ev
+    }
 
     /// The radius in Å holding on average `radiusMargin` times the needed count of every species,
     /// and at least every radial or angular cutoff.

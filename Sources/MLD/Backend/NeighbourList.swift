@@ -149,86 +149,235 @@ public struct NeighbourList: Sendable {
         }
         let span = usedAllPairs ? 0 : (fine ? 2 : 1)
 
-        var rows = [[Int32]](repeating: [], count: blocks)
-        var rowDistances = [[Float]](repeating: [], count: blocks)
         let byDistance = orderByDistance
+        let sortRows = byDistance || !usedAllPairs
+        // Shells for the distance sort: the keys are first distributed over `shellCount` shells
+        // of the list radius, which leaves only the order within each shell to an insertion sort.
+        let shellScale = Float(KeyScratch.shellCount) / Float(rl)
         var counts = [Int](repeating: 0, count: n * S)
+        // Pass 1, per block: every row's keys in row order (see `KeyScratch`).
+        let blockKeys = (0..<blocks).map { _ in KeyScratch(species: S) }
         wrapped.withUnsafeBufferPointer { p in
             spc.withUnsafeBufferPointer { sp in
                 members.withUnsafeBufferPointer { mem in
                     start.withUnsafeBufferPointer { st in
-                        rows.withUnsafeMutableBufferPointer { rowsPtr in
-                          rowDistances.withUnsafeMutableBufferPointer { distPtr in
-                            counts.withUnsafeMutableBufferPointer { cnt in
-                                let rowsBase = rowsPtr.baseAddress!, cntBase = cnt.baseAddress!
-                                let distBase = distPtr.baseAddress!
-                                DispatchQueue.concurrentPerform(iterations: blocks) { b in
-                                    var row: [Int32] = []
-                                    var rowDist: [Float] = []
-                                    row.reserveCapacity(per * 64)
-                                    var bySpecies = [[Int32]](repeating: [], count: S)
-                                    var keyed: [(Float, Int32)] = []
-                                    for i in (b * per)..<min(n, (b + 1) * per) {
-                                        let qi = p[i]
-                                        let ci = Int(cellOf[i])
-                                        let cx = ci % grid.x, cy = (ci / grid.x) % grid.y, cz = ci / (grid.x * grid.y)
-                                        for s in 0..<S { bySpecies[s].removeAll(keepingCapacity: true) }
-                                        for dz in -span...span {
-                                            let z = (cz + dz + grid.z) % grid.z
-                                            for dy in -span...span {
-                                                let y = (cy + dy + grid.y) % grid.y
-                                                for dx in -span...span {
-                                                    let x = (cx + dx + grid.x) % grid.x
-                                                    let c = (z * grid.y + y) * grid.x + x
-                                                    for m in Int(st[c])..<Int(st[c + 1]) {
-                                                        let j = Int(mem[m])
-                                                        var d = p[j] - qi
-                                                        d.replace(with: d - L, where: d .> half)
-                                                        d.replace(with: d + L, where: d .< -half)
-                                                        if (d * d).sum() < rl2 && j != i {
-                                                            bySpecies[Int(sp[j])].append(Int32(j))
+                        counts.withUnsafeMutableBufferPointer { cnt in
+                            let cntBase = cnt.baseAddress!
+                            DispatchQueue.concurrentPerform(iterations: blocks) { b in
+                                let scratch = blockKeys[b]
+                                let magic = SIMD3<Double>(repeating: 6_755_399_441_055_744.0)
+                                let inverseL = 1 / L
+                                for i in (b * per)..<min(n, (b + 1) * per) {
+                                    let qi = p[i]
+                                    let ci = Int(cellOf[i])
+                                    let cx = ci % grid.x, cy = (ci / grid.x) % grid.y, cz = ci / (grid.x * grid.y)
+                                    scratch.clear()
+                                    for dz in -span...span {
+                                        let z = (cz + dz + grid.z) % grid.z
+                                        for dy in -span...span {
+                                            let y = (cy + dy + grid.y) % grid.y
+                                            for dx in -span...span {
+                                                let x = (cx + dx + grid.x) % grid.x
+                                                let c = (z * grid.y + y) * grid.x + x
+                                                var m = Int(st[c])
+                                                let last = Int(st[c + 1])
+                                                while m < last {
+                                                    let j = Int(mem[m])
+                                                    m &+= 1
+                                                    // The minimum image (as `minimumImage`).
+                                                    let raw = p[j] - qi
+                                                    let d = raw - L * ((raw * inverseL + magic) - magic)
+                                                    let r2 = (d * d).sum()
+                                                    if r2 < rl2 && j != i {
+                                                        var key = UInt64(UInt32(truncatingIfNeeded: j))
+                                                        if byDistance {
+                                                            let r = Float(r2.squareRoot()).nextDown
+                                                            key |= UInt64(r.bitPattern) << 32
                                                         }
+                                                        scratch.append(key, species: Int(sp[j]))
                                                     }
                                                 }
                                             }
                                         }
-                                        for s in 0..<S {
-                                            if byDistance {
-                                                keyed.removeAll(keepingCapacity: true)
-                                                for j in bySpecies[s] {
-                                                    var d = p[Int(j)] - qi
-                                                    d.replace(with: d - L, where: d .> half)
-                                                    d.replace(with: d + L, where: d .< -half)
-                                                    keyed.append((Float((d * d).sum().squareRoot()).nextDown, j))
-                                                }
-                                                keyed.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
-                                                for (r, j) in keyed { row.append(j); rowDist.append(r) }
-                                            } else {
-                                                if !usedAllPairs { bySpecies[s].sort() }
-                                                row.append(contentsOf: bySpecies[s])
-                                            }
-                                            cntBase[i * S + s] = bySpecies[s].count
-                                        }
                                     }
-                                    rowsBase[b] = row
-                                    distBase[b] = rowDist
+                                    for s in 0..<S {
+                                        let count = scratch.count(s)
+                                        if byDistance {
+                                            scratch.sortByDistance(s, shellScale: shellScale)
+                                        } else if sortRows {
+                                            scratch.sortByIndex(s)
+                                        }
+                                        scratch.emit(s)
+                                        cntBase[i * S + s] = count
+                                    }
                                 }
                             }
-                          }
                         }
                     }
                 }
             }
         }
+        // Pass 2: the offsets, then every block decodes its keys into place.
         var off = [Int](repeating: 0, count: n * S + 1)
         for r in 0..<(n * S) { off[r + 1] = off[r] + counts[r] }
-        var idx = [Int32]()
-        idx.reserveCapacity(off[n * S])
-        for r in rows { idx.append(contentsOf: r) }
+        let total = off[n * S]
+        var blockStart = [Int](repeating: 0, count: blocks + 1)
+        for b in 0..<blocks { blockStart[b + 1] = blockStart[b] + blockKeys[b].emitted }
+        var idx = [Int32](repeating: 0, count: total)
+        var dist = [Float](repeating: 0, count: byDistance ? total : 0)
+        idx.withUnsafeMutableBufferPointer { ib in
+            dist.withUnsafeMutableBufferPointer { db in
+                let ib = ib.baseAddress, db = byDistance ? db.baseAddress : nil
+                DispatchQueue.concurrentPerform(iterations: blocks) { b in
+                    guard let ib else { return }
+                    blockKeys[b].decode(indices: ib + blockStart[b], distances: db.map { $0 + blockStart[b] })
+                }
+            }
+        }
         offsets = off
         indices = idx
-        buildDistances = byDistance ? rowDistances.flatMap { $0 } : []
+        buildDistances = dist
         reference = positions
         builds += 1
+    }
+}
+
+/// One block of a neighbour-list build: per species, the keys of the row being built, and all
+/// the rows emitted so far, as 64-bit keys: the neighbour index in the low 32 bits and, for
+/// distance-ordered rows, the bits of the rounded-down Float distance above them (positive
+/// Floats order as their bit patterns), so that one integer order is distance, then index.
+final class KeyScratch {
+    /// Shells of the list radius that `sortByDistance` distributes the keys over first.
+    static let shellCount = 32
+    private let buffers: UnsafeMutablePointer<UnsafeMutablePointer<UInt64>>
+    private let capacities: UnsafeMutablePointer<Int>
+    private let counts: UnsafeMutablePointer<Int>
+    private let speciesCount: Int
+    private var spare: UnsafeMutablePointer<UInt64>
+    private var spareCapacity = 128
+    private let shellStarts: UnsafeMutablePointer<Int>
+    /// Every row emitted, in order.
+    private var out: UnsafeMutablePointer<UInt64>
+    private var outCapacity = 1024
+    private(set) var emitted = 0
+
+    init(species: Int) {
+        speciesCount = species
+        buffers = .allocate(capacity: species)
+        capacities = .allocate(capacity: species)
+        counts = .allocate(capacity: species)
+        for s in 0..<species {
+            (buffers + s).initialize(to: .allocate(capacity: 128))
+            (capacities + s).initialize(to: 128)
+            (counts + s).initialize(to: 0)
+        }
+        spare = .allocate(capacity: spareCapacity)
+        shellStarts = .allocate(capacity: Self.shellCount + 1)
+        out = .allocate(capacity: outCapacity)
+    }
+
+    deinit {
+        for s in 0..<speciesCount { buffers[s].deallocate() }
+        buffers.deallocate(); capacities.deallocate(); counts.deallocate()
+        spare.deallocate(); shellStarts.deallocate(); out.deallocate()
+    }
+
+    @inline(__always) func clear() { for s in 0..<speciesCount { counts[s] = 0 } }
+    @inline(__always) func count(_ s: Int) -> Int { counts[s] }
+
+    @inline(__always)
+    func append(_ key: UInt64, species s: Int) {
+        let c = counts[s]
+        if c == capacities[s] { grow(s) }
+        buffers[s][c] = key
+        counts[s] = c &+ 1
+    }
+
+    private func grow(_ s: Int) {
+        let bigger = UnsafeMutablePointer<UInt64>.allocate(capacity: 2 * capacities[s])
+        bigger.update(from: buffers[s], count: counts[s])
+        buffers[s].deallocate()
+        buffers[s] = bigger
+        capacities[s] *= 2
+    }
+
+    /// Appends the keys of species `s` to the emitted rows.
+    @inline(__always)
+    func emit(_ s: Int) {
+        let c = counts[s]
+        if emitted + c > outCapacity {
+            var capacity = 2 * outCapacity
+            while capacity < emitted + c { capacity *= 2 }
+            let bigger = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
+            bigger.update(from: out, count: emitted)
+            out.deallocate()
+            out = bigger
+            outCapacity = capacity
+        }
+        (out + emitted).update(from: buffers[s], count: c)
+        emitted += c
+    }
+
+    /// Writes the emitted rows' indices (and distances, if asked) from `indices` on.
+    func decode(indices: UnsafeMutablePointer<Int32>, distances: UnsafeMutablePointer<Float>?) {
+        for t in 0..<emitted {
+            let key = out[t]
+            indices[t] = Int32(truncatingIfNeeded: UInt32(truncatingIfNeeded: key))
+            if let distances { distances[t] = Float(bitPattern: UInt32(truncatingIfNeeded: key >> 32)) }
+        }
+    }
+
+    /// Sorts the keys of species `s` by index (they hold no distance).
+    @inline(__always)
+    func sortByIndex(_ s: Int) { Self.insertionSort(buffers[s], count: counts[s]) }
+
+    /// Sorts the keys of species `s` (distance, then index): a counting sort into shells of the
+    /// distance (`shellScale` shells per Å), then an insertion sort, which only has to order the
+    /// keys within each shell.
+    @inline(__always)
+    func sortByDistance(_ s: Int, shellScale: Float) {
+        let c = counts[s]
+        let keys = buffers[s]
+        if c <= 16 { Self.insertionSort(keys, count: c); return }
+        if c > spareCapacity {
+            spare.deallocate()
+            spareCapacity = max(c, 2 * spareCapacity)
+            spare = .allocate(capacity: spareCapacity)
+        }
+        let K = Self.shellCount
+        @inline(__always) func shell(_ key: UInt64) -> Int {
+            let r = Float(bitPattern: UInt32(truncatingIfNeeded: key >> 32)) * shellScale
+            return r < Float(K - 1) ? Int(r) : K - 1
+        }
+        for k in 0...K { shellStarts[k] = 0 }
+        for t in 0..<c { shellStarts[shell(keys[t]) &+ 1] &+= 1 }
+        for k in 0..<K { shellStarts[k + 1] &+= shellStarts[k] }
+        for t in 0..<c {
+            let key = keys[t]
+            let k = shell(key)
+            spare[shellStarts[k]] = key
+            shellStarts[k] &+= 1
+        }
+        buffers[s] = spare
+        spare = keys
+        let cap = capacities[s]
+        capacities[s] = spareCapacity
+        spareCapacity = cap
+        Self.insertionSort(buffers[s], count: c)
+    }
+
+    @inline(__always)
+    static func insertionSort(_ keys: UnsafeMutablePointer<UInt64>, count: Int) {
+        var t = 1
+        while t < count {
+            let key = keys[t]
+            var i = t
+            while i > 0 && keys[i - 1] > key {
+                keys[i] = keys[i - 1]
+                i -= 1
+            }
+            keys[i] = key
+            t += 1
+        }
     }
 }

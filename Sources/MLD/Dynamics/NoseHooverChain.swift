@@ -94,6 +94,26 @@ public struct NoseHooverChain: Sendable, Equatable {
         }
         var ke2 = twiceKinetic
         var scale = 1.0
+        if M == 1 {
+            // The same operations for a chain of one (plain Nose-Hoover, the default), with the
+            // thermostat's position and velocity kept in registers.
+            let nfkT = nf * kT, q1 = mass(0)
+            var v = vxi[0], x = xi[0]
+            for w in weights {
+                let d = w * dt / Double(substeps)
+                for _ in 0..<substeps {
+                    v += 0.25 * d * ((ke2 - nfkT) / q1)
+                    let s = exp(-0.5 * d * v)
+                    scale *= s
+                    ke2 *= s * s
+                    x += 0.5 * d * v
+                    v += 0.25 * d * ((ke2 - nfkT) / q1)
+                }
+            }
+            vxi[0] = v
+            xi[0] = x
+            return scale
+        }
         for w in weights {
             let d = w * dt / Double(substeps)   // this Trotter step's share of the full step
             for _ in 0..<substeps {

@@ -232,26 +232,17 @@ public final class InvariantEvaluator {
                          species: UnsafeBufferPointer<Int32>, box: Box,
                          candidates: UnsafeBufferPointer<Int32>,
                          speciesStarts: UnsafePointer<Int>?, buildDistances: UnsafePointer<Float>?,
-                         skin: Double, listRadius: Double) throws -> Double {
+                         skin: Double, listRadius: Double, displacements: UnsafePointer<Double>? = nil,
+                         largestDisplacement: Double = 0) throws -> Double {
         termCount = 0
         angularGradientsDeferred = false
         let lengths = box.lengths
         let qk = positions[agent]
         if hasNearest {
-            selectNearest(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
-                          candidates: candidates, speciesStarts: speciesStarts, buildDistances: buildDistances, skin: skin)
-            var needed = 0.0
-            for s in 0..<speciesCount where counts[s] > 0 {
-                let short = filled[s] < counts[s]
-                let far = short ? Double.infinity : slots[starts[s] + counts[s] - 1].x.squareRoot()
-                if !short && far <= listRadius { continue }
-                if short && listRadius >= searchRadius {
-                    throw MLDError.numerical(String(
-                        format: "agent %d (%@): only %d %@ atoms within the search radius %.3f Å, %d needed",
-                        agent, spec.species[Int(species[agent])], filled[s], spec.species[s], searchRadius, counts[s]))
-                }
-                needed = max(needed, min(far, searchRadius))
-            }
+            let needed = try nearest(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
+                                     candidates: candidates, speciesStarts: speciesStarts,
+                                     buildDistances: buildDistances, skin: skin, listRadius: listRadius,
+                                     displacements: displacements, largestDisplacement: largestDisplacement)
             if needed > 0 { return needed }
             nearestInvariants()
             if labelledCount > 0 { labelledAngles() }
@@ -320,17 +311,60 @@ public final class InvariantEvaluator {
 
     // MARK: Nearest distances
 
+    /// Selects the nearest atoms of every species (`selectNearest`) and answers 0 when every one
+    /// is certain, else the list radius in Å that would make it so; throws when the search radius
+    /// holds too few atoms of some species.
+    @inline(__always)
+    func nearest(agent: Int, qk: SIMD3<Double>, positions: UnsafeBufferPointer<SIMD3<Double>>,
+                 species: UnsafeBufferPointer<Int32>, lengths: SIMD3<Double>,
+                 candidates: UnsafeBufferPointer<Int32>, speciesStarts: UnsafePointer<Int>?,
+                 buildDistances: UnsafePointer<Float>?, skin: Double, listRadius: Double,
+                 displacements: UnsafePointer<Double>?, largestDisplacement: Double) throws -> Double {
+        selectNearest(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
+                      candidates: candidates, speciesStarts: speciesStarts, buildDistances: buildDistances, skin: skin,
+                      displacements: displacements, largestDisplacement: largestDisplacement)
+        var needed = 0.0
+        for s in 0..<speciesCount where counts[s] > 0 {
+            let short = filled[s] < counts[s]
+            let far = short ? Double.infinity : slots[starts[s] + counts[s] - 1].x.squareRoot()
+            if !short && far <= listRadius { continue }
+            if short && listRadius >= searchRadius {
+                throw MLDError.numerical(String(
+                    format: "agent %d (%@): only %d %@ atoms within the search radius %.3f Å, %d needed",
+                    agent, spec.species[Int(species[agent])], filled[s], spec.species[s], searchRadius, counts[s]))
+            }
+            needed = max(needed, min(far, searchRadius))
+        }
+        return needed
+    }
+
     /// Keeps the counts[s] nearest of each species within the search radius, sorted by r².
+    ///
+    /// With a species-split row ordered by build-time distance d0, a listed atom j is now at
+    /// least d0 - m_k - m_j away, where m_i is how far atom i moved since the build
+    /// (`displacements`, else the list's `skin` stands for m_k + m_j). An atom whose bound exceeds
+    /// the n-th nearest distance found so far cannot enter and is skipped without computing its
+    /// distance, and the scan stops at the first d0 - m_k - (the largest displacement) beyond it.
+    /// Skipped atoms are exactly those the insertion would reject, so the selection is the same
+    /// bits with or without the displacements.
     @inline(__always)
     private func selectNearest(agent: Int, qk: SIMD3<Double>, positions: UnsafeBufferPointer<SIMD3<Double>>,
                                species: UnsafeBufferPointer<Int32>, lengths: SIMD3<Double>,
                                candidates: UnsafeBufferPointer<Int32>, speciesStarts: UnsafePointer<Int>?,
-                               buildDistances: UnsafePointer<Float>?, skin: Double) {
+                               buildDistances: UnsafePointer<Float>?, skin: Double,
+                               displacements: UnsafePointer<Double>? = nil, largestDisplacement: Double = 0) {
         let S = speciesCount
         let pos = positions.baseAddress!, sp = species.baseAddress!
         let cand = candidates.baseAddress
         for s in 0..<S { filled[s] = 0 }
         if let speciesStarts {
+            // Bounds are widened by a relative 1e-12 and 1e-12 Å, far above the rounding of the
+            // distances they compare, so a skipped atom is always one the insertion would reject.
+            let slack = 1 + 1e-12, pad = 1e-12
+            let own = displacements.map { $0[agent] } ?? 0
+            let stop = displacements == nil ? skin : min(skin, (own + largestDisplacement) * slack + pad)
+            let magic = SIMD3<Double>(repeating: 6_755_399_441_055_744.0)
+            let inverseLengths = 1 / lengths
             // A species-split row: one insertion selection per species.
             for s in 0..<S {
                 let c = counts[s]
@@ -338,17 +372,23 @@ public final class InvariantEvaluator {
                 let base = slots + starts[s], atoms = slotAtom + starts[s]
                 var m = 0
                 var worst = searchRadius2
+                var bound = Double.infinity     // sqrt(worst) once full
                 var full = false
-                for t in speciesStarts[s]..<speciesStarts[s + 1] {
-                    // Rows sorted by build-time distance d0, and every atom is now farther than
-                    // d0 - skin: once that exceeds the n-th nearest so far, no later one can enter.
-                    if full, let d0 = buildDistances {
-                        let lower = Double(d0[t]) - skin
-                        if lower > 0 && lower * lower > worst { break }
-                    }
+                var t = speciesStarts[s]
+                let end = speciesStarts[s + 1]
+                while t < end {
                     let j = cand![t]
+                    if full, let d0 = buildDistances {
+                        let reach = Double(d0[t]) - bound
+                        if reach > stop { break }
+                        if let displacements, reach > (own + displacements[Int(j)]) * slack + pad { t &+= 1; continue }
+                    }
+                    t &+= 1
                     if Int(j) == agent { continue }
-                    let d = minimumImage(pos[Int(j)] - qk, lengths: lengths)
+                    // minimumImage, with the quotient rounded from d * (1/L) (the same image
+                    // wherever the two could differ, at |d| = L/2, beyond the search radius).
+                    let raw = pos[Int(j)] - qk
+                    let d = raw - lengths * ((raw * inverseLengths + magic) - magic)
                     let r2 = (d * d).sum()
                     if r2 > worst || (full && r2 == worst) { continue }
                     var i = m
@@ -358,7 +398,7 @@ public final class InvariantEvaluator {
                         i -= 1
                     }
                     base[i] = SIMD4(r2, d.x, d.y, d.z); atoms[i] = j
-                    if m == c { full = true; worst = base[c - 1].x }
+                    if m == c { full = true; worst = base[c - 1].x; bound = worst.squareRoot() }
                 }
                 filled[s] = m
             }
@@ -410,6 +450,57 @@ public final class InvariantEvaluator {
             gradient[a] = -g
             if rec { record(a, a, slotAtom[a], g) }
         }
+    }
+
+    /// Whether the spec is one `nearest` block alone (the paper's distance-only model): then
+    /// `nearestLoss` gives the loss and force straight from the selection.
+    public var isNearestOnly: Bool { hasNearest && count == nearestCount }
+
+    /// For a spec of one `nearest` block with at most 16 invariants, after `nearest` returned 0:
+    /// phi and dphi/dq_k (as `nearestInvariants`), and the quadratic loss H and the force
+    /// F = -sum_a g_a dphi_a/dq_k with g = w + W phi, in one pass. `W16` holds W row by row in four
+    /// SIMD4 per row (row b is `W16[4 b ..< 4 b + 4]`, zero past column P); the products are added
+    /// in the order of `QuadraticLoss.lossAndForce`, so the result is the same bits. On return
+    /// `g` (length P) holds dH/dphi.
+    @inline(__always)
+    func nearestLoss(W16: UnsafePointer<SIMD4<Double>>, w wp: UnsafePointer<Double>,
+                     g: UnsafeMutablePointer<Double>) -> (force: SIMD3<Double>, loss: Double) {
+        termCount = 0
+        let p = nearestCount
+        var g0 = SIMD4<Double>.zero, g1 = SIMD4<Double>.zero, g2 = SIMD4<Double>.zero, g3 = SIMD4<Double>.zero
+        let ph = phi.baseAddress!, gr = gradient.baseAddress!
+        for a in 0..<p {
+            let v = slots[a]
+            let r = v.x.squareRoot()
+            let d = SIMD3(v.y, v.z, v.w)
+            let x: Double, gj: SIMD3<Double>      // phi_a and dphi_a/dq_j
+            if inverse {
+                let ir = 1 / r
+                x = ir
+                gj = d * (-ir * ir * ir)
+            } else {
+                x = r
+                gj = d * (1 / r)
+            }
+            ph[a] = x
+            gr[a] = -gj
+            let xv = SIMD4<Double>(repeating: x), row = W16 + 4 * a
+            g0 += xv * row[0]; g1 += xv * row[1]; g2 += xv * row[2]; g3 += xv * row[3]
+        }
+        var h = 0.0
+        var f = SIMD3<Double>.zero
+        withUnsafeTemporaryAllocation(of: SIMD4<Double>.self, capacity: 4) { gv in
+            gv[0] = g0; gv[1] = g1; gv[2] = g2; gv[3] = g3
+            let sums = UnsafeRawPointer(gv.baseAddress!).assumingMemoryBound(to: Double.self)
+            for a in 0..<p {
+                let s = sums[a]
+                let ga = wp[a] + s
+                g[a] = ga
+                h += ph[a] * (wp[a] + 0.5 * s)
+                f -= ga * gr[a]
+            }
+        }
+        return (f, h)
     }
 
     // MARK: Labelled angles

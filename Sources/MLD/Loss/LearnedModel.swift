@@ -320,6 +320,12 @@ public final class AgentForceEvaluator {
     private let chunks: Int
     private let Wv: UnsafeMutablePointer<SIMD4<Double>>
     private let gv: UnsafeMutablePointer<SIMD4<Double>>
+    /// A distance-only model (one `nearest` block, selfish, at most 16 invariants): W of every
+    /// species in four SIMD4 per row, for `InvariantEvaluator.nearestLoss`; nil otherwise.
+    private let W16: UnsafeMutablePointer<SIMD4<Double>>?
+    /// Take the general path (`InvariantEvaluator.evaluate`, then the loss) even for a
+    /// distance-only model; for tests that check one against the other.
+    public var usesGeneralPath = false
 
     /// Whether `force` also computes the forces on the neighbours (conservative models).
     public let conservative: Bool
@@ -354,6 +360,18 @@ public final class AgentForceEvaluator {
                 for b in 0..<p { Wv[(s * p + a) * chunks + b / 4][b % 4] = model.losses[s].W[a * p + b] }
             }
         }
+        if invariants.isNearestOnly && !conservative && p <= 16 {
+            let v = UnsafeMutablePointer<SIMD4<Double>>.allocate(capacity: speciesCount * p * 4)
+            v.initialize(repeating: .zero, count: speciesCount * p * 4)
+            for s in 0..<speciesCount {
+                for a in 0..<p {
+                    for b in 0..<p { v[(s * p + a) * 4 + b / 4][b % 4] = model.losses[s].W[a * p + b] }
+                }
+            }
+            W16 = v
+        } else {
+            W16 = nil
+        }
         for s in 0..<speciesCount {
             for a in 0..<p {
                 w[s * p + a] = model.losses[s].w[a]
@@ -366,7 +384,7 @@ public final class AgentForceEvaluator {
 
     deinit {
         g.deallocate(); w.deallocate(); W.deallocate(); lo.deallocate(); hi.deallocate()
-        Wv.deallocate(); gv.deallocate()
+        Wv.deallocate(); gv.deallocate(); W16?.deallocate()
         neighbourForces.deallocate(); minusG.deallocate()
     }
 
@@ -400,6 +418,14 @@ public final class AgentForceEvaluator {
     public func force(agent: Int, positions: UnsafeBufferPointer<SIMD3<Double>>,
                       species: UnsafeBufferPointer<Int32>, box: Box,
                       candidates: UnsafeBufferPointer<Int32>) throws -> (force: SIMD3<Double>, loss: Double) {
+        if let W16, !usesGeneralPath {
+            _ = try invariants.nearest(agent: agent, qk: positions[agent], positions: positions, species: species,
+                                       lengths: box.lengths, candidates: candidates, speciesStarts: nil,
+                                       buildDistances: nil, skin: 0, listRadius: .infinity,
+                                       displacements: nil, largestDisplacement: 0)
+            let s = Int(species[agent])
+            return invariants.nearestLoss(W16: W16 + s * p * 4, w: w.baseAddress! + s * p, g: g.baseAddress!)
+        }
         try invariants.evaluate(agent: agent, positions: positions, species: species, box: box, candidates: candidates)
         let r = lossAndForce(species: Int(species[agent]))
         if conservative { computeNeighbourForces() }
@@ -410,9 +436,21 @@ public final class AgentForceEvaluator {
     /// than the search radius): the result's `neededRadius` is non-zero when the row was too short.
     @inline(__always)
     public func force(_ n: AgentNeighbourhood) throws -> AgentResult {
+        if let W16, !usesGeneralPath {
+            let needed = try invariants.nearest(
+                agent: n.agent, qk: n.positions[n.agent], positions: n.positions, species: n.species,
+                lengths: n.lengths, candidates: n.neighbours, speciesStarts: n.speciesStarts,
+                buildDistances: n.buildDistances, skin: n.skin, listRadius: n.radius,
+                displacements: n.displacements, largestDisplacement: n.largestDisplacement)
+            if needed > 0 { return AgentResult(loss: 0, force: .zero, neededRadius: needed) }
+            let s = Int(n.species[n.agent])
+            let r = invariants.nearestLoss(W16: W16 + s * p * 4, w: w.baseAddress! + s * p, g: g.baseAddress!)
+            return AgentResult(loss: r.loss, force: r.force)
+        }
         let needed = try invariants.evaluate(agent: n.agent, positions: n.positions, species: n.species, box: n.box,
                                              candidates: n.neighbours, speciesStarts: n.speciesStarts,
-                                             buildDistances: n.buildDistances, skin: n.skin, listRadius: n.radius)
+                                             buildDistances: n.buildDistances, skin: n.skin, listRadius: n.radius,
+                                             displacements: n.displacements, largestDisplacement: n.largestDisplacement)
         if needed > 0 { return AgentResult(loss: 0, force: .zero, neededRadius: needed) }
         let r = lossAndForce(species: Int(n.species[n.agent]))
         if conservative { computeNeighbourForces() }
