@@ -58,7 +58,7 @@ models = ["selfish-distances", "selfish-default", "selfish-sums400",
 thermos = ["nve", "nh-global-100", "nh-massive-20", "csvr-100", "langevin-100"]
 keys = ["mean_temperature_K", "temperature_std_K", "oh_bond_mean_A", "oh_bond_std_A", "oh_bond_min_A",
         "oh_bond_max_A", "hoh_angle_mean_deg", "hoh_angle_std_deg", "oo_rdf_peak_r_A", "oo_rdf_peak_height",
-        "oh_stretch_peak_cm-1", "hoh_bend_peak_cm-1"]
+        "oh_stretch_peak_cm-1", "hoh_bend_peak_cm-1", "oh_stretch_temperature_K", "oh_bond_std_300K_A"]
 rows, ref = [], None
 for m in models:
     for t in thermos:
@@ -96,12 +96,13 @@ json.dump({"steps": steps, "reference": ref, "runs": rows}, open(os.path.join(ou
 canon = None
 def f(x, p):
     return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{p}f}"
-lines = ["| agents | invariants | thermostat | status | ps | T (K) | T std (K) | drift (meV/atom/ps) | O-H (Å) | O-H std (Å) | O-H range (Å) | H-O-H (°) | H-O-H std (°) | g_OO peak (Å) | stretch / bend (cm⁻¹) |",
-         "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|"]
+lines = ["| agents | invariants | thermostat | status | ps | T (K) | T std (K) | drift (meV/atom/ps) | O-H (Å) | O-H std (Å) | O-H range (Å) | H-O-H (°) | H-O-H std (°) | g_OO peak (Å) | stretch / bend (cm⁻¹) | T_stretch (K) | O-H std at a 300 K stretch (Å) |",
+         "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---:|---:|"]
 if ref:
     lines.append(f"| CP2K | | | | 0.45 | {f(ref['mean_temperature_K'],1)} | {f(ref['temperature_std_K'],1)} | | {f(ref['oh_bond_mean_A'],4)} | "
                  f"{f(ref['oh_bond_std_A'],4)} | {f(ref['oh_bond_min_A'],3)}-{f(ref['oh_bond_max_A'],3)} | {f(ref['hoh_angle_mean_deg'],1)} | "
-                 f"{f(ref['hoh_angle_std_deg'],2)} | {f(ref['oo_rdf_peak_r_A'],3)} | {f(ref['oh_stretch_peak_cm-1'],0)} / {f(ref['hoh_bend_peak_cm-1'],0)} |")
+                 f"{f(ref['hoh_angle_std_deg'],2)} | {f(ref['oo_rdf_peak_r_A'],3)} | {f(ref['oh_stretch_peak_cm-1'],0)} / {f(ref['hoh_bend_peak_cm-1'],0)} | "
+                 f"{f(ref.get('oh_stretch_temperature_K'),1)} | {f(ref.get('oh_bond_std_300K_A'),4)} |")
 for r in rows:
     a, inv = r["model"].split("-", 1)
     st = r.get("status", "-")
@@ -111,7 +112,8 @@ for r in rows:
     lines.append(f"| {a} | {inv} | {r['thermostat']} | {st} | {ps:g} | {f(r.get('mean_temperature_K'),1)} | {f(r.get('temperature_std_K'),1)} | "
                  f"{f(r.get('drift_meV_per_atom_ps'),3) if r['thermostat']=='nve' else '-'} | {f(r.get('oh_bond_mean_A'),4)} | {f(r.get('oh_bond_std_A'),4)} | "
                  f"{f(r.get('oh_bond_min_A'),3)}-{f(r.get('oh_bond_max_A'),3)} | {f(r.get('hoh_angle_mean_deg'),1)} | {f(r.get('hoh_angle_std_deg'),2)} | "
-                 f"{f(r.get('oo_rdf_peak_r_A'),3)} | {f(r.get('oh_stretch_peak_cm-1'),0)} / {f(r.get('hoh_bend_peak_cm-1'),0)} |")
+                 f"{f(r.get('oo_rdf_peak_r_A'),3)} | {f(r.get('oh_stretch_peak_cm-1'),0)} / {f(r.get('hoh_bend_peak_cm-1'),0)} | "
+                 f"{f(r.get('oh_stretch_temperature_K'),1)} | {f(r.get('oh_bond_std_300K_A'),4)} |")
 open(os.path.join(out, "fidelity.md"), "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
