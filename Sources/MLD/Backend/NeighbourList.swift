@@ -110,7 +110,7 @@ public struct NeighbourList: Sendable {
         let spc = species ?? [Int32](repeating: 0, count: n)
         let rl = radius + skin
         let rl2 = rl * rl
-        let L = box.lengths, half = 0.5 * box.lengths
+        let L = box.lengths
         let wrapped = positions.map { box.wrap($0) }
         // Cells of edge >= rl/2 scanned 2 deep (125 cells, 42 % fewer candidates than 27 cells
         // of edge rl) where at least 5 fit along every edge, else cells of edge >= rl.

@@ -177,4 +177,25 @@ final class AngularMoments {
         shiftedX.deallocate(); shiftedY.deallocate(); shiftedZ.deallocate()
         plusX.deallocate(); plusY.deallocate(); plusZ.deallocate()
     }
+
+    /// Index of the unordered species pair (s, t) among the S (S + 1) / 2 pairs.
+    @inline(__always)
+    func pairIndex(_ s: Int, _ t: Int, speciesCount S: Int) -> Int {
+        let (b, c) = s <= t ? (s, t) : (t, s)
+        return b * S - b * (b - 1) / 2 + (c - b)
+    }
+
+    /// Fills `weighted` with w_alpha M_t[alpha] for eta `e` and partner species `t`, and the
+    /// shifted moments `shiftedX/Y/Z` from it (the partner side of every gradient).
+    @inline(__always)
+    func loadPartner(eta e: Int, species t: Int, speciesCount S: Int) {
+        let K = monomialCount
+        let mt = moments + (e * S + t) * K
+        for k in 0..<K { weighted[k] = weight[k] * mt[k] }
+        for k in 0..<rankStart[rank] {
+            shiftedX[k] = Double(exponentA[k] &+ 1) * weighted[plusX[k]]
+            shiftedY[k] = Double(exponentB[k] &+ 1) * weighted[plusY[k]]
+            shiftedZ[k] = Double(exponentC[k] &+ 1) * weighted[plusZ[k]]
+        }
+    }
 }

@@ -798,19 +798,12 @@ public final class InvariantEvaluator {
         let wM = t.weighted
         for e in 0..<E {
             for tt in 0..<S {
-                let mt = M + (e * S + tt) * K
-                for k in 0..<K { wM[k] = t.weight[k] * mt[k] }
+                t.loadPartner(eta: e, species: tt, speciesCount: S)
                 let gx = t.shiftedX, gy = t.shiftedY, gz = t.shiftedZ
-                for k in 0..<rs[L] {
-                    gx[k] = Double(ea[k] &+ 1) * wM[t.plusX[k]]
-                    gy[k] = Double(eb[k] &+ 1) * wM[t.plusY[k]]
-                    gz[k] = Double(ec[k] &+ 1) * wM[t.plusZ[k]]
-                }
                 for j in 0..<inside {
                     let mj = Int(gInside[j])
                     let sj = Int(gSpecies[mj])
-                    let (b, c) = sj <= tt ? (sj, tt) : (tt, sj)
-                    let pair = b * S - b * (b - 1) / 2 + (c - b)
+                    let pair = t.pairIndex(sj, tt, speciesCount: S)
                     let v = gDisp[mj]
                     let r = v.w
                     let invR = 1 / r
@@ -867,8 +860,7 @@ public final class InvariantEvaluator {
         let o = angularOffset, nf = functionCount, S = speciesCount
         let K = t.monomialCount, KS = t.monomialStride, K4 = KS / 4
         let E = t.etaCount, L = t.rank, pairs = t.pairCount
-        let ea = t.exponentA, eb = t.exponentB, ec = t.exponentC, rs = t.rankStart, rank = t.rankOf
-        let M = t.moments, wM = t.weighted
+        let rank = t.rankOf, wM = t.weighted
         let gx = t.shiftedX, gy = t.shiftedY, gz = t.shiftedZ
         let folded = t.foldedCoefficients, foldedSum = t.foldedSums, fw = t.foldedWeights
         let inside = deferredInside
@@ -887,16 +879,9 @@ public final class InvariantEvaluator {
             if !any { continue }
             // The folded weights of every (partner species, neighbour species).
             for tt in 0..<S {
-                let mt = M + (e * S + tt) * K
-                for k in 0..<K { wM[k] = t.weight[k] * mt[k] }
-                for k in 0..<rs[L] {
-                    gx[k] = Double(ea[k] &+ 1) * wM[t.plusX[k]]
-                    gy[k] = Double(eb[k] &+ 1) * wM[t.plusY[k]]
-                    gz[k] = Double(ec[k] &+ 1) * wM[t.plusZ[k]]
-                }
+                t.loadPartner(eta: e, species: tt, speciesCount: S)
                 for sj in 0..<S {
-                    let (b, cc) = sj <= tt ? (sj, tt) : (tt, sj)
-                    let C = folded[b * S - b * (b - 1) / 2 + (cc - b)]
+                    let C = folded[t.pairIndex(sj, tt, speciesCount: S)]
                     let rows = UnsafeMutableRawPointer(fw + (tt * S + sj) * 5 * K4).assumingMemoryBound(to: Double.self)
                     for k in 0..<KS {
                         guard k < K else {
@@ -936,10 +921,7 @@ public final class InvariantEvaluator {
                         vz += rows[4 &* K4 &+ q] * m
                     }
                     var A = D * s0.sum() - (R * invR) * s1.sum()
-                    if sj == tt {
-                        let (b, cc) = (sj, tt)
-                        A -= foldedSum[b * S - b * (b - 1) / 2 + (cc - b)] * R * D
-                    }
+                    if sj == tt { A -= foldedSum[t.pairIndex(sj, sj, speciesCount: S)] * R * D }
                     total -= A * u + (R * invR) * SIMD3(vx.sum(), vy.sum(), vz.sum())
                 }
             }
