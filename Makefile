@@ -8,6 +8,15 @@ DATA_HOT   ?= Data/cp2k-water64-xtb-400K
 OUT        ?= out
 MLD         = .build/$(BUILD)/mld
 
+# Target CPU of every build here. The CPU backend's force loops are SIMD over neighbours (four
+# doubles per instruction with AVX, two with the x86-64 baseline's SSE2), so on an x86-64 machine
+# whose /proc/cpuinfo lists AVX2 and FMA the builds target that level (haswell: x86-64-v3);
+# elsewhere, or with CPU=baseline, the portable baseline. The binaries run on the machine that
+# built them (the GPU bundle, built by scripts/gpu-bundle.sh, stays baseline).
+CPU ?= $(shell [ "$$(uname -m)" = x86_64 ] && grep -qw avx2 /proc/cpuinfo 2>/dev/null && \
+              grep -qw fma /proc/cpuinfo 2>/dev/null && echo haswell || echo baseline)
+ARCH_FLAGS = $(if $(filter baseline,$(CPU)),,-Xswiftc -target-cpu -Xswiftc $(CPU))
+
 # Debian packages the project needs (headers and libraries for the system-library targets:
 # OpenCL, LAPACKE, liblzma for .xz inputs, libnetcdf for trajectory.nc;
 # the PoCL CPU OpenCL driver so the OpenCL backend runs without a GPU, gnuplot for figures;
@@ -34,7 +43,7 @@ kernels:
 	scripts/embed-kernels.sh
 
 build: setup kernels
-	$(SWIFT) build -c $(BUILD)
+	$(SWIFT) build -c $(BUILD) $(ARCH_FLAGS)
 
 # The main job: the paper's selfish agents (default invariants) and the conservative counterpart
 # (nearest distances + 12 angular sums, which conserve energy; trained on the 400 K run too, without
@@ -70,8 +79,8 @@ test: setup
 	  python3 -m pip install --quiet --user --break-system-packages scipy || \
 	  { echo "error: scipy could not be installed (python3 -m pip install scipy); make test needs it" >&2; exit 1; }
 	@python3 -c 'import scipy.io' || { echo "error: python3 still cannot import scipy after installing it" >&2; exit 1; }
-	$(SWIFT) build -c release -Xswiftc -enable-testing
-	MLD_REQUIRE_OPENCL=1 MLD_REQUIRE_ASE=1 MLD_REQUIRE_LAMMPS=1 MLD_REQUIRE_NETCDF_READER=1 $(SWIFT) test -c release -Xswiftc -enable-testing
+	$(SWIFT) build -c release -Xswiftc -enable-testing $(ARCH_FLAGS)
+	MLD_REQUIRE_OPENCL=1 MLD_REQUIRE_ASE=1 MLD_REQUIRE_LAMMPS=1 MLD_REQUIRE_NETCDF_READER=1 $(SWIFT) test -c release -Xswiftc -enable-testing $(ARCH_FLAGS)
 
 # The mutation fuzzer (Tests/FuzzTests) over every reader and the command line: FUZZ_INPUTS inputs
 # in all, split over FUZZ_JOBS processes with run seeds FUZZ_SEED, FUZZ_SEED+1, ...; `make test`
@@ -82,7 +91,7 @@ FUZZ_SEED   ?= 1
 FUZZ_JOBS   ?= 1
 FUZZ_BUNDLE  = .build/release/mldPackageTests.xctest
 fuzz: setup
-	$(SWIFT) build -c release -Xswiftc -enable-testing --build-tests
+	$(SWIFT) build -c release -Xswiftc -enable-testing --build-tests $(ARCH_FLAGS)
 	@start=$$(date +%s); pids=""; \
 	for j in $$(seq 0 $$(( $(FUZZ_JOBS) - 1 ))); do \
 	  MLD_FUZZ_INPUTS=$$(( $(FUZZ_INPUTS) / $(FUZZ_JOBS) )) MLD_FUZZ_SEED=$$(( $(FUZZ_SEED) + j )) \

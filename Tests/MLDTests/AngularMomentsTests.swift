@@ -55,7 +55,8 @@ import Testing
             #expect(folded.angularGradientsDeferred && !full.angularGradientsDeferred)
             var a = SIMD3<Double>.zero, b = SIMD3<Double>.zero, scale = 0.0
             for i in 0..<spec.count {
-                #expect(folded.phi[i] == full.phi[i])
+                // The folded path evaluates the sums in SIMD lanes: the same up to rounding.
+                #expect(abs(folded.phi[i] - full.phi[i]) <= 1e-13 * max(1, abs(full.phi[i])))
                 a += c[i] * folded.gradient[i]
                 b += c[i] * full.gradient[i]
                 scale += abs(c[i]) * (full.gradient[i] * full.gradient[i]).sum().squareRoot()

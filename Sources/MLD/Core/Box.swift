@@ -74,3 +74,13 @@ public func minimumImage(_ d: SIMD3<Double>, lengths: SIMD3<Double>) -> SIMD3<Do
     let n = (d / lengths + magic) - magic
     return d - lengths * n
 }
+
+/// `minimumImage` with the reciprocal box lengths (1/Å) precomputed: a product instead of a
+/// division per component. The image shift n is the same integer except where d / L lies within
+/// rounding of a half-integer, where both images are half a box away.
+@inline(__always)
+public func minimumImage(_ d: SIMD3<Double>, lengths: SIMD3<Double>, inverseLengths: SIMD3<Double>) -> SIMD3<Double> {
+    let magic = SIMD3<Double>(repeating: 6_755_399_441_055_744.0)
+    let n = (d * inverseLengths + magic) - magic
+    return d - lengths * n
+}

@@ -57,15 +57,6 @@ final class AngularMoments {
     let pairSums: UnsafeMutablePointer<Double>
     /// w_alpha M_t[alpha] (the partner's weighted moments).
     let weighted: UnsafeMutablePointer<Double>
-    /// Scratch of the folded gradient (`InvariantEvaluator.angularOwnGradient`): per species pair,
-    /// sum_f c_f `coefficientVector[f]` and sum_f c_f `coefficientSum[f]`.
-    let foldedCoefficients: UnsafeMutablePointer<SIMD8<Double>>
-    let foldedSums: UnsafeMutablePointer<Double>
-    /// Per partner species t and neighbour species s (at (t * S + s) * 5 * stride / 4), five
-    /// rows of `monomialStride / 4` SIMD4 over the monomials k: C_n(k) w_k M_t[k],
-    /// n(k) C_n(k) w_k M_t[k], and C_n(k)+1 times the shifted x, y, z moments, where C is the
-    /// folded coefficient vector of the species pair (s, t).
-    let foldedWeights: UnsafeMutablePointer<SIMD4<Double>>
     /// For monomial beta of rank < rank: (beta_x + 1) w M_t[beta + e_x], and likewise for y and z,
     /// so that grad_u sum_alpha w_alpha M_t[alpha] u^alpha over rank m is a contraction with the
     /// monomials of rank m - 1.
@@ -76,6 +67,10 @@ final class AngularMoments {
     let plusX: UnsafeMutablePointer<Int>
     let plusY: UnsafeMutablePointer<Int>
     let plusZ: UnsafeMutablePointer<Int>
+    /// For monomial k of rank >= 1: the monomial of rank one less that times u along `axisOf[k]`
+    /// (0 x, 1 y, 2 z) gives it, so every monomial costs one product.
+    let parentOf: UnsafeMutablePointer<Int>
+    let axisOf: UnsafeMutablePointer<Int>
 
     /// nil when some zeta is not an integer in 1...`maximumRank`.
     init?(sums: AngularSums, speciesCount S: Int) {
@@ -121,6 +116,13 @@ final class AngularMoments {
             plusY[k] = low ? index(a[k], b[k] + 1, c[k]) : 0
             plusZ[k] = low ? index(a[k], b[k], c[k] + 1) : 0
         }
+        parentOf = .allocate(capacity: a.count); axisOf = .allocate(capacity: a.count)
+        parentOf[0] = 0; axisOf[0] = 0
+        for k in 1..<a.count {
+            if a[k] > 0 { parentOf[k] = index(a[k] - 1, b[k], c[k]); axisOf[k] = 0 }
+            else if b[k] > 0 { parentOf[k] = index(a[k], b[k] - 1, c[k]); axisOf[k] = 1 }
+            else { parentOf[k] = index(a[k], b[k], c[k] - 1); axisOf[k] = 2 }
+        }
 
         var distinct: [Double] = []
         var of: [Int] = []
@@ -158,10 +160,6 @@ final class AngularMoments {
         diagonal = .allocate(capacity: E * S)
         pairSums = .allocate(capacity: E * pairCount * (rank + 1))
         weighted = .allocate(capacity: monomialCount)
-        foldedCoefficients = .allocate(capacity: max(pairCount, 1))
-        foldedSums = .allocate(capacity: max(pairCount, 1))
-        foldedWeights = .allocate(capacity: S * S * 5 * monomialStride / 4)
-        foldedWeights.initialize(repeating: .zero, count: S * S * 5 * monomialStride / 4)
         shiftedX = .allocate(capacity: monomialCount)
         shiftedY = .allocate(capacity: monomialCount)
         shiftedZ = .allocate(capacity: monomialCount)
@@ -172,8 +170,8 @@ final class AngularMoments {
         rankStart.deallocate(); etas.deallocate(); etaOfFunction.deallocate()
         coefficient.deallocate(); coefficientSum.deallocate(); coefficientVector.deallocate()
         moments.deallocate(); diagonal.deallocate(); pairSums.deallocate()
-        weighted.deallocate(); foldedCoefficients.deallocate(); foldedSums.deallocate()
-        foldedWeights.deallocate(); rankOf.deallocate()
+        weighted.deallocate()
+        rankOf.deallocate(); parentOf.deallocate(); axisOf.deallocate()
         shiftedX.deallocate(); shiftedY.deallocate(); shiftedZ.deallocate()
         plusX.deallocate(); plusY.deallocate(); plusZ.deallocate()
     }

@@ -84,11 +84,18 @@ public final class InvariantEvaluator {
     private var gRadial: UnsafeMutablePointer<Double>        // per neighbour and function: exp(-eta r²) fc(r)
     private var gRadialDerivative: UnsafeMutablePointer<Double> // its d/dr divided by r
     private var gInside: UnsafeMutablePointer<Int32>          // gathered neighbours inside the angular cutoff
+    // sort keys and the arrays the sort permutes into (see `sortGatheredByAtom`)
+    private var gKey: UnsafeMutablePointer<UInt64>
+    private var gAtomSpare: UnsafeMutablePointer<Int32>
+    private var gSpeciesSpare: UnsafeMutablePointer<Int32>
+    private var gDispSpare: UnsafeMutablePointer<SIMD4<Double>>
     // angular sums through moment tensors (see `angularSumsByMoments`); nil when some zeta is not
     // an integer in 1...maximumMomentRank
     private let moments: AngularMoments?
     private var mMono: UnsafeMutablePointer<Double>           // per neighbour inside: u^alpha for every monomial
     private var mPowers: UnsafeMutablePointer<Double>         // per neighbour inside: 3 x (rank + 2) shifted powers
+    // the selfish path of the moment-tensor sums: neighbours in SIMD4 lanes (see `AngularLanes`)
+    private let lanes: AngularLanes?
 
     public init(spec: InvariantSpec) {
         self.spec = spec
@@ -181,7 +188,12 @@ public final class InvariantEvaluator {
         gRadial = .allocate(capacity: gatherCapacity * max(functionCount, 1))
         gRadialDerivative = .allocate(capacity: gatherCapacity * max(functionCount, 1))
         gInside = .allocate(capacity: gatherCapacity)
+        gKey = .allocate(capacity: gatherCapacity)
+        gAtomSpare = .allocate(capacity: gatherCapacity)
+        gSpeciesSpare = .allocate(capacity: gatherCapacity)
+        gDispSpare = .allocate(capacity: gatherCapacity)
         moments = angular.flatMap { AngularMoments(sums: $0, speciesCount: S) }
+        lanes = moments.map { AngularLanes(tables: $0, cutoff: angular?.cutoff ?? 0) }
         mMono = .allocate(capacity: gatherCapacity * max(moments?.monomialStride ?? 1, 1))
         mPowers = .allocate(capacity: gatherCapacity * 3 * ((moments?.rank ?? 0) + 2))
     }
@@ -194,6 +206,7 @@ public final class InvariantEvaluator {
         etas.deallocate(); lambdas.deallocate(); zetas.deallocate(); integerZeta.deallocate()
         gAtom.deallocate(); gSpecies.deallocate(); gDisp.deallocate()
         gRadial.deallocate(); gRadialDerivative.deallocate(); gInside.deallocate()
+        gKey.deallocate(); gAtomSpare.deallocate(); gSpeciesSpare.deallocate(); gDispSpare.deallocate()
         mMono.deallocate(); mPowers.deallocate()
     }
 
@@ -536,6 +549,9 @@ public final class InvariantEvaluator {
         gAtom.deallocate(); gSpecies.deallocate(); gDisp.deallocate()
         gRadial.deallocate(); gRadialDerivative.deallocate(); gInside.deallocate()
         gAtom = a; gSpecies = s; gDisp = d
+        gKey.deallocate(); gAtomSpare.deallocate(); gSpeciesSpare.deallocate(); gDispSpare.deallocate()
+        gKey = .allocate(capacity: c)
+        gAtomSpare = .allocate(capacity: c); gSpeciesSpare = .allocate(capacity: c); gDispSpare = .allocate(capacity: c)
         gInside = .allocate(capacity: c)
         gRadial = .allocate(capacity: c * f)
         gRadialDerivative = .allocate(capacity: c * f)
@@ -555,27 +571,45 @@ public final class InvariantEvaluator {
                         candidates: UnsafeBufferPointer<Int32>, sortByIndex: Bool) {
         let rc2 = sumCutoff * sumCutoff
         let pos = positions.baseAddress!
+        let inverse = 1 / lengths
         var m = 0
         for jj in candidates {
             let j = Int(jj)
             if j == agent { continue }
-            let d = minimumImage(pos[j] - qk, lengths: lengths)
+            let d = minimumImage(pos[j] - qk, lengths: lengths, inverseLengths: inverse)
             let r2 = (d * d).sum()
             if r2 >= rc2 { continue }
             if m == gatherCapacity { growGather() }
-            var i = m
-            if sortByIndex {
-                while i > 0 && gAtom[i - 1] > jj {
-                    gAtom[i] = gAtom[i - 1]; gSpecies[i] = gSpecies[i - 1]; gDisp[i] = gDisp[i - 1]
-                    i -= 1
-                }
-            }
-            gAtom[i] = jj
-            gSpecies[i] = species[j]
-            gDisp[i] = SIMD4(d.x, d.y, d.z, r2.squareRoot())
-            m += 1
+            gAtom[m] = jj
+            gSpecies[m] = species[j]
+            gDisp[m] = SIMD4(d.x, d.y, d.z, r2.squareRoot())
+            m &+= 1
         }
         gathered = m
+        if sortByIndex && m > 1 { sortGatheredByAtom() }
+    }
+
+    /// Puts the gathered neighbours in ascending atom index: an insertion sort of packed
+    /// (atom, position) keys, then one permutation of the arrays.
+    @inline(__always)
+    private func sortGatheredByAtom() {
+        let m = gathered
+        let key = gKey
+        for i in 0..<m { key[i] = UInt64(UInt32(bitPattern: gAtom[i])) << 32 | UInt64(i) }
+        var sorted = true
+        for i in 1..<m where key[i] < key[i - 1] { sorted = false; break }
+        if sorted { return }
+        for i in 1..<m {
+            let k = key[i]
+            var j = i
+            while j > 0 && key[j &- 1] > k { key[j] = key[j &- 1]; j &-= 1 }
+            key[j] = k
+        }
+        for i in 0..<m {
+            let from = Int(truncatingIfNeeded: key[i] & 0xffff_ffff)
+            gAtomSpare[i] = gAtom[from]; gSpeciesSpare[i] = gSpecies[from]; gDispSpare[i] = gDisp[from]
+        }
+        swap(&gAtom, &gAtomSpare); swap(&gSpecies, &gSpeciesSpare); swap(&gDisp, &gDispSpare)
     }
 
     /// phi[B,n] = sum_j g_n(r) f_c(r) over neighbours of B within the radial cutoff.
@@ -631,7 +665,6 @@ public final class InvariantEvaluator {
 
     /// Whether the last `evaluate` left the angular sums' gradients to `angularOwnGradient(_:)`.
     public private(set) var angularGradientsDeferred = false
-    private var deferredInside = 0
 
     /// The angular sums (see `AngularSums`), one unordered neighbour pair at a time: O(n^2) in
     /// the n neighbours within the cutoff. Used for non-integer zeta (and as the tests' oracle).
@@ -719,10 +752,16 @@ public final class InvariantEvaluator {
         let o = angularOffset, nf = functionCount, S = speciesCount
         let total = S * (S + 1) / 2 * nf
         for a in o..<(o + total) { phi[a] = 0; gradient[a] = .zero }
+        let rec = recordsNeighbourGradients
+        if defersAngularGradients && !rec, let lanes {
+            lanes.load(count: gathered, displacements: gDisp, species: gSpecies)
+            angularSumsFromMoments(t)
+            angularGradientsDeferred = true
+            return
+        }
         let rc = angularCutoff
         let piOverRc = Double.pi / rc
-        let rec = recordsNeighbourGradients
-        let K = t.monomialCount, KS = t.monomialStride, E = t.etaCount, L = t.rank, PW = L + 2, pairs = t.pairCount
+        let K = t.monomialCount, KS = t.monomialStride, E = t.etaCount, L = t.rank, PW = L + 2
         let ea = t.exponentA, eb = t.exponentB, ec = t.exponentC, rs = t.rankStart
         // Per neighbour inside the cutoff: shifted powers (pw[0] = 0, pw[i + 1] = u_x^i; y from PW,
         // z from 2 PW), the monomials u^alpha, and per eta R = exp(-eta r²) fc(r) and dR/dr.
@@ -753,8 +792,8 @@ public final class InvariantEvaluator {
             }
             inside += 1
         }
-        // Moments per eta and species, and the pair sums P_m.
-        let M = t.moments, diag = t.diagonal, P = t.pairSums
+        // Moments per eta and species.
+        let M = t.moments, diag = t.diagonal
         for i in 0..<(E * S * K) { M[i] = 0 }
         for i in 0..<(E * S) { diag[i] = 0 }
         for j in 0..<inside {
@@ -767,33 +806,7 @@ public final class InvariantEvaluator {
                 for k in 0..<K { row[k] += R * mono[k] }
             }
         }
-        for e in 0..<E {
-            for b in 0..<S {
-                for c in b..<S {
-                    let pair = b * S - b * (b - 1) / 2 + (c - b)
-                    let mb = M + (e * S + b) * K, mc = M + (e * S + c) * K
-                    for n in 0...L {
-                        var p = 0.0
-                        for k in rs[n]..<rs[n + 1] { p += t.weight[k] * mb[k] * mc[k] }
-                        if b == c { p = 0.5 * (p - diag[e * S + b]) }
-                        P[(e * pairs + pair) * (L + 1) + n] = p
-                    }
-                }
-            }
-        }
-        for pair in 0..<pairs {
-            for f in 0..<nf {
-                let e = t.etaOfFunction[f]
-                var v = 0.0
-                for n in 0...L { v += t.coefficient[f * (L + 1) + n] * P[(e * pairs + pair) * (L + 1) + n] }
-                phi[o + pair * nf + f] = v
-            }
-        }
-        if defersAngularGradients && !rec {
-            angularGradientsDeferred = true
-            deferredInside = inside
-            return
-        }
+        angularSumsFromMoments(t)
         // Gradients, partner species by partner species.
         let wM = t.weighted
         for e in 0..<E {
@@ -846,87 +859,46 @@ public final class InvariantEvaluator {
         }
     }
 
-    /// After an `evaluate` that deferred them (`angularGradientsDeferred`): the sum over the
-    /// angular sums a of c[a] dphi_a/dq_k, the agent's own gradient weighted by `c` (length P;
-    /// with c = dH/dphi, minus this is the sums' share of the selfish force, eV/Å).
-    ///
-    /// The functions of one species pair and eta fold into one coefficient vector over the ranks,
-    /// C_n = sum_f c_f (coefficient n of f), and C folds into the partner's weighted moments, so
-    /// that each neighbour costs five dot products over the monomials, four at a time:
-    /// A = D sum_k C_n(k) w_k M_k u^k - (R / r) sum_k n(k) C_n(k) w_k M_k u^k, and the u-gradient
-    /// V from the shifted moments; the neighbour adds A u + (R / r) V.
-    public func angularOwnGradient(_ c: UnsafePointer<Double>) -> SIMD3<Double> {
-        guard angularGradientsDeferred, let t = moments else { return .zero }
+    /// The angular sums phi from the moments `t.moments` and `t.diagonal` of the last
+    /// neighbourhood: the pair sums P_m of every eta and species pair, then each function's
+    /// sum_m C(zeta, m) lambda^m P_m.
+    @inline(__always)
+    private func angularSumsFromMoments(_ t: AngularMoments) {
         let o = angularOffset, nf = functionCount, S = speciesCount
-        let K = t.monomialCount, KS = t.monomialStride, K4 = KS / 4
-        let E = t.etaCount, L = t.rank, pairs = t.pairCount
-        let rank = t.rankOf, wM = t.weighted
-        let gx = t.shiftedX, gy = t.shiftedY, gz = t.shiftedZ
-        let folded = t.foldedCoefficients, foldedSum = t.foldedSums, fw = t.foldedWeights
-        let inside = deferredInside
-        var total = SIMD3<Double>.zero
+        let K = t.monomialCount, E = t.etaCount, L = t.rank, pairs = t.pairCount, rs = t.rankStart
+        let M = t.moments, diag = t.diagonal, P = t.pairSums
         for e in 0..<E {
-            for pair in 0..<pairs { folded[pair] = .zero; foldedSum[pair] = 0 }
-            var any = false
-            for pair in 0..<pairs {
-                for f in 0..<nf where t.etaOfFunction[f] == e {
-                    let cf = c[o + pair * nf + f]
-                    folded[pair] += cf * t.coefficientVector[f]
-                    foldedSum[pair] += cf * t.coefficientSum[f]
-                    any = true
-                }
-            }
-            if !any { continue }
-            // The folded weights of every (partner species, neighbour species).
-            for tt in 0..<S {
-                t.loadPartner(eta: e, species: tt, speciesCount: S)
-                for sj in 0..<S {
-                    let C = folded[t.pairIndex(sj, tt, speciesCount: S)]
-                    let rows = UnsafeMutableRawPointer(fw + (tt * S + sj) * 5 * K4).assumingMemoryBound(to: Double.self)
-                    for k in 0..<KS {
-                        guard k < K else {
-                            for q in 0..<5 { rows[q * KS + k] = 0 }
-                            continue
-                        }
-                        let n = rank[k]
-                        let a = C[n] * wM[k]
-                        rows[k] = a
-                        rows[KS + k] = Double(n) * a
-                        let low = n < L
-                        let cn1 = low ? C[n + 1] : 0
-                        rows[2 * KS + k] = low ? cn1 * gx[k] : 0
-                        rows[3 * KS + k] = low ? cn1 * gy[k] : 0
-                        rows[4 * KS + k] = low ? cn1 * gz[k] : 0
+            for b in 0..<S {
+                for c in b..<S {
+                    let pair = b * S - b * (b - 1) / 2 + (c - b)
+                    let mb = M + (e * S + b) * K, mc = M + (e * S + c) * K
+                    for n in 0...L {
+                        var p = 0.0
+                        for k in rs[n]..<rs[n + 1] { p += t.weight[k] * mb[k] * mc[k] }
+                        if b == c { p = 0.5 * (p - diag[e * S + b]) }
+                        P[(e * pairs + pair) * (L + 1) + n] = p
                     }
-                }
-            }
-            for j in 0..<inside {
-                let mj = Int(gInside[j])
-                let sj = Int(gSpecies[mj])
-                let v = gDisp[mj]
-                let invR = 1 / v.w
-                let u = SIMD3(v.x, v.y, v.z) * invR
-                let R = gRadial[j * E + e], D = gRadialDerivative[j * E + e]
-                let mono = UnsafeRawPointer(mMono + j &* KS)
-                for tt in 0..<S {
-                    let rows = fw + (tt * S + sj) * 5 * K4
-                    var s0 = SIMD4<Double>.zero, s1 = SIMD4<Double>.zero
-                    var vx = SIMD4<Double>.zero, vy = SIMD4<Double>.zero, vz = SIMD4<Double>.zero
-                    for q in 0..<K4 {
-                        let m = mono.loadUnaligned(fromByteOffset: q &* 32, as: SIMD4<Double>.self)
-                        s0 += rows[q] * m
-                        s1 += rows[K4 &+ q] * m
-                        vx += rows[2 &* K4 &+ q] * m
-                        vy += rows[3 &* K4 &+ q] * m
-                        vz += rows[4 &* K4 &+ q] * m
-                    }
-                    var A = D * s0.sum() - (R * invR) * s1.sum()
-                    if sj == tt { A -= foldedSum[t.pairIndex(sj, sj, speciesCount: S)] * R * D }
-                    total -= A * u + (R * invR) * SIMD3(vx.sum(), vy.sum(), vz.sum())
                 }
             }
         }
-        return total
+        for pair in 0..<pairs {
+            for f in 0..<nf {
+                let e = t.etaOfFunction[f]
+                var v = 0.0
+                for n in 0...L { v += t.coefficient[f * (L + 1) + n] * P[(e * pairs + pair) * (L + 1) + n] }
+                phi[o + pair * nf + f] = v
+            }
+        }
+    }
+
+    /// After an `evaluate` that deferred them (`angularGradientsDeferred`): the sum over the
+    /// angular sums a of c[a] dphi_a/dq_k, the agent's own gradient weighted by `c` (length P;
+    /// with c = dH/dphi, minus this is the sums' share of the selfish force, eV/Å). The
+    /// functions fold into one set of weights per neighbour species, so each batch of four
+    /// neighbours costs five dot products over the monomials (see `AngularLanes.ownGradient`).
+    public func angularOwnGradient(_ c: UnsafePointer<Double>) -> SIMD3<Double> {
+        guard angularGradientsDeferred, let lanes else { return .zero }
+        return lanes.ownGradient(c + angularOffset, functionCount: functionCount)
     }
 
 }

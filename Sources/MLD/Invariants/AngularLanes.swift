@@ -1,0 +1,304 @@
+/// One agent's neighbours inside the angular cutoff, laid out four at a time (one SIMD4 lane per
+/// neighbour, every batch of one species), for the selfish path of the moment-tensor angular sums
+/// (`AngularMoments`): the moments and the folded own gradient then run as SIMD over neighbours,
+/// with the monomials built rank by rank (one product each) and the radial factors from
+/// `VectorMath`.
+///
+/// A batch holds `fields` SIMD4: u_x, u_y, u_z (unit vector from the agent, dimensionless), r (Å),
+/// a mask (1 for a neighbour, 0 for padding), per eta R = exp(-eta r²) f_c(r) (dimensionless) and
+/// dR/dr (1/Å), then the monomials u^alpha. Padding lanes have u = 0, r = r_c and R = dR/dr = 0,
+/// so they add nothing. Within a species, neighbours keep the order they are loaded in (the
+/// gathered order, ascending atom index), so the sums do not depend on the list's history.
+final class AngularLanes {
+    let tables: AngularMoments
+    let cutoff: Double
+    let speciesCount: Int
+    /// SIMD4 per batch, and where the radial factors and the monomials start in a batch.
+    let fields: Int
+    let radialStart = 5
+    let monomialStart: Int
+    /// Monomials of rank below the highest (the only ones the u-gradient rows reach).
+    let lowCount: Int
+
+    private(set) var batchCount = 0
+    private var capacity = 16
+    private var batches: UnsafeMutablePointer<SIMD4<Double>>
+    private var batchSpecies: UnsafeMutablePointer<Int>
+    /// Batches of species s are `batchStart[s] ..< batchStart[s + 1]`.
+    private let batchStart: UnsafeMutablePointer<Int>
+    /// Lane-wise moment sums of the species being loaded, per eta and monomial.
+    private let momentSums: UnsafeMutablePointer<SIMD4<Double>>
+    /// Folded coefficients C_n per eta-free species pair and rank (pair * (rank + 1) + n).
+    private let folded: UnsafeMutablePointer<Double>
+    private let foldedSums: UnsafeMutablePointer<Double>
+    /// Gradient weights per neighbour species s, as scalars (4 K at s * 4 K: the value row
+    /// C_n(k) w_k M_t[k], then C_n(k)+1 times the shifted x, y, z moments of t, each summed over the
+    /// partner species t with C the folded coefficients of the pair (s, t)).
+    private let rowScalars: UnsafeMutablePointer<Double>
+    /// Per neighbour species s: the folded sum of the pair (s, s) (its j = l term).
+    private let selfSums: UnsafeMutablePointer<Double>
+
+    init(tables t: AngularMoments, cutoff: Double) {
+        tables = t
+        self.cutoff = cutoff
+        speciesCount = t.speciesCount
+        let E = t.etaCount, S = t.speciesCount, K = t.monomialCount, L = t.rank
+        monomialStart = radialStart + 2 * E
+        fields = monomialStart + K
+        lowCount = t.rankStart[L]
+        batches = .allocate(capacity: capacity * fields)
+        batchSpecies = .allocate(capacity: capacity)
+        batchStart = .allocate(capacity: S + 1)
+        momentSums = .allocate(capacity: E * K)
+        folded = .allocate(capacity: t.pairCount * (L + 1))
+        foldedSums = .allocate(capacity: t.pairCount)
+        rowScalars = .allocate(capacity: S * 4 * K)
+        rowScalars.initialize(repeating: 0, count: S * 4 * K)
+        selfSums = .allocate(capacity: S)
+        // The rank-by-rank recurrence of `computeBatches` relies on the monomials' order: within
+        // rank m, a from m down to 0, then b from m - a down to 0.
+        for m in 1...max(L, 1) where m <= L {
+            let prev = t.rankStart[m - 1], dst = t.rankStart[m], cnt = dst - prev
+            for i in 0..<cnt {
+                precondition(t.exponentA[dst + i] == t.exponentA[prev + i] + 1
+                             && t.exponentB[dst + i] == t.exponentB[prev + i])
+            }
+            for i in 0..<m {
+                precondition(t.exponentA[dst + cnt + i] == 0
+                             && t.exponentB[dst + cnt + i] == t.exponentB[prev + cnt - m + i] + 1)
+            }
+            precondition(t.exponentC[dst + cnt + m] == m)
+        }
+    }
+
+    deinit {
+        batches.deallocate(); batchSpecies.deallocate(); batchStart.deallocate(); momentSums.deallocate()
+        folded.deallocate(); foldedSums.deallocate(); rowScalars.deallocate()
+        selfSums.deallocate()
+    }
+
+    private func grow() {
+        let c = 2 * capacity
+        let b = UnsafeMutablePointer<SIMD4<Double>>.allocate(capacity: c * fields)
+        b.update(from: batches, count: batchCount * fields)
+        let s = UnsafeMutablePointer<Int>.allocate(capacity: c)
+        s.update(from: batchSpecies, count: batchCount)
+        batches.deallocate(); batchSpecies.deallocate()
+        batches = b; batchSpecies = s; capacity = c
+    }
+
+    /// Lays out the neighbours with r < `cutoff` among `count` gathered ones, species by species,
+    /// then fills the radial factors and monomials of every batch and the moments `tables.moments`
+    /// (M_s[alpha] per eta and species) and `tables.diagonal` (sum R² per eta and species).
+    ///
+    /// - Parameters:
+    ///   - displacements: (dx, dy, dz, r) in Å from the agent to each gathered neighbour.
+    ///   - species: each gathered neighbour's species index.
+    @inline(__always)
+    func load(count: Int, displacements: UnsafePointer<SIMD4<Double>>, species: UnsafePointer<Int32>) {
+        let S = speciesCount, F = fields, rc = cutoff
+        batchCount = 0
+        for s in 0..<S {
+            batchStart[s] = batchCount
+            var lane = 4
+            var B = UnsafeMutableRawPointer(batches).assumingMemoryBound(to: Double.self)
+            for i in 0..<count where Int(species[i]) == s {
+                let v = displacements[i]
+                let r = v.w
+                if r >= rc { continue }
+                if lane == 4 {
+                    if batchCount == capacity { grow() }
+                    batchSpecies[batchCount] = s
+                    let V = batches + batchCount &* F
+                    batchCount += 1
+                    V[0] = .zero; V[1] = .zero; V[2] = .zero
+                    V[3] = SIMD4(repeating: rc); V[4] = .zero
+                    B = UnsafeMutableRawPointer(V).assumingMemoryBound(to: Double.self)
+                    lane = 0
+                }
+                let invR = 1 / r
+                B[lane] = v.x * invR; B[4 &+ lane] = v.y * invR; B[8 &+ lane] = v.z * invR
+                B[12 &+ lane] = r; B[16 &+ lane] = 1
+                lane &+= 1
+            }
+        }
+        batchStart[S] = batchCount
+        computeBatches()
+    }
+
+    /// Radial factors, monomials and moments of every batch.
+    @inline(__always)
+    private func computeBatches() {
+        let t = tables
+        let S = speciesCount, F = fields, E = t.etaCount, K = t.monomialCount, L = t.rank
+        let rs = t.rankStart
+        let piOverRc = Double.pi / cutoff
+        let acc = momentSums
+        for s in 0..<S {
+            let first = batchStart[s], end = batchStart[s + 1]
+            var diagonal = SIMD4<Double>.zero
+            for b in first..<end {
+                let B = batches + b &* F
+                let r = B[3], mask = B[4]
+                let ux = B[0], uy = B[1], uz = B[2]
+                let (c, sn) = VectorMath.cosSinHalfTurn(piOverRc * r)
+                let fc = 0.5 * (1 + c) * mask
+                let dfc = (-0.5 * piOverRc) * sn * mask
+                // Rank m from rank m - 1: u_x times all of it, u_y times its a = 0 part, u_z times
+                // its last monomial.
+                let mono = B + monomialStart
+                mono[0] = SIMD4(repeating: 1)
+                var m = 1
+                while m <= L {
+                    let prev = rs[m &- 1], dst = rs[m], cnt = dst &- prev
+                    var i = 0
+                    while i < cnt { mono[dst &+ i] = ux * mono[prev &+ i]; i &+= 1 }
+                    i = 0
+                    while i < m { mono[dst &+ cnt &+ i] = uy * mono[dst &- m &+ i]; i &+= 1 }
+                    mono[dst &+ cnt &+ m] = uz * mono[dst &- 1]
+                    m &+= 1
+                }
+                for e in 0..<E {
+                    let eta = t.etas[e]
+                    let ex = VectorMath.exp(-eta * r * r)
+                    let R = ex * fc
+                    B[radialStart &+ 2 &* e] = R
+                    B[radialStart &+ 2 &* e &+ 1] = ex * dfc - (2 * eta) * r * R
+                    if e == 0 { diagonal += R * R }
+                    let a = acc + e &* K
+                    var k = 0
+                    if b == first {
+                        while k < K { a[k] = R * mono[k]; k &+= 1 }
+                    } else {
+                        while k < K { a[k] += R * mono[k]; k &+= 1 }
+                    }
+                }
+            }
+            // M_s[alpha]: across the lanes (no batch: zero).
+            for e in 0..<E {
+                let out = t.moments + (e * S + s) * K
+                if first == end {
+                    for k in 0..<K { out[k] = 0 }
+                    t.diagonal[e * S + s] = 0
+                    continue
+                }
+                let a = acc + e &* K
+                for k in 0..<K { out[k] = a[k].sum() }
+                var d = diagonal
+                if e > 0 {
+                    d = .zero
+                    for b in first..<end { let R = batches[b &* F &+ radialStart &+ 2 &* e]; d += R * R }
+                }
+                t.diagonal[e * S + s] = d.sum()
+            }
+        }
+    }
+
+    /// sum_a c_a dphi_a/dq_k over the block's angular sums (c at the block's first invariant,
+    /// `functionCount` functions per species pair): the agent's own gradient weighted by c, in
+    /// 1/Å times the unit of c. Needs the moments of the last `load`.
+    ///
+    /// The functions of one species pair and eta fold into one coefficient per rank,
+    /// C_n = sum_f c_f (coefficient n of f), C folds into the partners' weighted moments
+    /// (`rowScalars`), and each batch of four neighbours costs four dot products over the monomials:
+    /// A = sum_n (dR/dr - n R / r) sum over rank n of C_n w_k M_k u^k, the u-gradient V from the
+    /// shifted moments, and the neighbour adds -(A u + (R / r) V).
+    @inline(__always)
+    func ownGradient(_ c: UnsafePointer<Double>, functionCount nf: Int) -> SIMD3<Double> {
+        let t = tables
+        let S = speciesCount, E = t.etaCount, K = t.monomialCount, L = t.rank
+        let pairs = t.pairCount, rs = t.rankStart
+        let wM = t.weighted
+        let gx = t.shiftedX, gy = t.shiftedY, gz = t.shiftedZ
+        var tx = SIMD4<Double>.zero, ty = SIMD4<Double>.zero, tz = SIMD4<Double>.zero
+        for e in 0..<E {
+            var any = false
+            for pair in 0..<pairs {
+                let C = folded + pair * (L + 1)
+                for n in 0...L { C[n] = 0 }
+                var sum = 0.0
+                for f in 0..<nf where t.etaOfFunction[f] == e {
+                    let cf = c[pair * nf + f]
+                    for n in 0...L { C[n] += cf * t.coefficient[f * (L + 1) + n] }
+                    sum += cf * t.coefficientSum[f]
+                    any = true
+                }
+                foldedSums[pair] = sum
+            }
+            if !any { continue }
+            for tt in 0..<S {
+                t.loadPartner(eta: e, species: tt, speciesCount: S)
+                for sj in 0..<S {
+                    let C = folded + t.pairIndex(sj, tt, speciesCount: S) * (L + 1)
+                    let row = rowScalars + sj * 4 * K
+                    let add = tt > 0
+                    for n in 0...L {
+                        let cn = C[n]
+                        var k = rs[n]
+                        let end = rs[n + 1]
+                        if add { while k < end { row[k] += cn * wM[k]; k &+= 1 } }
+                        else { while k < end { row[k] = cn * wM[k]; k &+= 1 } }
+                        guard n < L else { continue }
+                        let cn1 = C[n + 1]
+                        k = rs[n]
+                        while k < end {
+                            if add {
+                                row[K &+ k] += cn1 * gx[k]; row[2 &* K &+ k] += cn1 * gy[k]; row[3 &* K &+ k] += cn1 * gz[k]
+                            } else {
+                                row[K &+ k] = cn1 * gx[k]; row[2 &* K &+ k] = cn1 * gy[k]; row[3 &* K &+ k] = cn1 * gz[k]
+                            }
+                            k &+= 1
+                        }
+                    }
+                }
+            }
+            for sj in 0..<S { selfSums[sj] = foldedSums[t.pairIndex(sj, sj, speciesCount: S)] }
+            let (x, y, z) = batchGradient(e)
+            tx += x; ty += y; tz += z
+        }
+        return -SIMD3(tx.sum(), ty.sum(), tz.sum())
+    }
+
+    /// The lane-wise sums of -(A u + (R / r) V) over the batches for eta `e` (see `ownGradient`).
+    @inline(__always)
+    private func batchGradient(_ e: Int) -> (SIMD4<Double>, SIMD4<Double>, SIMD4<Double>) {
+        let t = tables
+        let F = fields, K = t.monomialCount, L = t.rank
+        let rs = t.rankStart
+        var tx = SIMD4<Double>.zero, ty = SIMD4<Double>.zero, tz = SIMD4<Double>.zero
+        for b in 0..<batchCount {
+            let B = batches + b &* F
+            let sj = batchSpecies[b]
+            let row = rowScalars + sj &* 4 &* K
+            let mono = B + monomialStart
+            let R = B[radialStart &+ 2 &* e], D = B[radialStart &+ 2 &* e &+ 1]
+            let rOver = R / B[3]
+            // A = sum over ranks n of (dR/dr - n R / r) S_n, S_n = sum over rank n of row0 u^alpha.
+            var A = SIMD4<Double>.zero
+            var vx = SIMD4<Double>.zero, vy = SIMD4<Double>.zero, vz = SIMD4<Double>.zero
+            var n = 0, k = 0
+            while n < L {
+                var sn = SIMD4<Double>.zero
+                let end = rs[n &+ 1]
+                while k < end {
+                    let m = mono[k]
+                    sn += row[k] * m
+                    vx += row[K &+ k] * m
+                    vy += row[2 &* K &+ k] * m
+                    vz += row[3 &* K &+ k] * m
+                    k &+= 1
+                }
+                A += (D - Double(n) * rOver) * sn
+                n &+= 1
+            }
+            var sn = SIMD4<Double>.zero
+            while k < K { sn += row[k] * mono[k]; k &+= 1 }
+            A += (D - Double(L) * rOver) * sn
+            A -= selfSums[sj] * R * D
+            tx += A * B[0] + rOver * vx
+            ty += A * B[1] + rOver * vy
+            tz += A * B[2] + rOver * vz
+        }
+        return (tx, ty, tz)
+    }
+}
