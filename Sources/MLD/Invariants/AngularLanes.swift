@@ -31,12 +31,14 @@ final class AngularLanes {
     /// Folded coefficients C_n per eta-free species pair and rank (pair * (rank + 1) + n).
     private let folded: UnsafeMutablePointer<Double>
     private let foldedSums: UnsafeMutablePointer<Double>
-    /// Gradient weights per neighbour species s, as scalars (4 K at s * 4 K: the value row
-    /// C_n(k) w_k M_t[k], then C_n(k)+1 times the shifted x, y, z moments of t, each summed over the
-    /// partner species t with C the folded coefficients of the pair (s, t)).
+    /// Gradient weights per neighbour species s (4 K at s * 4 K): the value row
+    /// G_s[k] = sum_t C(s, t)_n(k) w_k M_t[k] over the partner species t, with C the folded
+    /// coefficients of the pair (s, t), then the x, y, z rows (a_k + 1) G_s[k + e_x], ...
     private let rowScalars: UnsafeMutablePointer<Double>
     /// Per neighbour species s: the folded sum of the pair (s, s) (its j = l term).
     private let selfSums: UnsafeMutablePointer<Double>
+    /// a_k + 1, b_k + 1 and c_k + 1 for the exponents (a_k, b_k, c_k) of monomial k (rows of K).
+    private let shiftFactors: UnsafeMutablePointer<Double>
 
     init(tables t: AngularMoments, cutoff: Double) {
         tables = t
@@ -55,6 +57,12 @@ final class AngularLanes {
         rowScalars = .allocate(capacity: S * 4 * K)
         rowScalars.initialize(repeating: 0, count: S * 4 * K)
         selfSums = .allocate(capacity: S)
+        shiftFactors = .allocate(capacity: 3 * K)
+        for k in 0..<K {
+            shiftFactors[k] = Double(t.exponentA[k] + 1)
+            shiftFactors[K + k] = Double(t.exponentB[k] + 1)
+            shiftFactors[2 * K + k] = Double(t.exponentC[k] + 1)
+        }
         // The rank-by-rank recurrence of `computeBatches` relies on the monomials' order: within
         // rank m, a from m down to 0, then b from m - a down to 0.
         for m in 1...max(L, 1) where m <= L {
@@ -74,7 +82,7 @@ final class AngularLanes {
     deinit {
         batches.deallocate(); batchSpecies.deallocate(); batchStart.deallocate(); momentSums.deallocate()
         folded.deallocate(); foldedSums.deallocate(); rowScalars.deallocate()
-        selfSums.deallocate()
+        selfSums.deallocate(); shiftFactors.deallocate()
     }
 
     private func grow() {
@@ -206,10 +214,10 @@ final class AngularLanes {
     @inline(__always)
     func ownGradient(_ c: UnsafePointer<Double>, functionCount nf: Int) -> SIMD3<Double> {
         let t = tables
-        let S = speciesCount, E = t.etaCount, K = t.monomialCount, L = t.rank
+        let S = speciesCount, E = t.etaCount, K = t.monomialCount, L = t.rank, KL = lowCount
         let pairs = t.pairCount, rs = t.rankStart
-        let wM = t.weighted
-        let gx = t.shiftedX, gy = t.shiftedY, gz = t.shiftedZ
+        let w = t.weight, px = t.plusX, py = t.plusY, pz = t.plusZ
+        let fx = shiftFactors, fy = shiftFactors + K, fz = shiftFactors + 2 * K
         var tx = SIMD4<Double>.zero, ty = SIMD4<Double>.zero, tz = SIMD4<Double>.zero
         for e in 0..<E {
             var any = false
@@ -226,30 +234,28 @@ final class AngularLanes {
                 foldedSums[pair] = sum
             }
             if !any { continue }
-            for tt in 0..<S {
-                t.loadPartner(eta: e, species: tt, speciesCount: S)
-                for sj in 0..<S {
+            // G_s[alpha] = sum_t C(s, t)_n(alpha) w_alpha M_t[alpha] is the value row; the x row at
+            // monomial k is (a_k + 1) G_s[k + e_x], and likewise for y and z.
+            let M = t.moments + e * S * K
+            for sj in 0..<S {
+                let row = rowScalars + sj * 4 * K
+                for tt in 0..<S {
                     let C = folded + t.pairIndex(sj, tt, speciesCount: S) * (L + 1)
-                    let row = rowScalars + sj * 4 * K
-                    let add = tt > 0
+                    let mt = M + tt * K
                     for n in 0...L {
                         let cn = C[n]
                         var k = rs[n]
                         let end = rs[n + 1]
-                        if add { while k < end { row[k] += cn * wM[k]; k &+= 1 } }
-                        else { while k < end { row[k] = cn * wM[k]; k &+= 1 } }
-                        guard n < L else { continue }
-                        let cn1 = C[n + 1]
-                        k = rs[n]
-                        while k < end {
-                            if add {
-                                row[K &+ k] += cn1 * gx[k]; row[2 &* K &+ k] += cn1 * gy[k]; row[3 &* K &+ k] += cn1 * gz[k]
-                            } else {
-                                row[K &+ k] = cn1 * gx[k]; row[2 &* K &+ k] = cn1 * gy[k]; row[3 &* K &+ k] = cn1 * gz[k]
-                            }
-                            k &+= 1
-                        }
+                        if tt == 0 { while k < end { row[k] = cn * w[k] * mt[k]; k &+= 1 } }
+                        else { while k < end { row[k] += cn * w[k] * mt[k]; k &+= 1 } }
                     }
+                }
+                var k = 0
+                while k < KL {
+                    row[K &+ k] = fx[k] * row[px[k]]
+                    row[2 &* K &+ k] = fy[k] * row[py[k]]
+                    row[3 &* K &+ k] = fz[k] * row[pz[k]]
+                    k &+= 1
                 }
             }
             for sj in 0..<S { selfSums[sj] = foldedSums[t.pairIndex(sj, sj, speciesCount: S)] }

@@ -261,8 +261,18 @@ public final class InvariantEvaluator {
             if labelledCount > 0 { labelledAngles() }
         }
         if sumCutoff > 0 {
+            // With a row ordered by build-time distance d0 (a lower bound, see `NeighbourList`),
+            // a listed atom is now at least d0 - m_k - m_j away (m: how far an atom moved since
+            // the build, at most `skin` together): the scan of a species stops where that bound
+            // passes the cutoff, with the slack of `selectNearest`.
+            var stop = Double.infinity
+            if speciesStarts != nil && buildDistances != nil {
+                let own = displacements.map { $0[agent] } ?? 0
+                stop = displacements == nil ? skin : min(skin, (own + largestDisplacement) * (1 + 1e-12) + 1e-12)
+            }
             gather(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
-                   candidates: candidates, sortByIndex: buildDistances != nil)
+                   candidates: candidates, sortByIndex: buildDistances != nil,
+                   speciesStarts: speciesStarts, buildDistances: buildDistances, stop: stop)
             if basisCount > 0 { radialSums() }
             if functionCount > 0 {
                 if let moments, !usesTripletSums { angularSumsByMoments(moments) } else { angularSumsByTriplets() }
@@ -568,22 +578,36 @@ public final class InvariantEvaluator {
     @inline(__always)
     private func gather(agent: Int, qk: SIMD3<Double>, positions: UnsafeBufferPointer<SIMD3<Double>>,
                         species: UnsafeBufferPointer<Int32>, lengths: SIMD3<Double>,
-                        candidates: UnsafeBufferPointer<Int32>, sortByIndex: Bool) {
+                        candidates: UnsafeBufferPointer<Int32>, sortByIndex: Bool,
+                        speciesStarts: UnsafePointer<Int>? = nil, buildDistances: UnsafePointer<Float>? = nil,
+                        stop: Double = .infinity) {
         let rc2 = sumCutoff * sumCutoff
         let pos = positions.baseAddress!
         let inverse = 1 / lengths
+        let cand = candidates.baseAddress!
         var m = 0
-        for jj in candidates {
+        @inline(__always) func take(_ t: Int) {
+            let jj = cand[t]
             let j = Int(jj)
-            if j == agent { continue }
+            if j == agent { return }
             let d = minimumImage(pos[j] - qk, lengths: lengths, inverseLengths: inverse)
             let r2 = (d * d).sum()
-            if r2 >= rc2 { continue }
+            if r2 >= rc2 { return }
             if m == gatherCapacity { growGather() }
             gAtom[m] = jj
             gSpecies[m] = species[j]
             gDisp[m] = SIMD4(d.x, d.y, d.z, r2.squareRoot())
             m &+= 1
+        }
+        if let speciesStarts, let d0 = buildDistances, stop.isFinite {
+            let limit = sumCutoff + stop
+            for s in 0..<speciesCount {
+                var t = speciesStarts[s]
+                let end = speciesStarts[s + 1]
+                while t < end && Double(d0[t]) <= limit { take(t); t &+= 1 }
+            }
+        } else {
+            for t in 0..<candidates.count { take(t) }
         }
         gathered = m
         if sortByIndex && m > 1 { sortGatheredByAtom() }
