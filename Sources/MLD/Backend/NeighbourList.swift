@@ -46,6 +46,8 @@ public struct NeighbourList: Sendable {
     public private(set) var usedAllPairs = false
     /// Worker blocks for the parallel build.
     public var threads: Int
+    /// Neighbours the blocks of the next build reserve room for, all together (from the last).
+    private var keyCapacityHint = 0
 
     /// - Parameters:
     ///   - radius: interaction radius in Å (the list is exact within it while valid).
@@ -148,6 +150,15 @@ public struct NeighbourList: Sendable {
             fill[c] += 1
         }
         let span = usedAllPairs ? 0 : (fine ? 2 : 1)
+        // The atoms in cell order: position, index and species side by side, so a cell's
+        // candidates are read from consecutive memory.
+        let cellAtoms = [CellAtom](unsafeUninitializedCapacity: n) { buffer, count in
+            for m in 0..<n {
+                let j = Int(members[m])
+                buffer[m] = CellAtom(position: wrapped[j], index: Int32(j), species: spc[j])
+            }
+            count = n
+        }
 
         let byDistance = orderByDistance
         let sortRows = byDistance || !usedAllPairs
@@ -156,60 +167,42 @@ public struct NeighbourList: Sendable {
         let shellScale = Float(KeyScratch.shellCount) / Float(rl)
         var counts = [Int](repeating: 0, count: n * S)
         // Pass 1, per block: every row's keys in row order (see `KeyScratch`).
-        let blockKeys = (0..<blocks).map { _ in KeyScratch(species: S) }
+        let reserve = keyCapacityHint / blocks + 1024
+        let blockKeys = (0..<blocks).map { _ in KeyScratch(species: S, capacity: reserve) }
+        let scan = CellScan(grid: grid, lengths: L, span: span, listRadius2: rl2)
         wrapped.withUnsafeBufferPointer { p in
-            spc.withUnsafeBufferPointer { sp in
-                members.withUnsafeBufferPointer { mem in
-                    start.withUnsafeBufferPointer { st in
-                        counts.withUnsafeMutableBufferPointer { cnt in
-                            let cntBase = cnt.baseAddress!
-                            DispatchQueue.concurrentPerform(iterations: blocks) { b in
-                                let scratch = blockKeys[b]
-                                let magic = SIMD3<Double>(repeating: 6_755_399_441_055_744.0)
-                                let inverseL = 1 / L
-                                for i in (b * per)..<min(n, (b + 1) * per) {
-                                    let qi = p[i]
-                                    let ci = Int(cellOf[i])
-                                    let cx = ci % grid.x, cy = (ci / grid.x) % grid.y, cz = ci / (grid.x * grid.y)
-                                    scratch.clear()
-                                    for dz in -span...span {
-                                        let z = (cz + dz + grid.z) % grid.z
-                                        for dy in -span...span {
-                                            let y = (cy + dy + grid.y) % grid.y
-                                            for dx in -span...span {
-                                                let x = (cx + dx + grid.x) % grid.x
-                                                let c = (z * grid.y + y) * grid.x + x
-                                                var m = Int(st[c])
-                                                let last = Int(st[c + 1])
-                                                while m < last {
-                                                    let j = Int(mem[m])
-                                                    m &+= 1
-                                                    // The minimum image (as `minimumImage`).
-                                                    let raw = p[j] - qi
-                                                    let d = raw - L * ((raw * inverseL + magic) - magic)
-                                                    let r2 = (d * d).sum()
-                                                    if r2 < rl2 && j != i {
-                                                        var key = UInt64(UInt32(truncatingIfNeeded: j))
-                                                        if byDistance {
-                                                            let r = Float(r2.squareRoot()).nextDown
-                                                            key |= UInt64(r.bitPattern) << 32
-                                                        }
-                                                        scratch.append(key, species: Int(sp[j]))
-                                                    }
-                                                }
-                                            }
-                                        }
+            cellAtoms.withUnsafeBufferPointer { ca in
+                start.withUnsafeBufferPointer { st in
+                    counts.withUnsafeMutableBufferPointer { cnt in
+                        let cntBase = cnt.baseAddress!
+                        DispatchQueue.concurrentPerform(iterations: blocks) { b in
+                            let scratch = blockKeys[b]
+                            for i in (b * per)..<min(n, (b + 1) * per) {
+                                scratch.clear()
+                                @inline(__always) func take(_ j: Int32, _ species: Int32, _ r2: Double) {
+                                    if Int(j) == i { return }
+                                    var key = UInt64(UInt32(truncatingIfNeeded: j))
+                                    if byDistance {
+                                        let r = Float(r2.squareRoot())
+                                        let below = r > 0 ? Float(bitPattern: r.bitPattern &- 1) : r.nextDown
+                                        key |= UInt64(below.bitPattern) << 32
                                     }
-                                    for s in 0..<S {
-                                        let count = scratch.count(s)
-                                        if byDistance {
-                                            scratch.sortByDistance(s, shellScale: shellScale)
-                                        } else if sortRows {
-                                            scratch.sortByIndex(s)
-                                        }
-                                        scratch.emit(s)
-                                        cntBase[i * S + s] = count
+                                    scratch.append(key, species: Int(species))
+                                }
+                                if usedAllPairs {
+                                    scan.allPairs(of: p[i], atoms: ca, take)
+                                } else {
+                                    scan.cells(of: p[i], cell: Int(cellOf[i]), starts: st, atoms: ca, take)
+                                }
+                                for s in 0..<S {
+                                    let count = scratch.count(s)
+                                    if byDistance {
+                                        scratch.sortByDistance(s, shellScale: shellScale)
+                                    } else if sortRows {
+                                        scratch.sortByIndex(s)
                                     }
+                                    scratch.emit(s)
+                                    cntBase[i * S + s] = count
                                 }
                             }
                         }
@@ -234,6 +227,7 @@ public struct NeighbourList: Sendable {
                 }
             }
         }
+        keyCapacityHint = total + total / 8
         offsets = off
         indices = idx
         buildDistances = dist
@@ -261,8 +255,10 @@ final class KeyScratch {
     private var outCapacity = 1024
     private(set) var emitted = 0
 
-    init(species: Int) {
+    /// A scratch for `species` species whose emitted rows hold `capacity` keys before growing.
+    init(species: Int, capacity: Int = 1024) {
         speciesCount = species
+        outCapacity = max(capacity, 1)
         buffers = .allocate(capacity: species)
         capacities = .allocate(capacity: species)
         counts = .allocate(capacity: species)
