@@ -41,14 +41,17 @@ struct ChainOfOneSteps {
     func propagate(xi: UnsafeMutablePointer<Double>, vxi: UnsafeMutablePointer<Double>, twiceKinetic: Double) -> Double {
         var ke2 = twiceKinetic, scale = 1.0
         var v = vxi.pointee, x = xi.pointee
+        // The chain's force (1/fs²), the same for a step's closing kick and the next one's opening.
+        var force = (ke2 - nfkT) / q1
         for k in 0..<count {
             let f = factors[k]
-            v += f.x * ((ke2 - nfkT) / q1)
+            v += f.x * force
             let s = Self.exponential(f.y * v)
             scale *= s
             ke2 *= s * s
             x += f.z * v
-            v += f.x * ((ke2 - nfkT) / q1)
+            force = (ke2 - nfkT) / q1
+            v += f.x * force
         }
         vxi.pointee = v
         xi.pointee = x
