@@ -254,6 +254,18 @@ extension MassiveNoseHooverChain {
                 kT: kT, tau: tau, twiceKinetic: ke2, dt: dt, weights: weights, substeps: substeps)
             return v * s
         }
+
+        /// Atoms i and i + 1's velocities (Å/fs) of masses m0, m1 (u) after their chains' half
+        /// steps (the same bits as `scale` of each).
+        @inline(__always)
+        func scalePair(_ i: Int, _ v0: SIMD3<Double>, mass m0: Double, _ v1: SIMD3<Double>, mass m1: Double)
+            -> (SIMD3<Double>, SIMD3<Double>) {
+            guard let ofOne else { return (scale(i, v0, mass: m0), scale(i + 1, v1, mass: m1)) }
+            let ke2 = SIMD2(m0 * (v0 * v0).sum() * Units.massVelocitySquared,
+                            m1 * (v1 * v1).sum() * Units.massVelocitySquared)
+            let s = ofOne.propagatePair(xi: xi + i, vxi: vxi + i, twiceKinetic: ke2)
+            return (v0 * s[0], v1 * s[1])
+        }
     }
 
     /// Runs `body` with a kernel over this thermostat's storage, for a half step of dt (fs).
