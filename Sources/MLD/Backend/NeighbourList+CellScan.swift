@@ -40,20 +40,16 @@ struct CellScan {
         edges = lengths / SIMD3<Double>(grid)
     }
 
-    /// Squared gaps (Å²) between a point at `f` (Å) from the lower face of its cell and the cells
-    /// at offsets -span ... span along one axis of cell edge `e`, in lanes 0 ... 2 span: the
-    /// smallest squared distance any atom of such a cell can have along that axis. Lowered by
-    /// 1e-6 Å, far above the rounding of the positions and the binning, so a skipped cell never
-    /// holds an atom the distance test would take.
+    /// The squared gap (Å²) between a point at `f` (Å) from the lower face of its cell and the
+    /// cell at offset `o` along one axis of cell edge `e`: the smallest squared distance any atom
+    /// of that cell can have along that axis. Lowered by 1e-6 Å, far above the rounding of the
+    /// positions and the binning, so a skipped cell never holds an atom the distance test would
+    /// take.
     @inline(__always)
-    private func gaps(_ f: Double, _ e: Double) -> SIMD8<Double> {
-        var g = SIMD8<Double>()
-        for o in -span...span {
-            let gap = o > 0 ? Double(o) * e - f : (o < 0 ? f + Double(-o - 1) * e : 0)
-            let lowered = max(0, gap - 1e-6)
-            g[o + span] = lowered * lowered
-        }
-        return g
+    private static func gap(_ o: Int, _ f: Double, _ e: Double) -> Double {
+        let gap = o > 0 ? Double(o) * e - f : (o < 0 ? f + Double(-1 &- o) * e : 0)
+        let lowered = max(0, gap - 1e-6)
+        return lowered * lowered
     }
 
     /// Calls `take(j, species, r²)` for every atom j of the cell list (`starts`: the first
@@ -65,12 +61,12 @@ struct CellScan {
         let gx = grid.x, gy = grid.y, gz = grid.z
         let cx = cell % gx, cy = (cell / gx) % gy, cz = cell / (gx * gy)
         let f = q - SIMD3<Double>(Double(cx), Double(cy), Double(cz)) * edges
-        let gapX = gaps(f.x, edges.x), gapY = gaps(f.y, edges.y), gapZ = gaps(f.z, edges.z)
+        let ex = edges.x, ey = edges.y, ez = edges.z
         let rl2 = listRadius2
         let st = starts.baseAddress!, at = atoms.baseAddress!
         @inline(__always) func run(_ row: Int, _ x0: Int, _ x1: Int, _ shift: SIMD3<Double>) {
-            var m = Int(st[row + x0])
-            let end = Int(st[row + x1 + 1])
+            var m = Int(st[row &+ x0])
+            let end = Int(st[row &+ x1 &+ 1])
             while m < end {
                 let a = at[m].packed
                 m &+= 1
@@ -83,30 +79,30 @@ struct CellScan {
             }
         }
         for dz in -span...span {
-            let hz = gapZ[dz + span]
+            let hz = Self.gap(dz, f.z, ez)
             if !(hz < rl2) { continue }
-            var z = cz + dz, sz = 0.0
-            if z < 0 { z += gz; sz = -lengths.z } else if z >= gz { z -= gz; sz = lengths.z }
+            var z = cz &+ dz, sz = 0.0
+            if z < 0 { z &+= gz; sz = -lengths.z } else if z >= gz { z &-= gz; sz = lengths.z }
             for dy in -span...span {
-                let hzy = hz + gapY[dy + span]
+                let hzy = hz + Self.gap(dy, f.y, ey)
                 if !(hzy < rl2) { continue }
-                var y = cy + dy, sy = 0.0
-                if y < 0 { y += gy; sy = -lengths.y } else if y >= gy { y -= gy; sy = lengths.y }
+                var y = cy &+ dy, sy = 0.0
+                if y < 0 { y &+= gy; sy = -lengths.y } else if y >= gy { y &-= gy; sy = lengths.y }
                 // The run of cells along x that reach within the radius.
                 var lo = -span
-                while lo < 0 && !(hzy + gapX[lo + span] < rl2) { lo += 1 }
+                while lo < 0 && !(hzy + Self.gap(lo, f.x, ex) < rl2) { lo &+= 1 }
                 var hi = span
-                while hi > 0 && !(hzy + gapX[hi + span] < rl2) { hi -= 1 }
-                let row = (z * gy + y) * gx
-                var x0 = cx + lo
-                let x1 = cx + hi
+                while hi > 0 && !(hzy + Self.gap(hi, f.x, ex) < rl2) { hi &-= 1 }
+                let row = (z &* gy &+ y) &* gx
+                var x0 = cx &+ lo
+                let x1 = cx &+ hi
                 if x0 < 0 {
-                    run(row, x0 + gx, gx - 1, SIMD3(-lengths.x, sy, sz))
+                    run(row, x0 &+ gx, gx &- 1, SIMD3(-lengths.x, sy, sz))
                     x0 = 0
                 }
-                let top = min(x1, gx - 1)
+                let top = min(x1, gx &- 1)
                 if x0 <= top { run(row, x0, top, SIMD3(0, sy, sz)) }
-                if x1 >= gx { run(row, 0, x1 - gx, SIMD3(lengths.x, sy, sz)) }
+                if x1 >= gx { run(row, 0, x1 &- gx, SIMD3(lengths.x, sy, sz)) }
             }
         }
     }

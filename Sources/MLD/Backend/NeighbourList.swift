@@ -341,9 +341,13 @@ final class KeyScratch {
             spare = .allocate(capacity: spareCapacity)
         }
         let K = Self.shellCount
+        // The shell: the scaled distance rounded to the nearest integer by adding 2^23 (its low
+        // mantissa bits are then that integer), at most K - 1; non-decreasing in the key, which
+        // is all the distribution needs.
         @inline(__always) func shell(_ key: UInt64) -> Int {
             let r = Float(bitPattern: UInt32(truncatingIfNeeded: key >> 32)) * shellScale
-            return r < Float(K - 1) ? Int(r) : K - 1
+            let rounded = Int((r + 0x1p23).bitPattern & 0x7f_ffff)
+            return min(rounded, K - 1)
         }
         for k in 0...K { shellStarts[k] = 0 }
         for t in 0..<c { shellStarts[shell(keys[t]) &+ 1] &+= 1 }
