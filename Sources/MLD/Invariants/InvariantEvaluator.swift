@@ -507,7 +507,9 @@ public final class InvariantEvaluator {
         let p = nearestCount
         var g0 = SIMD4<Double>.zero, g1 = SIMD4<Double>.zero, g2 = SIMD4<Double>.zero, g3 = SIMD4<Double>.zero
         let ph = phi.baseAddress!, gr = gradient.baseAddress!
-        for a in 0..<p {
+        // Slot a's phi and dphi/dq_k, and phi_a times row a of W added to g (the transform fixed
+        // per loop, so the loops carry no branch on it).
+        @inline(__always) func term(_ a: Int, inverse: Bool) {
             let v = slots[a]
             let r = v.x.squareRoot()
             let d = SIMD3(v.y, v.z, v.w)
@@ -522,8 +524,13 @@ public final class InvariantEvaluator {
             }
             ph[a] = x
             gr[a] = -gj
-            let xv = SIMD4<Double>(repeating: x), row = W16 + 4 * a
+            let xv = SIMD4<Double>(repeating: x), row = W16 + 4 &* a
             g0 += xv * row[0]; g1 += xv * row[1]; g2 += xv * row[2]; g3 += xv * row[3]
+        }
+        if inverse {
+            for a in 0..<p { term(a, inverse: true) }
+        } else {
+            for a in 0..<p { term(a, inverse: false) }
         }
         var h = 0.0
         var f = SIMD3<Double>.zero
