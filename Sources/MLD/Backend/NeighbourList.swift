@@ -48,6 +48,9 @@ public struct NeighbourList: Sendable {
     public var threads: Int
     /// Neighbours the blocks of the next build reserve room for, all together (from the last).
     private var keyCapacityHint = 0
+    /// The blocks' key storage, kept from build to build so that its pages stay mapped; a copy
+    /// of the list that builds takes its own (`isKnownUniquelyReferenced`).
+    private var scratch = KeyScratchPool()
 
     /// - Parameters:
     ///   - radius: interaction radius in Å (the list is exact within it while valid).
@@ -168,7 +171,8 @@ public struct NeighbourList: Sendable {
         var counts = [Int](repeating: 0, count: n * S)
         // Pass 1, per block: every row's keys in row order (see `KeyScratch`).
         let reserve = keyCapacityHint / blocks + 1024
-        let blockKeys = (0..<blocks).map { _ in KeyScratch(species: S, capacity: reserve) }
+        if !isKnownUniquelyReferenced(&scratch) { scratch = KeyScratchPool() }
+        let blockKeys = scratch.blocks(blocks, species: S, capacity: reserve)
         let scan = CellScan(grid: grid, lengths: L, span: span, listRadius2: rl2)
         wrapped.withUnsafeBufferPointer { p in
             cellAtoms.withUnsafeBufferPointer { ca in
@@ -216,8 +220,15 @@ public struct NeighbourList: Sendable {
         let total = off[n * S]
         var blockStart = [Int](repeating: 0, count: blocks + 1)
         for b in 0..<blocks { blockStart[b + 1] = blockStart[b] + blockKeys[b].emitted }
-        var idx = [Int32](repeating: 0, count: total)
-        var dist = [Float](repeating: 0, count: byDistance ? total : 0)
+        // The last build's storage is refilled (its pages are mapped already; a large array
+        // allocated afresh would fault every page in again).
+        var idx = indices, dist = buildDistances
+        indices = []
+        buildDistances = []
+        idx.removeAll(keepingCapacity: true)
+        idx.append(contentsOf: repeatElement(0, count: total))
+        dist.removeAll(keepingCapacity: true)
+        dist.append(contentsOf: repeatElement(0, count: byDistance ? total : 0))
         idx.withUnsafeMutableBufferPointer { ib in
             dist.withUnsafeMutableBufferPointer { db in
                 let ib = ib.baseAddress, db = byDistance ? db.baseAddress : nil
@@ -236,6 +247,20 @@ public struct NeighbourList: Sendable {
     }
 }
 
+/// The `KeyScratch` of every block of a neighbour list's builds.
+final class KeyScratchPool: @unchecked Sendable {
+    private var held: [KeyScratch] = []
+
+    /// `count` scratches for `species` species, emptied, each with room for `capacity` keys.
+    func blocks(_ count: Int, species: Int, capacity: Int) -> [KeyScratch] {
+        if held.count != count || held.first?.speciesCount != species {
+            held = (0..<count).map { _ in KeyScratch(species: species, capacity: capacity) }
+        }
+        for k in held { k.reset(capacity: capacity) }
+        return held
+    }
+}
+
 /// One block of a neighbour-list build: per species, the keys of the row being built, and all
 /// the rows emitted so far, as 64-bit keys: the neighbour index in the low 32 bits and, for
 /// distance-ordered rows, the bits of the rounded-down Float distance above them (positive
@@ -246,7 +271,7 @@ final class KeyScratch {
     private let buffers: UnsafeMutablePointer<UnsafeMutablePointer<UInt64>>
     private let capacities: UnsafeMutablePointer<Int>
     private let counts: UnsafeMutablePointer<Int>
-    private let speciesCount: Int
+    let speciesCount: Int
     private var spare: UnsafeMutablePointer<UInt64>
     private var spareCapacity = 128
     private let shellStarts: UnsafeMutablePointer<Int>
@@ -279,6 +304,17 @@ final class KeyScratch {
     }
 
     @inline(__always) func clear() { for s in 0..<speciesCount { counts[s] = 0 } }
+
+    /// Forgets the emitted rows, keeping room for at least `capacity` keys.
+    func reset(capacity: Int) {
+        emitted = 0
+        clear()
+        if capacity > outCapacity {
+            out.deallocate()
+            outCapacity = capacity
+            out = .allocate(capacity: outCapacity)
+        }
+    }
     @inline(__always) func count(_ s: Int) -> Int { counts[s] }
 
     @inline(__always)
