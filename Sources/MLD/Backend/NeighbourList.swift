@@ -16,9 +16,11 @@ import Dispatch
 ///
 /// Building is O(N): atoms are wrapped into the box (so atoms outside the primary box are fine)
 /// and binned into cells of edge at least `(radius + skin) / 2`; each atom scans the 125 cells
-/// around its own (cells of edge `radius + skin` and 27 of them where fewer than 5 fit). A box with fewer than 3 cells along some edge falls back to all pairs with the
-/// minimum image (the model contract keeps the radius at most half the shortest edge there).
-/// The scan runs in parallel over blocks of atoms.
+/// around its own (cells of edge `radius + skin` and 27 of them where fewer than 5 fit), less
+/// those wholly beyond `radius + skin`, reading the atoms in cell order with each cell's periodic
+/// shift (`CellScan`). A box with fewer than 3 cells along some edge falls back to all pairs with
+/// the minimum image (the model contract keeps the radius at most half the shortest edge there).
+/// The scan runs in parallel over blocks of atoms; the storage of the last build is reused.
 public struct NeighbourList: Sendable {
     /// The radius in Å within which the list is exact while it is valid.
     public private(set) var radius: Double
