@@ -234,10 +234,11 @@ public final class CPUBackend: ForceBackend {
                                             do {
                                                 for k in (b * per)..<min(n, (b + 1) * per) {
                                                     hood.agent = k
-                                                    let first = off[k * S]
-                                                    for s in 0...S { starts[s] = off[k * S + s] - first }
+                                                    let row = off.baseAddress! + k &* S
+                                                    let first = row[0]
+                                                    for s in 0...S { starts[s] = row[s] &- first }
                                                     hood.neighbours = UnsafeBufferPointer(
-                                                        rebasing: idx[first..<off[(k + 1) * S]])
+                                                        start: idx.baseAddress.map { $0 + first }, count: row[S] &- first)
                                                     if let dist { hood.buildDistances = dist + first }
                                                     let r = try potential.evaluate(hood, workspace: ws)
                                                     frc[k] = r.force

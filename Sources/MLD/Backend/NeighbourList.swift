@@ -16,9 +16,11 @@ import Dispatch
 ///
 /// Building is O(N): atoms are wrapped into the box (so atoms outside the primary box are fine)
 /// and binned into cells of edge at least `(radius + skin) / 2`; each atom scans the 125 cells
-/// around its own (cells of edge `radius + skin` and 27 of them where fewer than 5 fit). A box with fewer than 3 cells along some edge falls back to all pairs with the
-/// minimum image (the model contract keeps the radius at most half the shortest edge there).
-/// The scan runs in parallel over blocks of atoms.
+/// around its own (cells of edge `radius + skin` and 27 of them where fewer than 5 fit), less
+/// those wholly beyond `radius + skin`, reading the atoms in cell order with each cell's periodic
+/// shift (`CellScan`). A box with fewer than 3 cells along some edge falls back to all pairs with
+/// the minimum image (the model contract keeps the radius at most half the shortest edge there).
+/// The scan runs in parallel over blocks of atoms; the storage of the last build is reused.
 public struct NeighbourList: Sendable {
     /// The radius in Å within which the list is exact while it is valid.
     public private(set) var radius: Double
@@ -46,6 +48,11 @@ public struct NeighbourList: Sendable {
     public private(set) var usedAllPairs = false
     /// Worker blocks for the parallel build.
     public var threads: Int
+    /// Neighbours the blocks of the next build reserve room for, all together (from the last).
+    private var keyCapacityHint = 0
+    /// The blocks' key storage, kept from build to build so that its pages stay mapped; a copy
+    /// of the list that builds takes its own (`isKnownUniquelyReferenced`).
+    private var scratch = KeyScratchPool()
 
     /// - Parameters:
     ///   - radius: interaction radius in Å (the list is exact within it while valid).
@@ -148,6 +155,15 @@ public struct NeighbourList: Sendable {
             fill[c] += 1
         }
         let span = usedAllPairs ? 0 : (fine ? 2 : 1)
+        // The atoms in cell order: position, index and species side by side, so a cell's
+        // candidates are read from consecutive memory.
+        let cellAtoms = [CellAtom](unsafeUninitializedCapacity: n) { buffer, count in
+            for m in 0..<n {
+                let j = Int(members[m])
+                buffer[m] = CellAtom(position: wrapped[j], index: Int32(j), species: spc[j])
+            }
+            count = n
+        }
 
         let byDistance = orderByDistance
         let sortRows = byDistance || !usedAllPairs
@@ -156,60 +172,43 @@ public struct NeighbourList: Sendable {
         let shellScale = Float(KeyScratch.shellCount) / Float(rl)
         var counts = [Int](repeating: 0, count: n * S)
         // Pass 1, per block: every row's keys in row order (see `KeyScratch`).
-        let blockKeys = (0..<blocks).map { _ in KeyScratch(species: S) }
+        let reserve = keyCapacityHint / blocks + 1024
+        if !isKnownUniquelyReferenced(&scratch) { scratch = KeyScratchPool() }
+        let blockKeys = scratch.blocks(blocks, species: S, capacity: reserve)
+        let scan = CellScan(grid: grid, lengths: L, span: span, listRadius2: rl2)
         wrapped.withUnsafeBufferPointer { p in
-            spc.withUnsafeBufferPointer { sp in
-                members.withUnsafeBufferPointer { mem in
-                    start.withUnsafeBufferPointer { st in
-                        counts.withUnsafeMutableBufferPointer { cnt in
-                            let cntBase = cnt.baseAddress!
-                            DispatchQueue.concurrentPerform(iterations: blocks) { b in
-                                let scratch = blockKeys[b]
-                                let magic = SIMD3<Double>(repeating: 6_755_399_441_055_744.0)
-                                let inverseL = 1 / L
-                                for i in (b * per)..<min(n, (b + 1) * per) {
-                                    let qi = p[i]
-                                    let ci = Int(cellOf[i])
-                                    let cx = ci % grid.x, cy = (ci / grid.x) % grid.y, cz = ci / (grid.x * grid.y)
-                                    scratch.clear()
-                                    for dz in -span...span {
-                                        let z = (cz + dz + grid.z) % grid.z
-                                        for dy in -span...span {
-                                            let y = (cy + dy + grid.y) % grid.y
-                                            for dx in -span...span {
-                                                let x = (cx + dx + grid.x) % grid.x
-                                                let c = (z * grid.y + y) * grid.x + x
-                                                var m = Int(st[c])
-                                                let last = Int(st[c + 1])
-                                                while m < last {
-                                                    let j = Int(mem[m])
-                                                    m &+= 1
-                                                    // The minimum image (as `minimumImage`).
-                                                    let raw = p[j] - qi
-                                                    let d = raw - L * ((raw * inverseL + magic) - magic)
-                                                    let r2 = (d * d).sum()
-                                                    if r2 < rl2 && j != i {
-                                                        var key = UInt64(UInt32(truncatingIfNeeded: j))
-                                                        if byDistance {
-                                                            let r = Float(r2.squareRoot()).nextDown
-                                                            key |= UInt64(r.bitPattern) << 32
-                                                        }
-                                                        scratch.append(key, species: Int(sp[j]))
-                                                    }
-                                                }
-                                            }
-                                        }
+            cellAtoms.withUnsafeBufferPointer { ca in
+                start.withUnsafeBufferPointer { st in
+                    counts.withUnsafeMutableBufferPointer { cnt in
+                        let cntBase = cnt.baseAddress!
+                        DispatchQueue.concurrentPerform(iterations: blocks) { b in
+                            let scratch = blockKeys[b]
+                            for i in (b * per)..<min(n, (b + 1) * per) {
+                                scratch.clear()
+                                @inline(__always) func take(_ j: Int32, _ species: Int32, _ r2: Double) {
+                                    if Int(j) == i { return }
+                                    var key = UInt64(UInt32(truncatingIfNeeded: j))
+                                    if byDistance {
+                                        let r = Float(r2.squareRoot())
+                                        let below = r > 0 ? Float(bitPattern: r.bitPattern &- 1) : r.nextDown
+                                        key |= UInt64(below.bitPattern) << 32
                                     }
-                                    for s in 0..<S {
-                                        let count = scratch.count(s)
-                                        if byDistance {
-                                            scratch.sortByDistance(s, shellScale: shellScale)
-                                        } else if sortRows {
-                                            scratch.sortByIndex(s)
-                                        }
-                                        scratch.emit(s)
-                                        cntBase[i * S + s] = count
+                                    scratch.append(key, species: Int(species))
+                                }
+                                if usedAllPairs {
+                                    scan.allPairs(of: p[i], atoms: ca, take)
+                                } else {
+                                    scan.cells(of: p[i], cell: Int(cellOf[i]), starts: st, atoms: ca, take)
+                                }
+                                for s in 0..<S {
+                                    let count = scratch.count(s)
+                                    if byDistance {
+                                        scratch.sortByDistance(s, shellScale: shellScale)
+                                    } else if sortRows {
+                                        scratch.sortByIndex(s)
                                     }
+                                    scratch.emit(s)
+                                    cntBase[i * S + s] = count
                                 }
                             }
                         }
@@ -223,8 +222,15 @@ public struct NeighbourList: Sendable {
         let total = off[n * S]
         var blockStart = [Int](repeating: 0, count: blocks + 1)
         for b in 0..<blocks { blockStart[b + 1] = blockStart[b] + blockKeys[b].emitted }
-        var idx = [Int32](repeating: 0, count: total)
-        var dist = [Float](repeating: 0, count: byDistance ? total : 0)
+        // The last build's storage is refilled (its pages are mapped already; a large array
+        // allocated afresh would fault every page in again).
+        var idx = indices, dist = buildDistances
+        indices = []
+        buildDistances = []
+        idx.removeAll(keepingCapacity: true)
+        idx.append(contentsOf: repeatElement(0, count: total))
+        dist.removeAll(keepingCapacity: true)
+        dist.append(contentsOf: repeatElement(0, count: byDistance ? total : 0))
         idx.withUnsafeMutableBufferPointer { ib in
             dist.withUnsafeMutableBufferPointer { db in
                 let ib = ib.baseAddress, db = byDistance ? db.baseAddress : nil
@@ -234,11 +240,26 @@ public struct NeighbourList: Sendable {
                 }
             }
         }
+        keyCapacityHint = total + total / 8
         offsets = off
         indices = idx
         buildDistances = dist
         reference = positions
         builds += 1
+    }
+}
+
+/// The `KeyScratch` of every block of a neighbour list's builds.
+final class KeyScratchPool: @unchecked Sendable {
+    private var held: [KeyScratch] = []
+
+    /// `count` scratches for `species` species, emptied, each with room for `capacity` keys.
+    func blocks(_ count: Int, species: Int, capacity: Int) -> [KeyScratch] {
+        if held.count != count || held.first?.speciesCount != species {
+            held = (0..<count).map { _ in KeyScratch(species: species, capacity: capacity) }
+        }
+        for k in held { k.reset(capacity: capacity) }
+        return held
     }
 }
 
@@ -252,7 +273,7 @@ final class KeyScratch {
     private let buffers: UnsafeMutablePointer<UnsafeMutablePointer<UInt64>>
     private let capacities: UnsafeMutablePointer<Int>
     private let counts: UnsafeMutablePointer<Int>
-    private let speciesCount: Int
+    let speciesCount: Int
     private var spare: UnsafeMutablePointer<UInt64>
     private var spareCapacity = 128
     private let shellStarts: UnsafeMutablePointer<Int>
@@ -261,8 +282,10 @@ final class KeyScratch {
     private var outCapacity = 1024
     private(set) var emitted = 0
 
-    init(species: Int) {
+    /// A scratch for `species` species whose emitted rows hold `capacity` keys before growing.
+    init(species: Int, capacity: Int = 1024) {
         speciesCount = species
+        outCapacity = max(capacity, 1)
         buffers = .allocate(capacity: species)
         capacities = .allocate(capacity: species)
         counts = .allocate(capacity: species)
@@ -283,6 +306,17 @@ final class KeyScratch {
     }
 
     @inline(__always) func clear() { for s in 0..<speciesCount { counts[s] = 0 } }
+
+    /// Forgets the emitted rows, keeping room for at least `capacity` keys.
+    func reset(capacity: Int) {
+        emitted = 0
+        clear()
+        if capacity > outCapacity {
+            out.deallocate()
+            outCapacity = capacity
+            out = .allocate(capacity: outCapacity)
+        }
+    }
     @inline(__always) func count(_ s: Int) -> Int { counts[s] }
 
     @inline(__always)
@@ -345,9 +379,13 @@ final class KeyScratch {
             spare = .allocate(capacity: spareCapacity)
         }
         let K = Self.shellCount
+        // The shell: the scaled distance rounded to the nearest integer by adding 2^23 (its low
+        // mantissa bits are then that integer), at most K - 1; non-decreasing in the key, which
+        // is all the distribution needs.
         @inline(__always) func shell(_ key: UInt64) -> Int {
             let r = Float(bitPattern: UInt32(truncatingIfNeeded: key >> 32)) * shellScale
-            return r < Float(K - 1) ? Int(r) : K - 1
+            let rounded = Int((r + 0x1p23).bitPattern & 0x7f_ffff)
+            return min(rounded, K - 1)
         }
         for k in 0...K { shellStarts[k] = 0 }
         for t in 0..<c { shellStarts[shell(keys[t]) &+ 1] &+= 1 }

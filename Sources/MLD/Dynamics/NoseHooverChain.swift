@@ -155,7 +155,7 @@ public struct NoseHooverChain: Sendable, Equatable {
 /// One Nose-Hoover chain per agent ("massive"), stored flat: chain `i` is
 /// `xi[i * length ..< (i + 1) * length]`, each coupled to `degreesOfFreedom` velocity components
 /// of its own atom (3, or 3 - 3/N with centre-of-mass removal), same masses and propagator as
-/// `NoseHooverChain`.
+/// `NoseHooverChain` (chains of one take `ChainOfOneSteps`, whose exponential is inlined).
 public struct MassiveNoseHooverChain: Sendable, Equatable {
     public var atoms: Int
     public var length: Int
@@ -195,9 +195,16 @@ public struct MassiveNoseHooverChain: Sendable, Equatable {
                 v.withUnsafeMutableBufferPointer { v in
                     m.withUnsafeBufferPointer { m in
                         let x = x, vx = vx, v = v
+                        let ofOne = M == 1 ? ChainOfOneSteps(dt: dt, weights: w, substeps: n, degreesOfFreedom: nf,
+                                                             kT: kT, tau: tau) : nil
+                        defer { ofOne?.deallocate() }
                         DispatchQueue.concurrentPerform(iterations: blocks) { b in
                             for i in (b * per)..<min(count, (b + 1) * per) {
                                 let ke2 = m[i] * (v[i] * v[i]).sum() * Units.massVelocitySquared
+                                if let ofOne {
+                                    v[i] *= ofOne.propagate(xi: x.baseAddress! + i, vxi: vx.baseAddress! + i, twiceKinetic: ke2)
+                                    continue
+                                }
                                 let s = NoseHooverChain.propagate(
                                     xi: x.baseAddress! + i * M, vxi: vx.baseAddress! + i * M, length: M,
                                     degreesOfFreedom: nf, kT: kT, tau: tau, twiceKinetic: ke2, dt: dt,
@@ -234,15 +241,30 @@ extension MassiveNoseHooverChain {
         let xi: UnsafeMutablePointer<Double>, vxi: UnsafeMutablePointer<Double>
         let length: Int, degreesOfFreedom: Double, kT: Double, tau: Double, dt: Double
         let weights: [Double], substeps: Int
+        /// The half step's constants when the chains have length one.
+        let ofOne: ChainOfOneSteps?
 
         /// Atom i's velocity (Å/fs) of mass m (u) after its chain's half step.
         @inline(__always)
         func scale(_ i: Int, _ v: SIMD3<Double>, mass m: Double) -> SIMD3<Double> {
             let ke2 = m * (v * v).sum() * Units.massVelocitySquared
+            if let ofOne { return v * ofOne.propagate(xi: xi + i, vxi: vxi + i, twiceKinetic: ke2) }
             let s = NoseHooverChain.propagate(
                 xi: xi + i * length, vxi: vxi + i * length, length: length, degreesOfFreedom: degreesOfFreedom,
                 kT: kT, tau: tau, twiceKinetic: ke2, dt: dt, weights: weights, substeps: substeps)
             return v * s
+        }
+
+        /// Atoms i and i + 1's velocities (Å/fs) of masses m0, m1 (u) after their chains' half
+        /// steps (the same bits as `scale` of each).
+        @inline(__always)
+        func scalePair(_ i: Int, _ v0: SIMD3<Double>, mass m0: Double, _ v1: SIMD3<Double>, mass m1: Double)
+            -> (SIMD3<Double>, SIMD3<Double>) {
+            guard let ofOne else { return (scale(i, v0, mass: m0), scale(i + 1, v1, mass: m1)) }
+            let ke2 = SIMD2(m0 * (v0 * v0).sum() * Units.massVelocitySquared,
+                            m1 * (v1 * v1).sum() * Units.massVelocitySquared)
+            let s = ofOne.propagatePair(xi: xi + i, vxi: vxi + i, twiceKinetic: ke2)
+            return (v0 * s[0], v1 * s[1])
         }
     }
 
@@ -250,10 +272,12 @@ extension MassiveNoseHooverChain {
     mutating func withKernel<R>(dt: Double, _ body: (Kernel) throws -> R) rethrows -> R {
         let M = length, nf = degreesOfFreedom, kT = Units.boltzmann * temperature, tau = self.tau
         let w = NoseHooverChain.weights(order: order), n = substeps
+        let ofOne = M == 1 ? ChainOfOneSteps(dt: dt, weights: w, substeps: n, degreesOfFreedom: nf, kT: kT, tau: tau) : nil
+        defer { ofOne?.deallocate() }
         return try xi.withUnsafeMutableBufferPointer { x in
             try vxi.withUnsafeMutableBufferPointer { vx in
                 try body(Kernel(xi: x.baseAddress!, vxi: vx.baseAddress!, length: M, degreesOfFreedom: nf,
-                                kT: kT, tau: tau, dt: dt, weights: w, substeps: n))
+                                kT: kT, tau: tau, dt: dt, weights: w, substeps: n, ofOne: ofOne))
             }
         }
     }

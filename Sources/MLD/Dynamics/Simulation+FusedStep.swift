@@ -166,15 +166,26 @@ extension Simulation {
                 withAtoms { a in
                     blocks.reduce { r in
                         var s = PassSums()
-                        for i in r {
-                            let m = a.m[i]
-                            let f = a.f[i] - m * removal
+                        @inline(__always) func kick(_ i: Int) -> SIMD3<Double> {
+                            let f = a.f[i] - a.m[i] * removal
                             a.f[i] = f
-                            let v = k.scale(i, a.v[i] + (h * a.accel[i]) * f, mass: m)
+                            return a.v[i] + (h * a.accel[i]) * f
+                        }
+                        @inline(__always) func add(_ i: Int, _ v: SIMD3<Double>) {
+                            let m = a.m[i]
                             a.v[i] = v
                             s.momentum += m * v
                             s.twiceKinetic += m * (v * v).sum()
                         }
+                        // Two atoms at a time, their chains in one vector.
+                        var i = r.lowerBound
+                        while i + 1 < r.upperBound {
+                            let (v0, v1) = k.scalePair(i, kick(i), mass: a.m[i], kick(i + 1), mass: a.m[i + 1])
+                            add(i, v0)
+                            add(i + 1, v1)
+                            i += 2
+                        }
+                        if i < r.upperBound { add(i, k.scale(i, kick(i), mass: a.m[i])) }
                         return s
                     }
                 }
@@ -231,7 +242,18 @@ extension Simulation {
                 withAtoms { a in
                     blocks.reduce { r in
                         var s = PassSums()
-                        for i in r {
+                        // Two atoms at a time, their chains in one vector.
+                        var i = r.lowerBound
+                        while i + 1 < r.upperBound {
+                            let m0 = a.m[i], m1 = a.m[i + 1]
+                            let (v0, v1) = k.scalePair(i, a.v[i], mass: m0, a.v[i + 1], mass: m1)
+                            a.v[i] = v0
+                            a.v[i + 1] = v1
+                            s.momentum += m0 * v0
+                            s.momentum += m1 * v1
+                            i += 2
+                        }
+                        if i < r.upperBound {
                             let m = a.m[i]
                             let v = k.scale(i, a.v[i], mass: m)
                             a.v[i] = v

@@ -182,8 +182,16 @@ extension MassiveNoseHooverChain {
                 out.withUnsafeMutableBufferPointer { o in
                     ke.withUnsafeBufferPointer { ke in
                         let x = x, vx = vx, o = o
+                        let ofOne = M == 1 ? ChainOfOneSteps(dt: dt, weights: w, substeps: n, degreesOfFreedom: nf,
+                                                             kT: kT, tau: tau) : nil
+                        defer { ofOne?.deallocate() }
                         DispatchQueue.concurrentPerform(iterations: blocks) { b in
                             for i in (b * per)..<min(count, (b + 1) * per) {
+                                if let ofOne {
+                                    o[i] = ofOne.propagate(xi: x.baseAddress! + i, vxi: vx.baseAddress! + i,
+                                                           twiceKinetic: ke[i] * Units.massVelocitySquared)
+                                    continue
+                                }
                                 o[i] = NoseHooverChain.propagate(
                                     xi: x.baseAddress! + i * M, vxi: vx.baseAddress! + i * M, length: M,
                                     degreesOfFreedom: nf, kT: kT, tau: tau,

@@ -388,42 +388,80 @@ public final class InvariantEvaluator {
             let stop = displacements == nil ? skin : min(skin, (own + largestDisplacement) * slack + pad)
             let magic = SIMD3<Double>(repeating: 6_755_399_441_055_744.0)
             let inverseLengths = 1 / lengths
-            // A species-split row: one insertion selection per species.
+            guard let cand else { return }   // no candidates: nothing is held
+            // A species-split row: one insertion selection per species, in two phases. Until
+            // counts[s] atoms are held every atom within the search radius goes in; after that
+            // only an atom nearer than the farthest held one, and, with build-time distances, the
+            // bounds above skip atoms or end the scan.
             for s in 0..<S {
                 let c = counts[s]
                 if c == 0 { continue }
                 let base = slots + starts[s], atoms = slotAtom + starts[s]
-                var m = 0
-                var worst = searchRadius2
-                var bound = Double.infinity     // sqrt(worst) once full
-                var full = false
                 var t = speciesStarts[s]
                 let end = speciesStarts[s + 1]
-                while t < end {
-                    let j = cand![t]
-                    if full, let d0 = buildDistances {
-                        let reach = Double(d0[t]) - bound
-                        if reach > stop { break }
-                        if let displacements, reach > (own + displacements[Int(j)]) * slack + pad { t &+= 1; continue }
-                    }
-                    t &+= 1
-                    if Int(j) == agent { continue }
-                    // minimumImage, with the quotient rounded from d * (1/L) (the same image
-                    // wherever the two could differ, at |d| = L/2, beyond the search radius).
+                /// The displacement to atom j (minimumImage, with the quotient rounded from
+                /// d * (1/L): the same image wherever the two could differ, at |d| = L/2, beyond
+                /// the search radius) and its square.
+                @inline(__always) func separation(_ j: Int32) -> (d: SIMD3<Double>, r2: Double) {
                     let raw = pos[Int(j)] - qk
                     let d = raw - lengths * ((raw * inverseLengths + magic) - magic)
-                    let r2 = (d * d).sum()
-                    if r2 > worst || (full && r2 == worst) { continue }
-                    var i = m
-                    if m < c { m += 1 } else { i = c - 1 }
+                    return (d, (d * d).sum())
+                }
+                /// Puts atom j at r2 into its place among the first `from + 1` slots, moving the
+                /// farther ones up by one (the slot at `from` is overwritten).
+                @inline(__always) func insert(_ j: Int32, _ d: SIMD3<Double>, _ r2: Double, from: Int) {
+                    var i = from
                     while i > 0 && base[i - 1].x > r2 {
                         base[i] = base[i - 1]; atoms[i] = atoms[i - 1]
                         i -= 1
                     }
                     base[i] = SIMD4(r2, d.x, d.y, d.z); atoms[i] = j
-                    if m == c { full = true; worst = base[c - 1].x; bound = worst.squareRoot() }
+                }
+                // Filling.
+                var m = 0
+                while t < end && m < c {
+                    let j = cand[t]
+                    t &+= 1
+                    if Int(j) == agent { continue }
+                    let (d, r2) = separation(j)
+                    if r2 > searchRadius2 { continue }
+                    insert(j, d, r2, from: m)
+                    m += 1
                 }
                 filled[s] = m
+                if m < c { continue }
+                // Full: only atoms nearer than the farthest held one (at `worst`, Å²) enter.
+                var worst = base[c - 1].x
+                var bound = worst.squareRoot()
+                @inline(__always) func offer(_ j: Int32) {
+                    if Int(j) == agent { return }
+                    let (d, r2) = separation(j)
+                    if r2 > worst || r2 == worst { return }
+                    insert(j, d, r2, from: c - 1)
+                    worst = base[c - 1].x
+                    bound = worst.squareRoot()
+                }
+                if let d0 = buildDistances, let displacements {
+                    while t < end {
+                        let reach = Double(d0[t]) - bound
+                        if reach > stop { break }
+                        let j = cand[t]
+                        t &+= 1
+                        if reach > (own + displacements[Int(j)]) * slack + pad { continue }
+                        offer(j)
+                    }
+                } else if let d0 = buildDistances {
+                    while t < end {
+                        if Double(d0[t]) - bound > stop { break }
+                        offer(cand[t])
+                        t &+= 1
+                    }
+                } else {
+                    while t < end {
+                        offer(cand[t])
+                        t &+= 1
+                    }
+                }
             }
             return
         }
@@ -492,7 +530,9 @@ public final class InvariantEvaluator {
         let p = nearestCount
         var g0 = SIMD4<Double>.zero, g1 = SIMD4<Double>.zero, g2 = SIMD4<Double>.zero, g3 = SIMD4<Double>.zero
         let ph = phi.baseAddress!, gr = gradient.baseAddress!
-        for a in 0..<p {
+        // Slot a's phi and dphi/dq_k, and phi_a times row a of W added to g (the transform fixed
+        // per loop, so the loops carry no branch on it).
+        @inline(__always) func term(_ a: Int, inverse: Bool) {
             let v = slots[a]
             let r = v.x.squareRoot()
             let d = SIMD3(v.y, v.z, v.w)
@@ -507,8 +547,13 @@ public final class InvariantEvaluator {
             }
             ph[a] = x
             gr[a] = -gj
-            let xv = SIMD4<Double>(repeating: x), row = W16 + 4 * a
+            let xv = SIMD4<Double>(repeating: x), row = W16 + 4 &* a
             g0 += xv * row[0]; g1 += xv * row[1]; g2 += xv * row[2]; g3 += xv * row[3]
+        }
+        if inverse {
+            for a in 0..<p { term(a, inverse: true) }
+        } else {
+            for a in 0..<p { term(a, inverse: false) }
         }
         var h = 0.0
         var f = SIMD3<Double>.zero
