@@ -124,4 +124,55 @@ import Testing
         }
         #expect(worst < 1e-12)
     }
+
+    /// The folded path's lane layout at its edges: an agent with no neighbour of one species
+    /// inside the cutoff (no batch of that species), one with a single neighbour (three padding
+    /// lanes), and one with five of a species (a full batch and a partial one), against every
+    /// invariant's own gradient.
+    @Test func foldedPathHandlesEmptyAndPartialBatches() throws {
+        let spec = InvariantSpec.radial(species: Self.water, cutoff: 3, basis: .gaussian(size: 2, cutoff: 3))
+            .adding(.angularSums(.grid(cutoff: 4.4, etas: [0.2, 1], zetas: [1, 2, 3])))
+        let box = Box(cubic: 20)
+        let positions: [SIMD3<Double>] = [
+            SIMD3(5, 5, 5), SIMD3(6, 5, 5), SIMD3(5, 7.5, 5.3), SIMD3(5, 5, 7), SIMD3(3, 5.2, 5), SIMD3(5, 3.2, 5.4),
+            SIMD3(15, 15, 15), SIMD3(15.9, 15.2, 15),
+        ]
+        let species: [Int32] = [0, 1, 1, 1, 1, 1, 0, 1]
+        let folded = InvariantEvaluator(spec: spec), full = InvariantEvaluator(spec: spec)
+        folded.defersAngularGradients = true
+        let c = (0..<spec.count).map { Double($0 % 7) / 3 - 1 }
+        let cand = (0..<positions.count).map { Int32($0) }
+        for agent in 0..<positions.count {
+            try positions.withUnsafeBufferPointer { p in
+                try species.withUnsafeBufferPointer { s in
+                    try cand.withUnsafeBufferPointer { cp in
+                        try folded.evaluate(agent: agent, positions: p, species: s, box: box, candidates: cp)
+                        try full.evaluate(agent: agent, positions: p, species: s, box: box, candidates: cp)
+                    }
+                }
+            }
+            var a = SIMD3<Double>.zero, b = SIMD3<Double>.zero, scale = 0.0
+            for i in 0..<spec.count {
+                #expect(abs(folded.phi[i] - full.phi[i]) <= 1e-13 * max(1, abs(full.phi[i])), "agent \(agent) \(spec.label(i))")
+                a += c[i] * folded.gradient[i]
+                b += c[i] * full.gradient[i]
+                scale += abs(c[i]) * (full.gradient[i] * full.gradient[i]).sum().squareRoot()
+            }
+            a += c.withUnsafeBufferPointer { folded.angularOwnGradient($0.baseAddress!) }
+            let d = a - b
+            #expect((d * d).sum().squareRoot() <= 1e-12 * max(scale, 1e-300), "agent \(agent): \(a) vs \(b)")
+        }
+        // Agent 6 sees one H and no O inside the cutoff: its O-O and O-H sums vanish, and its H-H
+        // sums, (M:M - R²) / 2 for a single neighbour, to rounding.
+        try positions.withUnsafeBufferPointer { p in
+            try species.withUnsafeBufferPointer { s in
+                try cand.withUnsafeBufferPointer { cp in
+                    try folded.evaluate(agent: 6, positions: p, species: s, box: box, candidates: cp)
+                }
+            }
+        }
+        for i in 0..<spec.count where spec.label(i).hasPrefix("ang") {
+            #expect(abs(folded.phi[i]) < 1e-14, "\(spec.label(i)): \(folded.phi[i])")
+        }
+    }
 }
