@@ -56,7 +56,7 @@ public final class CPUBackend: ForceBackend {
     ///   - skin: neighbour-list padding in Å.
     ///   - threads: worker threads (default: every core).
     public init(potential: any AgentPotential, species: [Int], box: Box, skin: Double = CPUBackend.defaultSkin,
-                threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+                threads: Int = AvailableCores.count) throws {
         guard potential.interactionRange <= box.shortestEdge / 2 + 1e-12 else {
             throw MLDError.backend("the model's range \(potential.interactionRange) Å exceeds half the shortest box edge (\(box.shortestEdge / 2) Å)")
         }
@@ -88,7 +88,7 @@ public final class CPUBackend: ForceBackend {
 
     /// A backend for a fitted model: the model's own per-agent evaluator (`LearnedModelPotential`).
     public convenience init(model: LearnedModel, species: [Int], box: Box, skin: Double = CPUBackend.defaultSkin,
-                            threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+                            threads: Int = AvailableCores.count) throws {
         let p: any AgentPotential = LearnedModelPotential(model: model)
         try self.init(potential: p, species: species, box: box, skin: skin, threads: threads)
     }

@@ -24,8 +24,8 @@ public struct AtomBlocks: Sendable {
         parallel = threads > 1 && count > 1
     }
 
-    /// Active processor count.
-    public static let defaultThreads = ProcessInfo.processInfo.activeProcessorCount
+    /// The cores this process may run on (`AvailableCores`).
+    public static let defaultThreads = AvailableCores.count
 
     /// The atoms of block `b`.
     @inline(__always)

@@ -188,7 +188,7 @@ public struct MassiveNoseHooverChain: Sendable, Equatable {
         let count = v.count
         // Chains are independent: large systems propagate them in parallel blocks (the result
         // does not depend on the blocking).
-        let blocks = count >= 2048 ? 4 * ProcessInfo.processInfo.activeProcessorCount : 1
+        let blocks = count >= 2048 ? 4 * AvailableCores.count : 1
         let per = (count + blocks - 1) / blocks
         xi.withUnsafeMutableBufferPointer { x in
             vxi.withUnsafeMutableBufferPointer { vx in

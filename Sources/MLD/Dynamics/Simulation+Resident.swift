@@ -175,7 +175,7 @@ extension MassiveNoseHooverChain {
         let w = NoseHooverChain.weights(order: order), n = substeps
         let count = ke.count
         var out = [Double](repeating: 1, count: count)
-        let blocks = count >= 2048 ? 4 * ProcessInfo.processInfo.activeProcessorCount : 1
+        let blocks = count >= 2048 ? 4 * AvailableCores.count : 1
         let per = (count + blocks - 1) / blocks
         xi.withUnsafeMutableBufferPointer { x in
             vxi.withUnsafeMutableBufferPointer { vx in

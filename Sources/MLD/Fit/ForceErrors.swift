@@ -74,7 +74,7 @@ func parallelForEach(count: Int, threads: Int, _ body: (Int, Int) throws -> Void
 
 /// Threads used for fitting and evaluation: the machine's active cores, at most `cap`.
 public func defaultThreadCount(cap: Int = 8) -> Int {
-    max(1, min(cap, ProcessInfo.processInfo.activeProcessorCount))
+    max(1, min(cap, AvailableCores.count))
 }
 
 extension LearnedModel {

@@ -23,7 +23,7 @@ extension ExtendedXYZ {
         do {
             try handle.write(contentsOf: Data(formatHeader(c).utf8))
             let blocks = (c.count + blockAtoms - 1) / blockAtoms
-            let batch = max(2, 4 * ProcessInfo.processInfo.activeProcessorCount)
+            let batch = max(2, 4 * AvailableCores.count)
             var first = 0
             while first < blocks {
                 let last = min(blocks, first + batch)

@@ -65,7 +65,7 @@ public enum LammpsDataFile {
             func section(_ name: String, _ lines: @escaping (Range<Int>) -> [UInt8]) throws {
                 try handle.write(contentsOf: Data("\n\(name)\n\n".utf8))
                 let blocks = (c.count + blockAtoms - 1) / blockAtoms
-                let batch = max(2, 4 * ProcessInfo.processInfo.activeProcessorCount)
+                let batch = max(2, 4 * AvailableCores.count)
                 var first = 0
                 while first < blocks {
                     let last = min(blocks, first + batch)
