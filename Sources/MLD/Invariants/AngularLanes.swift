@@ -65,7 +65,7 @@ final class AngularLanes {
         }
         // The rank-by-rank recurrence of `computeBatches` relies on the monomials' order: within
         // rank m, a from m down to 0, then b from m - a down to 0.
-        for m in 1...max(L, 1) where m <= L {
+        for m in 1...L {   // L >= 1: `AngularMoments` has no rank-0 table
             let prev = t.rankStart[m - 1], dst = t.rankStart[m], cnt = dst - prev
             for i in 0..<cnt {
                 precondition(t.exponentA[dst + i] == t.exponentA[prev + i] + 1

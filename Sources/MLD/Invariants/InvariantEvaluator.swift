@@ -264,12 +264,10 @@ public final class InvariantEvaluator {
             // With a row ordered by build-time distance d0 (a lower bound, see `NeighbourList`),
             // a listed atom is now at least d0 - m_k - m_j away (m: how far an atom moved since
             // the build, at most `skin` together): the scan of a species stops where that bound
-            // passes the cutoff, with the slack of `selectNearest`.
-            var stop = Double.infinity
-            if speciesStarts != nil && buildDistances != nil {
-                let own = displacements.map { $0[agent] } ?? 0
-                stop = displacements == nil ? skin : min(skin, (own + largestDisplacement) * (1 + 1e-12) + 1e-12)
-            }
+            // passes the cutoff (`movedBound`, as in `selectNearest`).
+            let stop = speciesStarts != nil && buildDistances != nil
+                ? movedBound(agent: agent, skin: skin, displacements: displacements, largestDisplacement: largestDisplacement)
+                : .infinity
             gather(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
                    candidates: candidates, sortByIndex: buildDistances != nil,
                    speciesStarts: speciesStarts, buildDistances: buildDistances, stop: stop)
@@ -361,6 +359,22 @@ public final class InvariantEvaluator {
         return needed
     }
 
+    /// Bounds on list distances are widened by a relative 1e-12 and 1e-12 Å, far above the
+    /// rounding of the distances they compare, so a skipped atom is always one the exact test
+    /// would reject.
+    static let boundSlack = 1 + 1e-12
+    static let boundPad = 1e-12
+
+    /// An upper bound in Å on m_k + m_j, how far the agent k and any listed atom j together moved
+    /// since the list was built: `skin`, or with the atoms' `displacements` the agent's own plus the
+    /// largest (widened by `boundSlack` and `boundPad`), whichever is smaller.
+    @inline(__always)
+    private func movedBound(agent: Int, skin: Double, displacements: UnsafePointer<Double>?,
+                            largestDisplacement: Double) -> Double {
+        guard let displacements else { return skin }
+        return min(skin, (displacements[agent] + largestDisplacement) * Self.boundSlack + Self.boundPad)
+    }
+
     /// Keeps the counts[s] nearest of each species within the search radius, sorted by r².
     ///
     /// With a species-split row ordered by build-time distance d0, a listed atom j is now at
@@ -381,12 +395,10 @@ public final class InvariantEvaluator {
         let cand = candidates.baseAddress
         for s in 0..<S { filled[s] = 0 }
         if let speciesStarts {
-            // Bounds are widened by a relative 1e-12 and 1e-12 Å, far above the rounding of the
-            // distances they compare, so a skipped atom is always one the insertion would reject.
-            let slack = 1 + 1e-12, pad = 1e-12
+            let slack = Self.boundSlack, pad = Self.boundPad
             let own = displacements.map { $0[agent] } ?? 0
-            let stop = displacements == nil ? skin : min(skin, (own + largestDisplacement) * slack + pad)
-            let magic = SIMD3<Double>(repeating: 6_755_399_441_055_744.0)
+            let stop = movedBound(agent: agent, skin: skin, displacements: displacements,
+                                  largestDisplacement: largestDisplacement)
             let inverseLengths = 1 / lengths
             guard let cand else { return }   // no candidates: nothing is held
             // A species-split row: one insertion selection per species, in two phases. Until
@@ -403,8 +415,7 @@ public final class InvariantEvaluator {
                 /// d * (1/L): the same image wherever the two could differ, at |d| = L/2, beyond
                 /// the search radius) and its square.
                 @inline(__always) func separation(_ j: Int32) -> (d: SIMD3<Double>, r2: Double) {
-                    let raw = pos[Int(j)] - qk
-                    let d = raw - lengths * ((raw * inverseLengths + magic) - magic)
+                    let d = minimumImage(pos[Int(j)] - qk, lengths: lengths, inverseLengths: inverseLengths)
                     return (d, (d * d).sum())
                 }
                 /// Puts atom j at r2 into its place among the first `from + 1` slots, moving the
@@ -939,7 +950,7 @@ public final class InvariantEvaluator {
         for e in 0..<E {
             for b in 0..<S {
                 for c in b..<S {
-                    let pair = b * S - b * (b - 1) / 2 + (c - b)
+                    let pair = t.pairIndex(b, c, speciesCount: S)
                     let mb = M + (e * S + b) * K, mc = M + (e * S + c) * K
                     for n in 0...L {
                         var p = 0.0
@@ -964,7 +975,7 @@ public final class InvariantEvaluator {
     /// angular sums a of c[a] dphi_a/dq_k, the agent's own gradient weighted by `c` (length P;
     /// with c = dH/dphi, minus this is the sums' share of the selfish force, eV/Å). The
     /// functions fold into one set of weights per neighbour species, so each batch of four
-    /// neighbours costs five dot products over the monomials (see `AngularLanes.ownGradient`).
+    /// neighbours costs four dot products over the monomials (see `AngularLanes.ownGradient`).
     public func angularOwnGradient(_ c: UnsafePointer<Double>) -> SIMD3<Double> {
         guard angularGradientsDeferred, let lanes else { return .zero }
         return lanes.ownGradient(c + angularOffset, functionCount: functionCount)
