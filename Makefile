@@ -12,10 +12,14 @@ MLD         = .build/$(BUILD)/mld
 # doubles per instruction with AVX, two with the x86-64 baseline's SSE2), so on an x86-64 machine
 # whose /proc/cpuinfo lists AVX2 and FMA the builds target that level (haswell: x86-64-v3);
 # elsewhere, or with CPU=baseline, the portable baseline. The binaries run on the machine that
-# built them (the GPU bundle, built by scripts/gpu-bundle.sh, stays baseline).
+# built them (the GPU bundle, built by scripts/gpu-bundle.sh, stays baseline). FMA=1 (the
+# default with haswell) also fuses a*b+c in the angular force loops (-D MLD_FMA); set FMA=0 for a
+# target CPU without fused multiply-add.
 CPU ?= $(shell [ "$$(uname -m)" = x86_64 ] && grep -qw avx2 /proc/cpuinfo 2>/dev/null && \
               grep -qw fma /proc/cpuinfo 2>/dev/null && echo haswell || echo baseline)
-ARCH_FLAGS = $(if $(filter baseline,$(CPU)),,-Xswiftc -target-cpu -Xswiftc $(CPU))
+FMA ?= $(if $(filter haswell,$(CPU)),1,0)
+ARCH_FLAGS = $(if $(filter baseline,$(CPU)),,-Xswiftc -target-cpu -Xswiftc $(CPU)) \
+             $(if $(filter 1,$(FMA)),-Xswiftc -DMLD_FMA)
 
 # Debian packages the project needs (headers and libraries for the system-library targets:
 # OpenCL, LAPACKE, liblzma for .xz inputs, libnetcdf for trajectory.nc;

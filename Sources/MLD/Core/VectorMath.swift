@@ -3,6 +3,24 @@
 /// library's `exp`, `cos` and `sin` on the ranges documented below, so that the force loops
 /// vectorise instead of calling the library once per neighbour.
 enum VectorMath {
+    /// a b + c for every lane: one rounding where the build enables fused multiply-add
+    /// (`-D MLD_FMA`, which the Makefile sets with a target CPU that has FMA), two otherwise (a
+    /// build for a CPU without FMA would otherwise call the C library's `fma` per lane).
+    @inline(__always)
+    static func mulAdd(_ a: SIMD4<Double>, _ b: SIMD4<Double>, _ c: SIMD4<Double>) -> SIMD4<Double> {
+        #if MLD_FMA
+        return c.addingProduct(a, b)
+        #else
+        return a * b + c
+        #endif
+    }
+
+    /// a b + c with the scalar a in every lane (see `mulAdd(_:_:_:)`).
+    @inline(__always)
+    static func mulAdd(_ a: Double, _ b: SIMD4<Double>, _ c: SIMD4<Double>) -> SIMD4<Double> {
+        mulAdd(SIMD4(repeating: a), b, c)
+    }
+
     /// e^x for every lane; 0 below -708 (where e^x is subnormal or zero), +inf above 709.7, NaN
     /// for NaN.
     ///

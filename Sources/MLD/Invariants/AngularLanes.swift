@@ -63,6 +63,8 @@ final class AngularLanes {
             shiftFactors[K + k] = Double(t.exponentB[k] + 1)
             shiftFactors[2 * K + k] = Double(t.exponentC[k] + 1)
         }
+        for m in 0...(L + 1) { precondition(t.rankStart[m] == Self.rankStart(m)) }
+        precondition(K == Self.rankStart(L + 1))
         // The rank-by-rank recurrence of `computeBatches` relies on the monomials' order: within
         // rank m, a from m down to 0, then b from m - a down to 0.
         for m in 1...L {   // L >= 1: `AngularMoments` has no rank-0 table
@@ -134,12 +136,55 @@ final class AngularLanes {
         computeBatches()
     }
 
-    /// Radial factors, monomials and moments of every batch.
+    /// Monomials of rank below m: C(m + 2, 3) (rank m has (m + 1)(m + 2) / 2 of them). Written as
+    /// a formula so that, inlined with a literal rank, every loop bound below is a constant.
+    @inline(__always)
+    static func rankStart(_ m: Int) -> Int { m &* (m &+ 1) &* (m &+ 2) / 6 }
+
+    /// Radial factors, monomials and moments of every batch, specialised per rank up to 4 (the
+    /// rank is then a constant and the loops unroll into straight-line code), read at run time
+    /// beyond.
     @inline(__always)
     private func computeBatches() {
+        switch tables.rank {
+        case 1: computeBatches(LaneRank1.self)
+        case 2: computeBatches(LaneRank2.self)
+        case 3: computeBatches(LaneRank3.self)
+        case 4: computeBatches(LaneRank4.self)
+        default: computeBatches(LaneRankAny.self)
+        }
+    }
+
+    /// Rank m of the monomials from rank m - 1: u_x times all of it, u_y times its a = 0 part,
+    /// u_z times its last monomial (the order `init` checks).
+    @inline(__always)
+    private static func monomialRank(_ mono: UnsafeMutablePointer<SIMD4<Double>>, _ m: Int,
+                                     _ ux: SIMD4<Double>, _ uy: SIMD4<Double>, _ uz: SIMD4<Double>) {
+        let prev = rankStart(m &- 1), dst = rankStart(m), cnt = dst &- prev
+        var i = 0
+        while i < cnt { mono[dst &+ i] = ux * mono[prev &+ i]; i &+= 1 }
+        i = 0
+        while i < m { mono[dst &+ cnt &+ i] = uy * mono[dst &- m &+ i]; i &+= 1 }
+        mono[dst &+ cnt &+ m] = uz * mono[dst &- 1]
+    }
+
+    @inline(__always)
+    private static func monomials(_ mono: UnsafeMutablePointer<SIMD4<Double>>, rank L: Int,
+                                  _ ux: SIMD4<Double>, _ uy: SIMD4<Double>, _ uz: SIMD4<Double>) {
+        mono[0] = SIMD4(repeating: 1)
+        // One call per rank with a literal m, so each rank's loops have constant bounds.
+        if L >= 1 { monomialRank(mono, 1, ux, uy, uz) }
+        if L >= 2 { monomialRank(mono, 2, ux, uy, uz) }
+        if L >= 3 { monomialRank(mono, 3, ux, uy, uz) }
+        if L >= 4 { monomialRank(mono, 4, ux, uy, uz) }
+        var m = 5
+        while m <= L { monomialRank(mono, m, ux, uy, uz); m &+= 1 }
+    }
+
+    private func computeBatches<R: LaneRank>(_: R.Type) {
         let t = tables
-        let S = speciesCount, F = fields, E = t.etaCount, K = t.monomialCount, L = t.rank
-        let rs = t.rankStart
+        let L = R.value ?? t.rank
+        let S = speciesCount, F = fields, E = t.etaCount, K = Self.rankStart(L &+ 1)
         let piOverRc = Double.pi / cutoff
         let acc = momentSums
         for s in 0..<S {
@@ -148,37 +193,24 @@ final class AngularLanes {
             for b in first..<end {
                 let B = batches + b &* F
                 let r = B[3], mask = B[4]
-                let ux = B[0], uy = B[1], uz = B[2]
                 let (c, sn) = VectorMath.cosSinHalfTurn(piOverRc * r)
                 let fc = 0.5 * (1 + c) * mask
                 let dfc = (-0.5 * piOverRc) * sn * mask
-                // Rank m from rank m - 1: u_x times all of it, u_y times its a = 0 part, u_z times
-                // its last monomial.
                 let mono = B + monomialStart
-                mono[0] = SIMD4(repeating: 1)
-                var m = 1
-                while m <= L {
-                    let prev = rs[m &- 1], dst = rs[m], cnt = dst &- prev
-                    var i = 0
-                    while i < cnt { mono[dst &+ i] = ux * mono[prev &+ i]; i &+= 1 }
-                    i = 0
-                    while i < m { mono[dst &+ cnt &+ i] = uy * mono[dst &- m &+ i]; i &+= 1 }
-                    mono[dst &+ cnt &+ m] = uz * mono[dst &- 1]
-                    m &+= 1
-                }
+                Self.monomials(mono, rank: L, B[0], B[1], B[2])
                 for e in 0..<E {
                     let eta = t.etas[e]
                     let ex = VectorMath.exp(-eta * r * r)
                     let R = ex * fc
                     B[radialStart &+ 2 &* e] = R
                     B[radialStart &+ 2 &* e &+ 1] = ex * dfc - (2 * eta) * r * R
-                    if e == 0 { diagonal += R * R }
+                    if e == 0 { diagonal = VectorMath.mulAdd(R, R, diagonal) }
                     let a = acc + e &* K
                     var k = 0
                     if b == first {
                         while k < K { a[k] = R * mono[k]; k &+= 1 }
                     } else {
-                        while k < K { a[k] += R * mono[k]; k &+= 1 }
+                        while k < K { a[k] = VectorMath.mulAdd(R, mono[k], a[k]); k &+= 1 }
                     }
                 }
             }
@@ -195,7 +227,10 @@ final class AngularLanes {
                 var d = diagonal
                 if e > 0 {
                     d = .zero
-                    for b in first..<end { let R = batches[b &* F &+ radialStart &+ 2 &* e]; d += R * R }
+                    for b in first..<end {
+                        let R = batches[b &* F &+ radialStart &+ 2 &* e]
+                        d = VectorMath.mulAdd(R, R, d)
+                    }
                 }
                 t.diagonal[e * S + s] = d.sum()
             }
@@ -213,9 +248,20 @@ final class AngularLanes {
     /// shifted moments, and the neighbour adds -(A u + (R / r) V).
     @inline(__always)
     func ownGradient(_ c: UnsafePointer<Double>, functionCount nf: Int) -> SIMD3<Double> {
+        switch tables.rank {
+        case 1: return ownGradient(c, functionCount: nf, LaneRank1.self)
+        case 2: return ownGradient(c, functionCount: nf, LaneRank2.self)
+        case 3: return ownGradient(c, functionCount: nf, LaneRank3.self)
+        case 4: return ownGradient(c, functionCount: nf, LaneRank4.self)
+        default: return ownGradient(c, functionCount: nf, LaneRankAny.self)
+        }
+    }
+
+    private func ownGradient<R: LaneRank>(_ c: UnsafePointer<Double>, functionCount nf: Int, _: R.Type) -> SIMD3<Double> {
         let t = tables
-        let S = speciesCount, E = t.etaCount, K = t.monomialCount, L = t.rank, KL = lowCount
-        let pairs = t.pairCount, rs = t.rankStart
+        let L = R.value ?? t.rank
+        let S = speciesCount, E = t.etaCount, K = Self.rankStart(L &+ 1), KL = Self.rankStart(L)
+        let pairs = t.pairCount
         let w = t.weight, px = t.plusX, py = t.plusY, pz = t.plusZ
         let fx = shiftFactors, fy = shiftFactors + K, fz = shiftFactors + 2 * K
         var tx = SIMD4<Double>.zero, ty = SIMD4<Double>.zero, tz = SIMD4<Double>.zero
@@ -242,13 +288,21 @@ final class AngularLanes {
                 for tt in 0..<S {
                     let C = folded + t.pairIndex(sj, tt, speciesCount: S) * (L + 1)
                     let mt = M + tt * K
-                    for n in 0...L {
+                    // One call per rank with a literal n up to 4 (constant bounds).
+                    @inline(__always) func rankRow(_ n: Int) {
                         let cn = C[n]
-                        var k = rs[n]
-                        let end = rs[n + 1]
+                        var k = Self.rankStart(n)
+                        let end = Self.rankStart(n &+ 1)
                         if tt == 0 { while k < end { row[k] = cn * w[k] * mt[k]; k &+= 1 } }
                         else { while k < end { row[k] += cn * w[k] * mt[k]; k &+= 1 } }
                     }
+                    rankRow(0)
+                    if L >= 1 { rankRow(1) }
+                    if L >= 2 { rankRow(2) }
+                    if L >= 3 { rankRow(3) }
+                    if L >= 4 { rankRow(4) }
+                    var n = 5
+                    while n <= L { rankRow(n); n &+= 1 }
                 }
                 var k = 0
                 while k < KL {
@@ -259,18 +313,42 @@ final class AngularLanes {
                 }
             }
             for sj in 0..<S { selfSums[sj] = foldedSums[t.pairIndex(sj, sj, speciesCount: S)] }
-            let (x, y, z) = batchGradient(e)
+            let (x, y, z) = batchGradient(e, rank: L)
             tx += x; ty += y; tz += z
         }
         return -SIMD3(tx.sum(), ty.sum(), tz.sum())
     }
 
+    /// S_n = sum over the monomials k of rank n of row0[k] u^k, and for a rank below the highest
+    /// (`low`) the u-gradient rows' terms added to `v` (rows 1-3 at `stride`, 2 stride, 3 stride).
+    @inline(__always)
+    private static func rankDot(_ n: Int, low: Bool, row: UnsafeMutablePointer<Double>, stride K: Int,
+                                mono: UnsafeMutablePointer<SIMD4<Double>>,
+                                v: inout (SIMD4<Double>, SIMD4<Double>, SIMD4<Double>)) -> SIMD4<Double> {
+        var sn = SIMD4<Double>.zero
+        var k = rankStart(n)
+        let end = rankStart(n &+ 1)
+        if low {
+            var (vx, vy, vz) = v
+            while k < end {
+                let m = mono[k]
+                sn = VectorMath.mulAdd(row[k], m, sn)
+                vx = VectorMath.mulAdd(row[K &+ k], m, vx)
+                vy = VectorMath.mulAdd(row[2 &* K &+ k], m, vy)
+                vz = VectorMath.mulAdd(row[3 &* K &+ k], m, vz)
+                k &+= 1
+            }
+            v = (vx, vy, vz)
+        } else {
+            while k < end { sn = VectorMath.mulAdd(row[k], mono[k], sn); k &+= 1 }
+        }
+        return sn
+    }
+
     /// The lane-wise sums of -(A u + (R / r) V) over the batches for eta `e` (see `ownGradient`).
     @inline(__always)
-    private func batchGradient(_ e: Int) -> (SIMD4<Double>, SIMD4<Double>, SIMD4<Double>) {
-        let t = tables
-        let F = fields, K = t.monomialCount, L = t.rank
-        let rs = t.rankStart
+    private func batchGradient(_ e: Int, rank L: Int) -> (SIMD4<Double>, SIMD4<Double>, SIMD4<Double>) {
+        let F = fields, K = Self.rankStart(L &+ 1)
         var tx = SIMD4<Double>.zero, ty = SIMD4<Double>.zero, tz = SIMD4<Double>.zero
         for b in 0..<batchCount {
             let B = batches + b &* F
@@ -279,32 +357,37 @@ final class AngularLanes {
             let mono = B + monomialStart
             let R = B[radialStart &+ 2 &* e], D = B[radialStart &+ 2 &* e &+ 1]
             let rOver = R / B[3]
-            // A = sum over ranks n of (dR/dr - n R / r) S_n, S_n = sum over rank n of row0 u^alpha.
+            // A = sum over ranks n of (dR/dr - n R / r) S_n, S_n = sum over rank n of row0 u^alpha;
+            // one call per rank with a literal n up to 4, so each rank's loop has constant bounds.
             var A = SIMD4<Double>.zero
-            var vx = SIMD4<Double>.zero, vy = SIMD4<Double>.zero, vz = SIMD4<Double>.zero
-            var n = 0, k = 0
-            while n < L {
-                var sn = SIMD4<Double>.zero
-                let end = rs[n &+ 1]
-                while k < end {
-                    let m = mono[k]
-                    sn += row[k] * m
-                    vx += row[K &+ k] * m
-                    vy += row[2 &* K &+ k] * m
-                    vz += row[3 &* K &+ k] * m
-                    k &+= 1
-                }
-                A += (D - Double(n) * rOver) * sn
-                n &+= 1
+            var v = (SIMD4<Double>.zero, SIMD4<Double>.zero, SIMD4<Double>.zero)
+            @inline(__always) func rank(_ n: Int) {
+                let sn = Self.rankDot(n, low: n < L, row: row, stride: K, mono: mono, v: &v)
+                A = VectorMath.mulAdd(D - Double(n) * rOver, sn, A)
             }
-            var sn = SIMD4<Double>.zero
-            while k < K { sn += row[k] * mono[k]; k &+= 1 }
-            A += (D - Double(L) * rOver) * sn
+            rank(0)
+            if L >= 1 { rank(1) }
+            if L >= 2 { rank(2) }
+            if L >= 3 { rank(3) }
+            if L >= 4 { rank(4) }
+            var n = 5
+            while n <= L { rank(n); n &+= 1 }
+            let (vx, vy, vz) = v
             A -= selfSums[sj] * R * D
-            tx += A * B[0] + rOver * vx
-            ty += A * B[1] + rOver * vy
-            tz += A * B[2] + rOver * vz
+            tx += VectorMath.mulAdd(A, B[0], rOver * vx)
+            ty += VectorMath.mulAdd(A, B[1], rOver * vy)
+            tz += VectorMath.mulAdd(A, B[2], rOver * vz)
         }
         return (tx, ty, tz)
     }
 }
+
+/// The highest rank of the moments as a type: `AngularLanes`' batch loops are generic over it, so
+/// each rank up to 4 gets its own specialisation with constant loop bounds (`value`), and
+/// `LaneRankAny` (nil) reads the rank at run time.
+protocol LaneRank { static var value: Int? { get } }
+enum LaneRank1: LaneRank { static var value: Int? { 1 } }
+enum LaneRank2: LaneRank { static var value: Int? { 2 } }
+enum LaneRank3: LaneRank { static var value: Int? { 3 } }
+enum LaneRank4: LaneRank { static var value: Int? { 4 } }
+enum LaneRankAny: LaneRank { static var value: Int? { nil } }

@@ -944,29 +944,55 @@ public final class InvariantEvaluator {
     /// sum_m C(zeta, m) lambda^m P_m.
     @inline(__always)
     private func angularSumsFromMoments(_ t: AngularMoments) {
+        switch t.rank {
+        case 1: angularSumsFromMoments(t, LaneRank1.self)
+        case 2: angularSumsFromMoments(t, LaneRank2.self)
+        case 3: angularSumsFromMoments(t, LaneRank3.self)
+        case 4: angularSumsFromMoments(t, LaneRank4.self)
+        default: angularSumsFromMoments(t, LaneRankAny.self)
+        }
+    }
+
+    /// The same, specialised per rank (constant loop bounds up to rank 4).
+    private func angularSumsFromMoments<R: LaneRank>(_ t: AngularMoments, _: R.Type) {
         let o = angularOffset, nf = functionCount, S = speciesCount
-        let K = t.monomialCount, E = t.etaCount, L = t.rank, pairs = t.pairCount, rs = t.rankStart
-        let M = t.moments, diag = t.diagonal, P = t.pairSums
+        let L = R.value ?? t.rank, K = AngularLanes.rankStart(L &+ 1)
+        let E = t.etaCount, pairs = t.pairCount
+        let M = t.moments, diag = t.diagonal, P = t.pairSums, w = t.weight
         for e in 0..<E {
             for b in 0..<S {
                 for c in b..<S {
                     let pair = t.pairIndex(b, c, speciesCount: S)
-                    let mb = M + (e * S + b) * K, mc = M + (e * S + c) * K
-                    for n in 0...L {
+                    let mb = M + (e &* S &+ b) &* K, mc = M + (e &* S &+ c) &* K
+                    let out = P + (e &* pairs &+ pair) &* (L &+ 1)
+                    // One call per rank with a literal n up to 4 (constant bounds).
+                    @inline(__always) func rankSum(_ n: Int) {
                         var p = 0.0
-                        for k in rs[n]..<rs[n + 1] { p += t.weight[k] * mb[k] * mc[k] }
-                        if b == c { p = 0.5 * (p - diag[e * S + b]) }
-                        P[(e * pairs + pair) * (L + 1) + n] = p
+                        var k = AngularLanes.rankStart(n)
+                        let end = AngularLanes.rankStart(n &+ 1)
+                        while k < end { p += w[k] * mb[k] * mc[k]; k &+= 1 }
+                        if b == c { p = 0.5 * (p - diag[e &* S &+ b]) }
+                        out[n] = p
                     }
+                    rankSum(0)
+                    if L >= 1 { rankSum(1) }
+                    if L >= 2 { rankSum(2) }
+                    if L >= 3 { rankSum(3) }
+                    if L >= 4 { rankSum(4) }
+                    var n = 5
+                    while n <= L { rankSum(n); n &+= 1 }
                 }
             }
         }
+        let coefficient = t.coefficient
         for pair in 0..<pairs {
             for f in 0..<nf {
                 let e = t.etaOfFunction[f]
+                let cf = coefficient + f &* (L &+ 1), pe = P + (e &* pairs &+ pair) &* (L &+ 1)
                 var v = 0.0
-                for n in 0...L { v += t.coefficient[f * (L + 1) + n] * P[(e * pairs + pair) * (L + 1) + n] }
-                phi[o + pair * nf + f] = v
+                var n = 0
+                while n <= L { v += cf[n] * pe[n]; n &+= 1 }
+                phi[o &+ pair &* nf &+ f] = v
             }
         }
     }

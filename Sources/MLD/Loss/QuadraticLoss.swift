@@ -94,10 +94,21 @@ public struct QuadraticLoss: Sendable, Equatable {
                                     dphi: UnsafePointer<SIMD3<Double>>, g: UnsafeMutablePointer<Double>,
                                     gv: UnsafeMutablePointer<SIMD4<Double>>, Wv: UnsafePointer<SIMD4<Double>>,
                                     wp: UnsafePointer<Double>) -> (force: SIMD3<Double>, loss: Double) {
-        for c in 0..<chunks { gv[c] = .zero }
-        for b in 0..<p {
-            let x = SIMD4<Double>(repeating: phi[b]), row = Wv + b * chunks
-            for c in 0..<chunks { gv[c] += x * row[c] }
+        switch chunks {
+        case 1: weightedRows(LossChunks1.self, count: p, phi: phi, Wv: Wv, into: gv)
+        case 2: weightedRows(LossChunks2.self, count: p, phi: phi, Wv: Wv, into: gv)
+        case 3: weightedRows(LossChunks3.self, count: p, phi: phi, Wv: Wv, into: gv)
+        case 4: weightedRows(LossChunks4.self, count: p, phi: phi, Wv: Wv, into: gv)
+        case 5: weightedRows(LossChunks5.self, count: p, phi: phi, Wv: Wv, into: gv)
+        case 6: weightedRows(LossChunks6.self, count: p, phi: phi, Wv: Wv, into: gv)
+        case 7: weightedRows(LossChunks7.self, count: p, phi: phi, Wv: Wv, into: gv)
+        case 8: weightedRows(LossChunks8.self, count: p, phi: phi, Wv: Wv, into: gv)
+        default:
+            for c in 0..<chunks { gv[c] = .zero }
+            for b in 0..<p {
+                let x = SIMD4<Double>(repeating: phi[b]), row = Wv + b * chunks
+                for c in 0..<chunks { gv[c] += x * row[c] }
+            }
         }
         var h = 0.0
         var f = SIMD3<Double>.zero
@@ -110,4 +121,47 @@ public struct QuadraticLoss: Sendable, Equatable {
         }
         return (f, h)
     }
+
+    /// gv = sum over b of phi_b times row b of W (`n` = `N.value` SIMD4 per row, n <= 8), with
+    /// the n sums in registers: specialised per n, the same products in the same order as the
+    /// loop over memory it replaces.
+    private static func weightedRows<N: LossChunkCount>(_: N.Type, count p: Int, phi: UnsafePointer<Double>,
+                                                         Wv: UnsafePointer<SIMD4<Double>>,
+                                                         into gv: UnsafeMutablePointer<SIMD4<Double>>) {
+        let n = N.value
+        var a0 = SIMD4<Double>.zero, a1 = SIMD4<Double>.zero, a2 = SIMD4<Double>.zero, a3 = SIMD4<Double>.zero
+        var a4 = SIMD4<Double>.zero, a5 = SIMD4<Double>.zero, a6 = SIMD4<Double>.zero, a7 = SIMD4<Double>.zero
+        var row = Wv
+        for b in 0..<p {
+            let x = SIMD4<Double>(repeating: phi[b])
+            a0 += x * row[0]
+            if n > 1 { a1 += x * row[1] }
+            if n > 2 { a2 += x * row[2] }
+            if n > 3 { a3 += x * row[3] }
+            if n > 4 { a4 += x * row[4] }
+            if n > 5 { a5 += x * row[5] }
+            if n > 6 { a6 += x * row[6] }
+            if n > 7 { a7 += x * row[7] }
+            row += n
+        }
+        gv[0] = a0
+        if n > 1 { gv[1] = a1 }
+        if n > 2 { gv[2] = a2 }
+        if n > 3 { gv[3] = a3 }
+        if n > 4 { gv[4] = a4 }
+        if n > 5 { gv[5] = a5 }
+        if n > 6 { gv[6] = a6 }
+        if n > 7 { gv[7] = a7 }
+    }
 }
+
+/// SIMD4 per row of W as a type, so that `QuadraticLoss`'s row sums are specialised per count.
+protocol LossChunkCount { static var value: Int { get } }
+enum LossChunks1: LossChunkCount { static var value: Int { 1 } }
+enum LossChunks2: LossChunkCount { static var value: Int { 2 } }
+enum LossChunks3: LossChunkCount { static var value: Int { 3 } }
+enum LossChunks4: LossChunkCount { static var value: Int { 4 } }
+enum LossChunks5: LossChunkCount { static var value: Int { 5 } }
+enum LossChunks6: LossChunkCount { static var value: Int { 6 } }
+enum LossChunks7: LossChunkCount { static var value: Int { 7 } }
+enum LossChunks8: LossChunkCount { static var value: Int { 8 } }
