@@ -22,7 +22,8 @@ import Foundation
 /// row of a neighbour list with a skin); the agent itself and atoms farther than a block's range
 /// are skipped. Each candidate must appear once. Distances are minimum-image (`minimumImage`),
 /// so `spec.range` must not exceed half the shortest box edge. Sums (radial, angular) run over
-/// neighbours in ascending atom index, so the result does not depend on the candidates' order.
+/// neighbours in ascending atom index (species by species for a species-split list row), so the
+/// result does not depend on the order of the candidates.
 public final class InvariantEvaluator {
     public let spec: InvariantSpec
     /// Number of invariants P.
@@ -84,7 +85,7 @@ public final class InvariantEvaluator {
     private var gRadial: UnsafeMutablePointer<Double>        // per neighbour and function: exp(-eta r²) fc(r)
     private var gRadialDerivative: UnsafeMutablePointer<Double> // its d/dr divided by r
     private var gInside: UnsafeMutablePointer<Int32>          // gathered neighbours inside the angular cutoff
-    // sort keys and the arrays the sort permutes into (see `sortGatheredByAtom`)
+    // sort keys and the arrays the sort permutes into (see `sortKeys`, `permuteGathered`)
     private var gKey: UnsafeMutablePointer<UInt64>
     private var gAtomSpare: UnsafeMutablePointer<Int32>
     private var gSpeciesSpare: UnsafeMutablePointer<Int32>
@@ -189,6 +190,7 @@ public final class InvariantEvaluator {
         gRadialDerivative = .allocate(capacity: gatherCapacity * max(functionCount, 1))
         gInside = .allocate(capacity: gatherCapacity)
         gKey = .allocate(capacity: gatherCapacity)
+        gKey.initialize(repeating: 0, count: gatherCapacity)
         gAtomSpare = .allocate(capacity: gatherCapacity)
         gSpeciesSpare = .allocate(capacity: gatherCapacity)
         gDispSpare = .allocate(capacity: gatherCapacity)
@@ -615,8 +617,12 @@ public final class InvariantEvaluator {
         gAtom.deallocate(); gSpecies.deallocate(); gDisp.deallocate()
         gRadial.deallocate(); gRadialDerivative.deallocate(); gInside.deallocate()
         gAtom = a; gSpecies = s; gDisp = d
+        // the keys of the species runs sorted so far survive a growth in the middle of a gather
+        let k = UnsafeMutablePointer<UInt64>.allocate(capacity: c)
+        k.initialize(repeating: 0, count: c)
+        k.update(from: gKey, count: gatherCapacity)
         gKey.deallocate(); gAtomSpare.deallocate(); gSpeciesSpare.deallocate(); gDispSpare.deallocate()
-        gKey = .allocate(capacity: c)
+        gKey = k
         gAtomSpare = .allocate(capacity: c); gSpeciesSpare = .allocate(capacity: c); gDispSpare = .allocate(capacity: c)
         gInside = .allocate(capacity: c)
         gRadial = .allocate(capacity: c * f)
@@ -629,8 +635,9 @@ public final class InvariantEvaluator {
 
     private var gathered = 0
 
-    /// Collects the neighbours within the largest sum cutoff, in ascending atom index when the
-    /// candidates are not (so sums do not depend on the list's history).
+    /// Collects the neighbours within the largest sum cutoff; with `sortByIndex` (candidates in
+    /// build-distance order) in ascending atom index, within each species for a species-split
+    /// row, so that sums do not depend on the list's history.
     @inline(__always)
     private func gather(agent: Int, qk: SIMD3<Double>, positions: UnsafeBufferPointer<SIMD3<Double>>,
                         species: UnsafeBufferPointer<Int32>, lengths: SIMD3<Double>,
@@ -655,36 +662,57 @@ public final class InvariantEvaluator {
             gDisp[m] = SIMD4(d.x, d.y, d.z, r2.squareRoot())
             m &+= 1
         }
-        if let speciesStarts, let d0 = buildDistances, stop.isFinite {
+        if let speciesStarts {
+            // A species-split row: the gathered neighbours come species by species, and each
+            // species' run is sorted on its own (the order within a species is all the sums use).
             let limit = sumCutoff + stop
+            var runStart = 0
             for s in 0..<speciesCount {
                 var t = speciesStarts[s]
                 let end = speciesStarts[s + 1]
-                while t < end && Double(d0[t]) <= limit { take(t); t &+= 1 }
+                if let d0 = buildDistances, stop.isFinite {
+                    while t < end && Double(d0[t]) <= limit { take(t); t &+= 1 }
+                } else {
+                    while t < end { take(t); t &+= 1 }
+                }
+                if sortByIndex { sortKeys(runStart, m) }
+                runStart = m
             }
+            gathered = m
+            if sortByIndex { permuteGathered() }
         } else {
             for t in 0..<candidates.count { take(t) }
+            gathered = m
+            if sortByIndex { sortKeys(0, m); permuteGathered() }
         }
-        gathered = m
-        if sortByIndex && m > 1 { sortGatheredByAtom() }
     }
 
-    /// Puts the gathered neighbours in ascending atom index: an insertion sort of packed
-    /// (atom, position) keys, then one permutation of the arrays.
+    /// Insertion sort of packed (atom, position) keys of the gathered neighbours lo..<hi
+    /// (ascending atom index); `permuteGathered` then applies the keys of all of them.
     @inline(__always)
-    private func sortGatheredByAtom() {
-        let m = gathered
+    private func sortKeys(_ lo: Int, _ hi: Int) {
         let key = gKey
-        for i in 0..<m { key[i] = UInt64(UInt32(bitPattern: gAtom[i])) << 32 | UInt64(i) }
-        var sorted = true
-        for i in 1..<m where key[i] < key[i - 1] { sorted = false; break }
-        if sorted { return }
-        for i in 1..<m {
+        var i = lo
+        while i < hi { key[i] = UInt64(UInt32(bitPattern: gAtom[i])) << 32 | UInt64(i); i &+= 1 }
+        i = lo &+ 1
+        while i < hi {
             let k = key[i]
             var j = i
-            while j > 0 && key[j &- 1] > k { key[j] = key[j &- 1]; j &-= 1 }
+            while j > lo && key[j &- 1] > k { key[j] = key[j &- 1]; j &-= 1 }
             key[j] = k
+            i &+= 1
         }
+    }
+
+    /// Puts the gathered neighbours in the order of the sorted keys (one permutation of the
+    /// arrays; none when they already are in that order).
+    @inline(__always)
+    private func permuteGathered() {
+        let m = gathered
+        let key = gKey
+        var sorted = true
+        for i in 0..<m where Int(truncatingIfNeeded: key[i] & 0xffff_ffff) != i { sorted = false; break }
+        if sorted { return }
         for i in 0..<m {
             let from = Int(truncatingIfNeeded: key[i] & 0xffff_ffff)
             gAtomSpare[i] = gAtom[from]; gSpeciesSpare[i] = gSpecies[from]; gDispSpare[i] = gDisp[from]
