@@ -265,17 +265,26 @@ final class AngularLanes {
         let w = t.weight, px = t.plusX, py = t.plusY, pz = t.plusZ
         let fx = shiftFactors, fy = shiftFactors + K, fz = shiftFactors + 2 * K
         var tx = SIMD4<Double>.zero, ty = SIMD4<Double>.zero, tz = SIMD4<Double>.zero
+        let coefficient = t.coefficient, coefficientSum = t.coefficientSum, etaOf = t.etaOfFunction
+        let L1 = L &+ 1
         for e in 0..<E {
             var any = false
             for pair in 0..<pairs {
-                let C = folded + pair * (L + 1)
-                for n in 0...L { C[n] = 0 }
+                let C = folded + pair &* L1
+                var n = 0
+                while n < L1 { C[n] = 0; n &+= 1 }
                 var sum = 0.0
-                for f in 0..<nf where t.etaOfFunction[f] == e {
-                    let cf = c[pair * nf + f]
-                    for n in 0...L { C[n] += cf * t.coefficient[f * (L + 1) + n] }
-                    sum += cf * t.coefficientSum[f]
-                    any = true
+                let cp = c + pair &* nf
+                var f = 0
+                while f < nf {
+                    if etaOf[f] == e {
+                        let cf = cp[f], row = coefficient + f &* L1
+                        n = 0
+                        while n < L1 { C[n] += cf * row[n]; n &+= 1 }
+                        sum += cf * coefficientSum[f]
+                        any = true
+                    }
+                    f &+= 1
                 }
                 foldedSums[pair] = sum
             }

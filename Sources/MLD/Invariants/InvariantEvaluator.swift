@@ -648,6 +648,10 @@ public final class InvariantEvaluator {
         let pos = positions.baseAddress!
         let inverse = 1 / lengths
         let cand = candidates.baseAddress!
+        // The buffers in locals (the class's fields would be reloaded after every store), taken
+        // again after a growth.
+        var atoms = gAtom, speciesOut = gSpecies, disp = gDisp, capacity = gatherCapacity
+        let sp = species.baseAddress!
         var m = 0
         @inline(__always) func take(_ t: Int) {
             let jj = cand[t]
@@ -656,10 +660,13 @@ public final class InvariantEvaluator {
             let d = minimumImage(pos[j] - qk, lengths: lengths, inverseLengths: inverse)
             let r2 = (d * d).sum()
             if r2 >= rc2 { return }
-            if m == gatherCapacity { growGather() }
-            gAtom[m] = jj
-            gSpecies[m] = species[j]
-            gDisp[m] = SIMD4(d.x, d.y, d.z, r2.squareRoot())
+            if m == capacity {
+                growGather()
+                atoms = gAtom; speciesOut = gSpecies; disp = gDisp; capacity = gatherCapacity
+            }
+            atoms[m] = jj
+            speciesOut[m] = sp[j]
+            disp[m] = SIMD4(d.x, d.y, d.z, r2.squareRoot())
             m &+= 1
         }
         if let speciesStarts {
@@ -691,9 +698,9 @@ public final class InvariantEvaluator {
     /// (ascending atom index); `permuteGathered` then applies the keys of all of them.
     @inline(__always)
     private func sortKeys(_ lo: Int, _ hi: Int) {
-        let key = gKey
+        let key = gKey, atoms = gAtom
         var i = lo
-        while i < hi { key[i] = UInt64(UInt32(bitPattern: gAtom[i])) << 32 | UInt64(i); i &+= 1 }
+        while i < hi { key[i] = UInt64(UInt32(bitPattern: atoms[i])) << 32 | UInt64(i); i &+= 1 }
         i = lo &+ 1
         while i < hi {
             let k = key[i]
@@ -713,9 +720,10 @@ public final class InvariantEvaluator {
         var sorted = true
         for i in 0..<m where Int(truncatingIfNeeded: key[i] & 0xffff_ffff) != i { sorted = false; break }
         if sorted { return }
+        let a = gAtom, s = gSpecies, d = gDisp, a2 = gAtomSpare, s2 = gSpeciesSpare, d2 = gDispSpare
         for i in 0..<m {
             let from = Int(truncatingIfNeeded: key[i] & 0xffff_ffff)
-            gAtomSpare[i] = gAtom[from]; gSpeciesSpare[i] = gSpecies[from]; gDispSpare[i] = gDisp[from]
+            a2[i] = a[from]; s2[i] = s[from]; d2[i] = d[from]
         }
         swap(&gAtom, &gAtomSpare); swap(&gSpecies, &gSpeciesSpare); swap(&gDisp, &gDispSpare)
     }

@@ -112,12 +112,15 @@ public struct QuadraticLoss: Sendable, Equatable {
         }
         var h = 0.0
         var f = SIMD3<Double>.zero
-        for a in 0..<p {
-            let s = gv[a >> 2][a & 3]
-            let ga = wp[a] + s
+        let sums = UnsafeRawPointer(gv).assumingMemoryBound(to: Double.self)
+        var a = 0
+        while a < p {
+            let s = sums[a], wa = wp[a]
+            let ga = wa + s
             g[a] = ga
-            h += phi[a] * (wp[a] + 0.5 * s)
+            h += phi[a] * (wa + 0.5 * s)
             f -= ga * dphi[a]
+            a &+= 1
         }
         return (f, h)
     }
