@@ -104,15 +104,23 @@ final class AngularLanes {
     /// - Parameters:
     ///   - displacements: (dx, dy, dz, r) in Å from the agent to each gathered neighbour.
     ///   - species: each gathered neighbour's species index.
+    ///   - runs: where the gathered neighbours come species by species, species s's are
+    ///     `runs[s] ..< runs[s + 1]` (then `species` is not read); nil to pick them out by species.
     @inline(__always)
-    func load(count: Int, displacements: UnsafePointer<SIMD4<Double>>, species: UnsafePointer<Int32>) {
+    func load(count: Int, displacements: UnsafePointer<SIMD4<Double>>, species: UnsafePointer<Int32>,
+              runs: UnsafePointer<Int>? = nil) {
         let S = speciesCount, F = fields, rc = cutoff
         batchCount = 0
         for s in 0..<S {
             batchStart[s] = batchCount
             var lane = 4
             var B = UnsafeMutableRawPointer(batches).assumingMemoryBound(to: Double.self)
-            for i in 0..<count where Int(species[i]) == s {
+            var next = runs?[s] ?? 0
+            let end = runs?[s + 1] ?? count
+            while next < end {
+                let i = next
+                next &+= 1
+                if runs == nil && Int(species[i]) != s { continue }
                 let v = displacements[i]
                 let r = v.w
                 if r >= rc { continue }

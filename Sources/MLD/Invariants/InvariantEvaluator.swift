@@ -196,6 +196,8 @@ public final class InvariantEvaluator {
         gDispSpare = .allocate(capacity: gatherCapacity)
         moments = angular.flatMap { AngularMoments(sums: $0, speciesCount: S) }
         lanes = moments.map { AngularLanes(tables: $0, cutoff: angular?.cutoff ?? 0) }
+        gatheredRuns = .allocate(capacity: S + 1)
+        gatheredRuns.initialize(repeating: 0, count: S + 1)
         mMono = .allocate(capacity: gatherCapacity * max(moments?.monomialStride ?? 1, 1))
         mPowers = .allocate(capacity: gatherCapacity * 3 * ((moments?.rank ?? 0) + 2))
     }
@@ -206,7 +208,7 @@ public final class InvariantEvaluator {
         counts.deallocate(); starts.deallocate(); filled.deallocate()
         slots.deallocate(); slotAtom.deallocate(); params.deallocate(); labelledSlots.deallocate()
         etas.deallocate(); lambdas.deallocate(); zetas.deallocate(); integerZeta.deallocate()
-        gAtom.deallocate(); gSpecies.deallocate(); gDisp.deallocate()
+        gAtom.deallocate(); gSpecies.deallocate(); gDisp.deallocate(); gatheredRuns.deallocate()
         gRadial.deallocate(); gRadialDerivative.deallocate(); gInside.deallocate()
         gKey.deallocate(); gAtomSpare.deallocate(); gSpeciesSpare.deallocate(); gDispSpare.deallocate()
         mMono.deallocate(); mPowers.deallocate()
@@ -634,6 +636,10 @@ public final class InvariantEvaluator {
     }
 
     private var gathered = 0
+    /// After a gather from a species-split row (`gatheredRunsValid`), species s's neighbours are
+    /// `gatheredRuns[s] ..< gatheredRuns[s + 1]`; after any other gather the species are mixed.
+    private var gatheredRunsValid = false
+    private let gatheredRuns: UnsafeMutablePointer<Int>
 
     /// Collects the neighbours within the largest sum cutoff; with `sortByIndex` (candidates in
     /// build-distance order) in ascending atom index, within each species for a species-split
@@ -674,6 +680,7 @@ public final class InvariantEvaluator {
             // species' run is sorted on its own (the order within a species is all the sums use).
             let limit = sumCutoff + stop
             var runStart = 0
+            gatheredRuns[0] = 0
             for s in 0..<speciesCount {
                 var t = speciesStarts[s]
                 let end = speciesStarts[s + 1]
@@ -684,12 +691,15 @@ public final class InvariantEvaluator {
                 }
                 if sortByIndex { sortKeys(runStart, m) }
                 runStart = m
+                gatheredRuns[s + 1] = m
             }
             gathered = m
+            gatheredRunsValid = true
             if sortByIndex { permuteGathered() }
         } else {
             for t in 0..<candidates.count { take(t) }
             gathered = m
+            gatheredRunsValid = false
             if sortByIndex { sortKeys(0, m); permuteGathered() }
         }
     }
@@ -870,7 +880,8 @@ public final class InvariantEvaluator {
         for a in o..<(o + total) { phi[a] = 0; gradient[a] = .zero }
         let rec = recordsNeighbourGradients
         if defersAngularGradients && !rec, let lanes {
-            lanes.load(count: gathered, displacements: gDisp, species: gSpecies)
+            lanes.load(count: gathered, displacements: gDisp, species: gSpecies,
+                       runs: gatheredRunsValid ? UnsafePointer(gatheredRuns) : nil)
             angularSumsFromMoments(t)
             angularGradientsDeferred = true
             return
