@@ -84,3 +84,27 @@ public func minimumImage(_ d: SIMD3<Double>, lengths: SIMD3<Double>, inverseLeng
     let n = (d * inverseLengths + magic) - magic
     return d - lengths * n
 }
+
+/// The same in the first three lanes of a SIMD4 (Å; the fourth lane is carried along and means
+/// nothing), for loops that keep displacements in four-lane registers: the same arithmetic per
+/// lane, so the same bits as the SIMD3 form.
+@inline(__always)
+func minimumImage(_ d: SIMD4<Double>, lengths: SIMD4<Double>, inverseLengths: SIMD4<Double>) -> SIMD4<Double> {
+    let magic = SIMD4<Double>(repeating: 6_755_399_441_055_744.0)
+    let n = (d * inverseLengths + magic) - magic
+    return d - lengths * n
+}
+
+/// Element `i` of a buffer of SIMD3<Double> as a SIMD4 (a SIMD3 of doubles occupies 32 bytes; the
+/// fourth lane is its padding and means nothing).
+@inline(__always)
+func lanes4(_ p: UnsafePointer<SIMD3<Double>>, _ i: Int) -> SIMD4<Double> {
+    UnsafeRawPointer(p + i).loadUnaligned(as: SIMD4<Double>.self)
+}
+
+/// The first three lanes of `v` into element `i` of a buffer of SIMD3<Double> (the fourth lane
+/// lands in its padding).
+@inline(__always)
+func storeLanes4(_ v: SIMD4<Double>, _ p: UnsafeMutablePointer<SIMD3<Double>>, _ i: Int) {
+    UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: SIMD4<Double>.self)
+}

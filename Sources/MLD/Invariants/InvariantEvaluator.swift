@@ -54,7 +54,7 @@ public final class InvariantEvaluator {
     private let counts: UnsafeMutablePointer<Int>
     private let starts: UnsafeMutablePointer<Int>
     private let filled: UnsafeMutablePointer<Int>
-    /// Per nearest slot: (r², dx, dy, dz) with d = q_j - q_k, and the atom j.
+    /// Per nearest slot: (dx, dy, dz, r²) with d = q_j - q_k (Å, Å²), and the atom j.
     private let slots: UnsafeMutablePointer<SIMD4<Double>>
     private let slotAtom: UnsafeMutablePointer<Int32>
     // radial block
@@ -284,7 +284,7 @@ public final class InvariantEvaluator {
     }
 
     /// Distance in Å of the atom behind `nearest` invariant `a` after the last `evaluate`.
-    public func nearestDistance(_ a: Int) -> Double { slots[a].x.squareRoot() }
+    public func nearestDistance(_ a: Int) -> Double { slots[a].w.squareRoot() }
 
     // MARK: Neighbour terms
 
@@ -351,7 +351,7 @@ public final class InvariantEvaluator {
         var needed = 0.0
         for s in 0..<speciesCount where counts[s] > 0 {
             let short = filled[s] < counts[s]
-            let far = short ? Double.infinity : slots[starts[s] + counts[s] - 1].x.squareRoot()
+            let far = short ? Double.infinity : slots[starts[s] + counts[s] - 1].w.squareRoot()
             if !short && far <= listRadius { continue }
             if short && listRadius >= searchRadius {
                 throw MLDError.numerical(String(
@@ -403,7 +403,10 @@ public final class InvariantEvaluator {
             let own = displacements.map { $0[agent] } ?? 0
             let stop = movedBound(agent: agent, skin: skin, displacements: displacements,
                                   largestDisplacement: largestDisplacement)
-            let inverseLengths = 1 / lengths
+            // Four-lane copies (the fourth lane is padding: 1 keeps it finite) so that the
+            // displacements stay in one register.
+            let lengths4 = SIMD4(lengths, 1), inverseLengths4 = 1 / lengths4
+            let qk4 = SIMD4(qk, 0)
             guard let cand else { return }   // no candidates: nothing is held
             // A species-split row: one insertion selection per species, in two phases. Until
             // counts[s] atoms are held every atom within the search radius goes in; after that
@@ -418,19 +421,22 @@ public final class InvariantEvaluator {
                 /// The displacement to atom j (minimumImage, with the quotient rounded from
                 /// d * (1/L): the same image wherever the two could differ, at |d| = L/2, beyond
                 /// the search radius) and its square.
-                @inline(__always) func separation(_ j: Int32) -> (d: SIMD3<Double>, r2: Double) {
-                    let d = minimumImage(pos[Int(j)] - qk, lengths: lengths, inverseLengths: inverseLengths)
-                    return (d, (d * d).sum())
+                @inline(__always) func separation(_ j: Int32) -> (d: SIMD4<Double>, r2: Double) {
+                    let d = minimumImage(lanes4(pos, Int(j)) - qk4, lengths: lengths4, inverseLengths: inverseLengths4)
+                    let sq = d * d
+                    return (d, sq.x + sq.y + sq.z)   // the order of SIMD3's sum()
                 }
                 /// Puts atom j at r2 into its place among the first `from + 1` slots, moving the
                 /// farther ones up by one (the slot at `from` is overwritten).
-                @inline(__always) func insert(_ j: Int32, _ d: SIMD3<Double>, _ r2: Double, from: Int) {
+                @inline(__always) func insert(_ j: Int32, _ d: SIMD4<Double>, _ r2: Double, from: Int) {
                     var i = from
-                    while i > 0 && base[i - 1].x > r2 {
+                    while i > 0 && base[i - 1].w > r2 {
                         base[i] = base[i - 1]; atoms[i] = atoms[i - 1]
                         i -= 1
                     }
-                    base[i] = SIMD4(r2, d.x, d.y, d.z); atoms[i] = j
+                    var v = d
+                    v.w = r2
+                    base[i] = v; atoms[i] = j
                 }
                 // Filling.
                 var m = 0
@@ -446,14 +452,14 @@ public final class InvariantEvaluator {
                 filled[s] = m
                 if m < c { continue }
                 // Full: only atoms nearer than the farthest held one (at `worst`, Å²) enter.
-                var worst = base[c - 1].x
+                var worst = base[c - 1].w
                 var bound = worst.squareRoot()
                 @inline(__always) func offer(_ j: Int32) {
                     if Int(j) == agent { return }
                     let (d, r2) = separation(j)
                     if r2 > worst || r2 == worst { return }
                     insert(j, d, r2, from: c - 1)
-                    worst = base[c - 1].x
+                    worst = base[c - 1].w
                     bound = worst.squareRoot()
                 }
                 if let d0 = buildDistances, let displacements {
@@ -493,16 +499,16 @@ public final class InvariantEvaluator {
             let base = starts[s]
             var c = filled[s]
             if c == n {
-                if r2 >= slots[base + n - 1].x { continue }
+                if r2 >= slots[base + n - 1].w { continue }
                 c = n - 1
             } else {
                 filled[s] = c + 1
             }
             var i = base + c
-            while i > base && slots[i - 1].x > r2 {
+            while i > base && slots[i - 1].w > r2 {
                 slots[i] = slots[i - 1]; slotAtom[i] = slotAtom[i - 1]; i -= 1
             }
-            slots[i] = SIMD4(r2, d.x, d.y, d.z); slotAtom[i] = jj
+            slots[i] = SIMD4(d.x, d.y, d.z, r2); slotAtom[i] = jj
         }
     }
 
@@ -512,8 +518,8 @@ public final class InvariantEvaluator {
         let rec = recordsNeighbourGradients
         for a in 0..<nearestCount {
             let v = slots[a]
-            let r = v.x.squareRoot()
-            let d = SIMD3(v.y, v.z, v.w)
+            let r = v.w.squareRoot()
+            let d = SIMD3(v.x, v.y, v.z)
             let g: SIMD3<Double>      // dphi/dq_j
             if inverse {
                 let ir = 1 / r
@@ -548,20 +554,19 @@ public final class InvariantEvaluator {
         // Slot a's phi and dphi/dq_k, and phi_a times row a of W added to g (the transform fixed
         // per loop, so the loops carry no branch on it).
         @inline(__always) func term(_ a: Int, inverse: Bool) {
-            let v = slots[a]
-            let r = v.x.squareRoot()
-            let d = SIMD3(v.y, v.z, v.w)
-            let x: Double, gj: SIMD3<Double>      // phi_a and dphi_a/dq_j
+            let v = slots[a]   // (d, r²): the lanes of d go through in a SIMD4, the fourth means nothing
+            let r = v.w.squareRoot()
+            let x: Double, gj: SIMD4<Double>      // phi_a and dphi_a/dq_j
             if inverse {
                 let ir = 1 / r
                 x = ir
-                gj = d * (-ir * ir * ir)
+                gj = v * (-ir * ir * ir)
             } else {
                 x = r
-                gj = d * (1 / r)
+                gj = v * (1 / r)
             }
             ph[a] = x
-            gr[a] = -gj
+            storeLanes4(-gj, gr, a)
             let xv = SIMD4<Double>(repeating: x), row = W16 + 4 &* a
             g0 += xv * row[0]; g1 += xv * row[1]; g2 += xv * row[2]; g3 += xv * row[3]
         }
@@ -571,7 +576,7 @@ public final class InvariantEvaluator {
             for a in 0..<p { term(a, inverse: false) }
         }
         var h = 0.0
-        var f = SIMD3<Double>.zero
+        var f = SIMD4<Double>.zero   // the force in the first three lanes
         withUnsafeTemporaryAllocation(of: SIMD4<Double>.self, capacity: 4) { gv in
             gv[0] = g0; gv[1] = g1; gv[2] = g2; gv[3] = g3
             let sums = UnsafeRawPointer(gv.baseAddress!).assumingMemoryBound(to: Double.self)
@@ -580,10 +585,10 @@ public final class InvariantEvaluator {
                 let ga = wp[a] + s
                 g[a] = ga
                 h += ph[a] * (wp[a] + 0.5 * s)
-                f -= ga * gr[a]
+                f -= ga * lanes4(gr, a)
             }
         }
-        return (f, h)
+        return (SIMD3(f.x, f.y, f.z), h)
     }
 
     // MARK: Labelled angles
@@ -595,12 +600,12 @@ public final class InvariantEvaluator {
         for i in 0..<labelledCount {
             let s1 = labelledSlots[2 * i], s2 = labelledSlots[2 * i + 1]
             let v1 = slots[s1], v2 = slots[s2]
-            let d1 = SIMD3(v1.y, v1.z, v1.w), d2 = SIMD3(v2.y, v2.z, v2.w)
-            let r1 = v1.x.squareRoot(), r2 = v2.x.squareRoot()
+            let d1 = SIMD3(v1.x, v1.y, v1.z), d2 = SIMD3(v2.x, v2.y, v2.z)
+            let r1 = v1.w.squareRoot(), r2 = v2.w.squareRoot()
             let inv = 1 / (r1 * r2)
             let c = (d1 * d2).sum() * inv
-            let g1 = d2 * inv - d1 * (c / v1.x)
-            let g2 = d1 * inv - d2 * (c / v2.x)
+            let g1 = d2 * inv - d1 * (c / v1.w)
+            let g2 = d1 * inv - d2 * (c / v2.w)
             let a = labelledOffset + i
             phi[a] = c
             gradient[a] = -(g1 + g2)
@@ -652,7 +657,8 @@ public final class InvariantEvaluator {
                         stop: Double = .infinity) {
         let rc2 = sumCutoff * sumCutoff
         let pos = positions.baseAddress!
-        let inverse = 1 / lengths
+        // four-lane copies, the fourth lane padding (see `selectNearest`)
+        let lengths4 = SIMD4(lengths, 1), inverse4 = 1 / lengths4, qk4 = SIMD4(qk, 0)
         let cand = candidates.baseAddress!
         // The buffers in locals (the class's fields would be reloaded after every store), taken
         // again after a growth.
@@ -663,8 +669,9 @@ public final class InvariantEvaluator {
             let jj = cand[t]
             let j = Int(jj)
             if j == agent { return }
-            let d = minimumImage(pos[j] - qk, lengths: lengths, inverseLengths: inverse)
-            let r2 = (d * d).sum()
+            var d = minimumImage(lanes4(pos, j) - qk4, lengths: lengths4, inverseLengths: inverse4)
+            let sq = d * d
+            let r2 = sq.x + sq.y + sq.z   // the order of SIMD3's sum()
             if r2 >= rc2 { return }
             if m == capacity {
                 growGather()
@@ -672,7 +679,8 @@ public final class InvariantEvaluator {
             }
             atoms[m] = jj
             speciesOut[m] = sp[j]
-            disp[m] = SIMD4(d.x, d.y, d.z, r2.squareRoot())
+            d.w = r2.squareRoot()
+            disp[m] = d
             m &+= 1
         }
         if let speciesStarts {

@@ -111,7 +111,7 @@ public struct QuadraticLoss: Sendable, Equatable {
             }
         }
         var h = 0.0
-        var f = SIMD3<Double>.zero
+        var f = SIMD4<Double>.zero   // the force in the first three lanes
         let sums = UnsafeRawPointer(gv).assumingMemoryBound(to: Double.self)
         var a = 0
         while a < p {
@@ -119,10 +119,10 @@ public struct QuadraticLoss: Sendable, Equatable {
             let ga = wa + s
             g[a] = ga
             h += phi[a] * (wa + 0.5 * s)
-            f -= ga * dphi[a]
+            f -= ga * lanes4(dphi, a)
             a &+= 1
         }
-        return (f, h)
+        return (SIMD3(f.x, f.y, f.z), h)
     }
 
     /// gv = sum over b of phi_b times row b of W (`n` = `N.value` SIMD4 per row, n <= 8), with
