@@ -149,6 +149,21 @@ final class AngularLanes {
     @inline(__always)
     static func rankStart(_ m: Int) -> Int { m &* (m &+ 1) &* (m &+ 2) / 6 }
 
+    /// Calls `body(n)` for every rank n from `first` through `L`, with a literal n up to 4: inlined
+    /// into a specialisation with a constant rank, each call's loops over the monomials of rank n
+    /// have constant bounds and unroll (a loop over n whose inner bounds depend on n is not
+    /// unrolled by the compiler).
+    @inline(__always)
+    static func forEachRank(from first: Int = 0, through L: Int, _ body: (Int) -> Void) {
+        if first <= 0 && L >= 0 { body(0) }
+        if first <= 1 && L >= 1 { body(1) }
+        if first <= 2 && L >= 2 { body(2) }
+        if first <= 3 && L >= 3 { body(3) }
+        if first <= 4 && L >= 4 { body(4) }
+        var n = max(first, 5)
+        while n <= L { body(n); n &+= 1 }
+    }
+
     /// Radial factors, monomials and moments of every batch, specialised per rank up to 4 (the
     /// rank is then a constant and the loops unroll into straight-line code), read at run time
     /// beyond.
@@ -180,13 +195,7 @@ final class AngularLanes {
     private static func monomials(_ mono: UnsafeMutablePointer<SIMD4<Double>>, rank L: Int,
                                   _ ux: SIMD4<Double>, _ uy: SIMD4<Double>, _ uz: SIMD4<Double>) {
         mono[0] = SIMD4(repeating: 1)
-        // One call per rank with a literal m, so each rank's loops have constant bounds.
-        if L >= 1 { monomialRank(mono, 1, ux, uy, uz) }
-        if L >= 2 { monomialRank(mono, 2, ux, uy, uz) }
-        if L >= 3 { monomialRank(mono, 3, ux, uy, uz) }
-        if L >= 4 { monomialRank(mono, 4, ux, uy, uz) }
-        var m = 5
-        while m <= L { monomialRank(mono, m, ux, uy, uz); m &+= 1 }
+        forEachRank(from: 1, through: L) { m in monomialRank(mono, m, ux, uy, uz) }
     }
 
     private func computeBatches<R: LaneRank>(_: R.Type) {
@@ -305,7 +314,6 @@ final class AngularLanes {
                 for tt in 0..<S {
                     let C = folded + t.pairIndex(sj, tt, speciesCount: S) * (L + 1)
                     let mt = M + tt * K
-                    // One call per rank with a literal n up to 4 (constant bounds).
                     @inline(__always) func rankRow(_ n: Int) {
                         let cn = C[n]
                         var k = Self.rankStart(n)
@@ -313,13 +321,7 @@ final class AngularLanes {
                         if tt == 0 { while k < end { row[k] = cn * w[k] * mt[k]; k &+= 1 } }
                         else { while k < end { row[k] += cn * w[k] * mt[k]; k &+= 1 } }
                     }
-                    rankRow(0)
-                    if L >= 1 { rankRow(1) }
-                    if L >= 2 { rankRow(2) }
-                    if L >= 3 { rankRow(3) }
-                    if L >= 4 { rankRow(4) }
-                    var n = 5
-                    while n <= L { rankRow(n); n &+= 1 }
+                    Self.forEachRank(through: L, rankRow)
                 }
                 var k = 0
                 while k < KL {
@@ -374,21 +376,14 @@ final class AngularLanes {
             let mono = B + monomialStart
             let R = B[radialStart &+ 2 &* e], D = B[radialStart &+ 2 &* e &+ 1]
             let rOver = R / B[3]
-            // A = sum over ranks n of (dR/dr - n R / r) S_n, S_n = sum over rank n of row0 u^alpha;
-            // one call per rank with a literal n up to 4, so each rank's loop has constant bounds.
+            // A = sum over ranks n of (dR/dr - n R / r) S_n, S_n = sum over rank n of row0 u^alpha.
             var A = SIMD4<Double>.zero
             var v = (SIMD4<Double>.zero, SIMD4<Double>.zero, SIMD4<Double>.zero)
             @inline(__always) func rank(_ n: Int) {
                 let sn = Self.rankDot(n, low: n < L, row: row, stride: K, mono: mono, v: &v)
                 A = VectorMath.mulAdd(D - Double(n) * rOver, sn, A)
             }
-            rank(0)
-            if L >= 1 { rank(1) }
-            if L >= 2 { rank(2) }
-            if L >= 3 { rank(3) }
-            if L >= 4 { rank(4) }
-            var n = 5
-            while n <= L { rank(n); n &+= 1 }
+            Self.forEachRank(through: L, rank)
             let (vx, vy, vz) = v
             A -= selfSums[sj] * R * D
             tx += VectorMath.mulAdd(A, B[0], rOver * vx)

@@ -1020,7 +1020,6 @@ public final class InvariantEvaluator {
                     let pair = t.pairIndex(b, c, speciesCount: S)
                     let mb = M + (e &* S &+ b) &* K, mc = M + (e &* S &+ c) &* K
                     let out = P + (e &* pairs &+ pair) &* (L &+ 1)
-                    // One call per rank with a literal n up to 4 (constant bounds).
                     @inline(__always) func rankSum(_ n: Int) {
                         var p = 0.0
                         var k = AngularLanes.rankStart(n)
@@ -1029,13 +1028,7 @@ public final class InvariantEvaluator {
                         if b == c { p = 0.5 * (p - diag[e &* S &+ b]) }
                         out[n] = p
                     }
-                    rankSum(0)
-                    if L >= 1 { rankSum(1) }
-                    if L >= 2 { rankSum(2) }
-                    if L >= 3 { rankSum(3) }
-                    if L >= 4 { rankSum(4) }
-                    var n = 5
-                    while n <= L { rankSum(n); n &+= 1 }
+                    AngularLanes.forEachRank(through: L, rankSum)
                 }
             }
         }
