@@ -17,8 +17,6 @@ final class AngularLanes {
     let fields: Int
     let radialStart = 5
     let monomialStart: Int
-    /// Monomials of rank below the highest (the only ones the u-gradient rows reach).
-    let lowCount: Int
 
     private(set) var batchCount = 0
     private var capacity = 16
@@ -47,7 +45,6 @@ final class AngularLanes {
         let E = t.etaCount, S = t.speciesCount, K = t.monomialCount, L = t.rank
         monomialStart = radialStart + 2 * E
         fields = monomialStart + K
-        lowCount = t.rankStart[L]
         batches = .allocate(capacity: capacity * fields)
         batchSpecies = .allocate(capacity: capacity)
         batchStart = .allocate(capacity: S + 1)
@@ -277,6 +274,7 @@ final class AngularLanes {
     private func ownGradient<R: LaneRank>(_ c: UnsafePointer<Double>, functionCount nf: Int, _: R.Type) -> SIMD3<Double> {
         let t = tables
         let L = R.value ?? t.rank
+        // K monomials; the u-gradient rows reach only the KL of rank below the highest.
         let S = speciesCount, E = t.etaCount, K = Self.rankStart(L &+ 1), KL = Self.rankStart(L)
         let pairs = t.pairCount
         let w = t.weight, px = t.plusX, py = t.plusY, pz = t.plusZ
