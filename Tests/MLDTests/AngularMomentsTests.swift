@@ -8,7 +8,7 @@ import Testing
     static let water = ["O", "H"]
 
     /// Integer-zeta blocks (the moment form applies), from the fit's default grid to rank 7 and
-    /// two etas; ranks 1 to 4 each have a specialised lane path (`LaneRank1` ... `LaneRank4`),
+    /// two etas; ranks 1 to 4 each have a specialised lane path (`Count1` ... `Count4`),
     /// rank 7 the one that reads the rank at run time.
     static let specs: [(String, InvariantSpec)] = [
         ("default grid", InvariantSpec.nearest(species: water, counts: [2, 2], searchRadius: 4.5)

@@ -75,24 +75,27 @@ public func minimumImage(_ d: SIMD3<Double>, lengths: SIMD3<Double>) -> SIMD3<Do
     return d - lengths * n
 }
 
-/// `minimumImage` with the reciprocal box lengths (1/Å) precomputed: a product instead of a
-/// division per component. The image shift n is the same integer except where d / L lies within
-/// rounding of a half-integer, where both images are half a box away.
-@inline(__always)
-public func minimumImage(_ d: SIMD3<Double>, lengths: SIMD3<Double>, inverseLengths: SIMD3<Double>) -> SIMD3<Double> {
-    let magic = SIMD3<Double>(repeating: 6_755_399_441_055_744.0)
-    let n = (d * inverseLengths + magic) - magic
-    return d - lengths * n
-}
-
-/// The same in the first three lanes of a SIMD4 (Å; the fourth lane is carried along and means
-/// nothing), for loops that keep displacements in four-lane registers: the same arithmetic per
-/// lane, so the same bits as the SIMD3 form.
+/// `minimumImage` in the first three lanes of a SIMD4 (Å; the fourth lane is carried along and
+/// means nothing), for loops that keep displacements in four-lane registers, with the reciprocal
+/// box lengths (1/Å) precomputed: a product instead of a division per component. The image shift
+/// n is the same integer except where d / L lies within rounding of a half-integer, where both
+/// images are half a box away.
 @inline(__always)
 func minimumImage(_ d: SIMD4<Double>, lengths: SIMD4<Double>, inverseLengths: SIMD4<Double>) -> SIMD4<Double> {
     let magic = SIMD4<Double>(repeating: 6_755_399_441_055_744.0)
     let n = (d * inverseLengths + magic) - magic
     return d - lengths * n
+}
+
+/// The four-lane minimum-image displacement from q to p (`minimumImage`, Å in the first three
+/// lanes) and its square in Å², summed x + y + z: the order of SIMD3's `sum()`, so the same bits
+/// as the three-lane form.
+@inline(__always)
+func separation(_ p: SIMD4<Double>, from q: SIMD4<Double>, lengths: SIMD4<Double>,
+                inverseLengths: SIMD4<Double>) -> (d: SIMD4<Double>, r2: Double) {
+    let d = minimumImage(p - q, lengths: lengths, inverseLengths: inverseLengths)
+    let sq = d * d
+    return (d, sq.x + sq.y + sq.z)
 }
 
 /// Element `i` of a buffer of SIMD3<Double> as a SIMD4 (a SIMD3 of doubles occupies 32 bytes; the

@@ -167,11 +167,11 @@ final class AngularLanes {
     @inline(__always)
     private func computeBatches() {
         switch tables.rank {
-        case 1: computeBatches(LaneRank1.self)
-        case 2: computeBatches(LaneRank2.self)
-        case 3: computeBatches(LaneRank3.self)
-        case 4: computeBatches(LaneRank4.self)
-        default: computeBatches(LaneRankAny.self)
+        case 1: computeBatches(Count1.self)
+        case 2: computeBatches(Count2.self)
+        case 3: computeBatches(Count3.self)
+        case 4: computeBatches(Count4.self)
+        default: computeBatches(DynamicCount.self)
         }
     }
 
@@ -195,7 +195,7 @@ final class AngularLanes {
         forEachRank(from: 1, through: L) { m in monomialRank(mono, m, ux, uy, uz) }
     }
 
-    private func computeBatches<R: LaneRank>(_: R.Type) {
+    private func computeBatches<R: StaticCount>(_: R.Type) {
         let t = tables
         let L = R.value ?? t.rank
         let S = speciesCount, F = fields, E = t.etaCount, K = Self.rankStart(L &+ 1)
@@ -263,15 +263,15 @@ final class AngularLanes {
     @inline(__always)
     func ownGradient(_ c: UnsafePointer<Double>, functionCount nf: Int) -> SIMD3<Double> {
         switch tables.rank {
-        case 1: return ownGradient(c, functionCount: nf, LaneRank1.self)
-        case 2: return ownGradient(c, functionCount: nf, LaneRank2.self)
-        case 3: return ownGradient(c, functionCount: nf, LaneRank3.self)
-        case 4: return ownGradient(c, functionCount: nf, LaneRank4.self)
-        default: return ownGradient(c, functionCount: nf, LaneRankAny.self)
+        case 1: return ownGradient(c, functionCount: nf, Count1.self)
+        case 2: return ownGradient(c, functionCount: nf, Count2.self)
+        case 3: return ownGradient(c, functionCount: nf, Count3.self)
+        case 4: return ownGradient(c, functionCount: nf, Count4.self)
+        default: return ownGradient(c, functionCount: nf, DynamicCount.self)
         }
     }
 
-    private func ownGradient<R: LaneRank>(_ c: UnsafePointer<Double>, functionCount nf: Int, _: R.Type) -> SIMD3<Double> {
+    private func ownGradient<R: StaticCount>(_ c: UnsafePointer<Double>, functionCount nf: Int, _: R.Type) -> SIMD3<Double> {
         let t = tables
         let L = R.value ?? t.rank
         // K monomials; the u-gradient rows reach only the KL of rank below the highest.
@@ -391,13 +391,3 @@ final class AngularLanes {
         return (tx, ty, tz)
     }
 }
-
-/// The highest rank of the moments as a type: `AngularLanes`' batch loops are generic over it, so
-/// each rank up to 4 gets its own specialisation with constant loop bounds (`value`), and
-/// `LaneRankAny` (nil) reads the rank at run time.
-protocol LaneRank { static var value: Int? { get } }
-enum LaneRank1: LaneRank { static var value: Int? { 1 } }
-enum LaneRank2: LaneRank { static var value: Int? { 2 } }
-enum LaneRank3: LaneRank { static var value: Int? { 3 } }
-enum LaneRank4: LaneRank { static var value: Int? { 4 } }
-enum LaneRankAny: LaneRank { static var value: Int? { nil } }

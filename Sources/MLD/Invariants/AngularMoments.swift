@@ -23,8 +23,6 @@ final class AngularMoments {
     /// `monomialCount` rounded up to a multiple of 4: the stride of per-neighbour monomials, zero
     /// past `monomialCount`, so that contractions run four monomials at a time.
     let monomialStride: Int
-    /// Rank of monomial k.
-    let rankOf: UnsafeMutablePointer<Int>
     /// Exponents (a, b, c) of monomial k: u_x^a u_y^b u_z^c.
     let exponentA: UnsafeMutablePointer<Int>
     let exponentB: UnsafeMutablePointer<Int>
@@ -67,10 +65,6 @@ final class AngularMoments {
     let plusX: UnsafeMutablePointer<Int>
     let plusY: UnsafeMutablePointer<Int>
     let plusZ: UnsafeMutablePointer<Int>
-    /// For monomial k of rank >= 1: the monomial of rank one less that times u along `axisOf[k]`
-    /// (0 x, 1 y, 2 z) gives it, so every monomial costs one product.
-    let parentOf: UnsafeMutablePointer<Int>
-    let axisOf: UnsafeMutablePointer<Int>
 
     /// nil when some zeta is not an integer in 1...`maximumRank`.
     init?(sums: AngularSums, speciesCount S: Int) {
@@ -99,8 +93,6 @@ final class AngularMoments {
         starts.append(a.count)
         monomialCount = a.count
         monomialStride = (a.count + 3) / 4 * 4
-        rankOf = .allocate(capacity: a.count)
-        for m in 0...rank { for k in starts[m]..<starts[m + 1] { rankOf[k] = m } }
         exponentA = .allocate(capacity: a.count); exponentA.initialize(from: a, count: a.count)
         exponentB = .allocate(capacity: b.count); exponentB.initialize(from: b, count: b.count)
         exponentC = .allocate(capacity: c.count); exponentC.initialize(from: c, count: c.count)
@@ -115,13 +107,6 @@ final class AngularMoments {
             plusX[k] = low ? index(a[k] + 1, b[k], c[k]) : 0
             plusY[k] = low ? index(a[k], b[k] + 1, c[k]) : 0
             plusZ[k] = low ? index(a[k], b[k], c[k] + 1) : 0
-        }
-        parentOf = .allocate(capacity: a.count); axisOf = .allocate(capacity: a.count)
-        parentOf[0] = 0; axisOf[0] = 0
-        for k in 1..<a.count {
-            if a[k] > 0 { parentOf[k] = index(a[k] - 1, b[k], c[k]); axisOf[k] = 0 }
-            else if b[k] > 0 { parentOf[k] = index(a[k], b[k] - 1, c[k]); axisOf[k] = 1 }
-            else { parentOf[k] = index(a[k], b[k], c[k] - 1); axisOf[k] = 2 }
         }
 
         var distinct: [Double] = []
@@ -171,7 +156,6 @@ final class AngularMoments {
         coefficient.deallocate(); coefficientSum.deallocate(); coefficientVector.deallocate()
         moments.deallocate(); diagonal.deallocate(); pairSums.deallocate()
         weighted.deallocate()
-        rankOf.deallocate(); parentOf.deallocate(); axisOf.deallocate()
         shiftedX.deallocate(); shiftedY.deallocate(); shiftedZ.deallocate()
         plusX.deallocate(); plusY.deallocate(); plusZ.deallocate()
     }

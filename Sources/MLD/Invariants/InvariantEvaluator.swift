@@ -422,9 +422,7 @@ public final class InvariantEvaluator {
                 /// d * (1/L): the same image wherever the two could differ, at |d| = L/2, beyond
                 /// the search radius) and its square.
                 @inline(__always) func separation(_ j: Int32) -> (d: SIMD4<Double>, r2: Double) {
-                    let d = minimumImage(lanes4(pos, Int(j)) - qk4, lengths: lengths4, inverseLengths: inverseLengths4)
-                    let sq = d * d
-                    return (d, sq.x + sq.y + sq.z)   // the order of SIMD3's sum()
+                    MLD.separation(lanes4(pos, Int(j)), from: qk4, lengths: lengths4, inverseLengths: inverseLengths4)
                 }
                 /// Puts atom j at r2 into its place among the first `from + 1` slots, moving the
                 /// farther ones up by one (the slot at `from` is overwritten).
@@ -575,20 +573,11 @@ public final class InvariantEvaluator {
         } else {
             for a in 0..<p { term(a, inverse: false) }
         }
-        var h = 0.0
-        var f = SIMD4<Double>.zero   // the force in the first three lanes
-        withUnsafeTemporaryAllocation(of: SIMD4<Double>.self, capacity: 4) { gv in
+        return withUnsafeTemporaryAllocation(of: SIMD4<Double>.self, capacity: 4) { gv in
             gv[0] = g0; gv[1] = g1; gv[2] = g2; gv[3] = g3
-            let sums = UnsafeRawPointer(gv.baseAddress!).assumingMemoryBound(to: Double.self)
-            for a in 0..<p {
-                let s = sums[a]
-                let ga = wp[a] + s
-                g[a] = ga
-                h += ph[a] * (wp[a] + 0.5 * s)
-                f -= ga * lanes4(gr, a)
-            }
+            return QuadraticLoss.lossAndForce(count: p, rowSums: UnsafeRawPointer(gv.baseAddress!).assumingMemoryBound(to: Double.self),
+                                              phi: ph, dphi: gr, g: g, wp: wp)
         }
-        return (SIMD3(f.x, f.y, f.z), h)
     }
 
     // MARK: Labelled angles
@@ -669,9 +658,7 @@ public final class InvariantEvaluator {
             let jj = cand[t]
             let j = Int(jj)
             if j == agent { return }
-            var d = minimumImage(lanes4(pos, j) - qk4, lengths: lengths4, inverseLengths: inverse4)
-            let sq = d * d
-            let r2 = sq.x + sq.y + sq.z   // the order of SIMD3's sum()
+            let (d, r2) = separation(lanes4(pos, j), from: qk4, lengths: lengths4, inverseLengths: inverse4)
             if r2 >= rc2 { return }
             if m == capacity {
                 growGather()
@@ -679,8 +666,9 @@ public final class InvariantEvaluator {
             }
             atoms[m] = jj
             speciesOut[m] = sp[j]
-            d.w = r2.squareRoot()
-            disp[m] = d
+            var v = d
+            v.w = r2.squareRoot()
+            disp[m] = v
             m &+= 1
         }
         if let speciesStarts {
@@ -1000,16 +988,16 @@ public final class InvariantEvaluator {
     @inline(__always)
     private func angularSumsFromMoments(_ t: AngularMoments) {
         switch t.rank {
-        case 1: angularSumsFromMoments(t, LaneRank1.self)
-        case 2: angularSumsFromMoments(t, LaneRank2.self)
-        case 3: angularSumsFromMoments(t, LaneRank3.self)
-        case 4: angularSumsFromMoments(t, LaneRank4.self)
-        default: angularSumsFromMoments(t, LaneRankAny.self)
+        case 1: angularSumsFromMoments(t, Count1.self)
+        case 2: angularSumsFromMoments(t, Count2.self)
+        case 3: angularSumsFromMoments(t, Count3.self)
+        case 4: angularSumsFromMoments(t, Count4.self)
+        default: angularSumsFromMoments(t, DynamicCount.self)
         }
     }
 
     /// The same, specialised per rank (constant loop bounds up to rank 4).
-    private func angularSumsFromMoments<R: LaneRank>(_ t: AngularMoments, _: R.Type) {
+    private func angularSumsFromMoments<R: StaticCount>(_ t: AngularMoments, _: R.Type) {
         let o = angularOffset, nf = functionCount, S = speciesCount
         let L = R.value ?? t.rank, K = AngularLanes.rankStart(L &+ 1)
         let E = t.etaCount, pairs = t.pairCount

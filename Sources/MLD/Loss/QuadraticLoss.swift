@@ -95,14 +95,14 @@ public struct QuadraticLoss: Sendable, Equatable {
                                     gv: UnsafeMutablePointer<SIMD4<Double>>, Wv: UnsafePointer<SIMD4<Double>>,
                                     wp: UnsafePointer<Double>) -> (force: SIMD3<Double>, loss: Double) {
         switch chunks {
-        case 1: weightedRows(LossChunks1.self, count: p, phi: phi, Wv: Wv, into: gv)
-        case 2: weightedRows(LossChunks2.self, count: p, phi: phi, Wv: Wv, into: gv)
-        case 3: weightedRows(LossChunks3.self, count: p, phi: phi, Wv: Wv, into: gv)
-        case 4: weightedRows(LossChunks4.self, count: p, phi: phi, Wv: Wv, into: gv)
-        case 5: weightedRows(LossChunks5.self, count: p, phi: phi, Wv: Wv, into: gv)
-        case 6: weightedRows(LossChunks6.self, count: p, phi: phi, Wv: Wv, into: gv)
-        case 7: weightedRows(LossChunks7.self, count: p, phi: phi, Wv: Wv, into: gv)
-        case 8: weightedRows(LossChunks8.self, count: p, phi: phi, Wv: Wv, into: gv)
+        case 1: weightedRows(Count1.self, count: p, phi: phi, Wv: Wv, into: gv)
+        case 2: weightedRows(Count2.self, count: p, phi: phi, Wv: Wv, into: gv)
+        case 3: weightedRows(Count3.self, count: p, phi: phi, Wv: Wv, into: gv)
+        case 4: weightedRows(Count4.self, count: p, phi: phi, Wv: Wv, into: gv)
+        case 5: weightedRows(Count5.self, count: p, phi: phi, Wv: Wv, into: gv)
+        case 6: weightedRows(Count6.self, count: p, phi: phi, Wv: Wv, into: gv)
+        case 7: weightedRows(Count7.self, count: p, phi: phi, Wv: Wv, into: gv)
+        case 8: weightedRows(Count8.self, count: p, phi: phi, Wv: Wv, into: gv)
         default:
             for c in 0..<chunks { gv[c] = .zero }
             for b in 0..<p {
@@ -110,9 +110,19 @@ public struct QuadraticLoss: Sendable, Equatable {
                 for c in 0..<chunks { gv[c] += x * row[c] }
             }
         }
+        return lossAndForce(count: p, rowSums: UnsafeRawPointer(gv).assumingMemoryBound(to: Double.self),
+                            phi: phi, dphi: dphi, g: g, wp: wp)
+    }
+
+    /// The last pass of the chunked form (and of `InvariantEvaluator.nearestLoss`), given
+    /// `rowSums` = W phi: g = w + W phi into `g`, H = sum_a phi_a (w_a + (W phi)_a / 2) (eV) and
+    /// F = -sum_a g_a dphi_a (eV/Å, summed in the first three lanes of a SIMD4).
+    @inline(__always)
+    static func lossAndForce(count p: Int, rowSums sums: UnsafePointer<Double>, phi: UnsafePointer<Double>,
+                             dphi: UnsafePointer<SIMD3<Double>>, g: UnsafeMutablePointer<Double>,
+                             wp: UnsafePointer<Double>) -> (force: SIMD3<Double>, loss: Double) {
         var h = 0.0
-        var f = SIMD4<Double>.zero   // the force in the first three lanes
-        let sums = UnsafeRawPointer(gv).assumingMemoryBound(to: Double.self)
+        var f = SIMD4<Double>.zero
         var a = 0
         while a < p {
             let s = sums[a], wa = wp[a]
@@ -125,13 +135,13 @@ public struct QuadraticLoss: Sendable, Equatable {
         return (SIMD3(f.x, f.y, f.z), h)
     }
 
-    /// gv = sum over b of phi_b times row b of W (`n` = `N.value` SIMD4 per row, n <= 8), with
-    /// the n sums in registers: specialised per n, the same products in the same order as the
+    /// gv = sum over b of phi_b times row b of W (`n` = `N.value` SIMD4 per row, 1 <= n <= 8),
+    /// with the n sums in registers: specialised per n, the same products in the same order as the
     /// loop over memory it replaces.
-    private static func weightedRows<N: LossChunkCount>(_: N.Type, count p: Int, phi: UnsafePointer<Double>,
+    private static func weightedRows<N: StaticCount>(_: N.Type, count p: Int, phi: UnsafePointer<Double>,
                                                          Wv: UnsafePointer<SIMD4<Double>>,
                                                          into gv: UnsafeMutablePointer<SIMD4<Double>>) {
-        let n = N.value
+        let n = N.value!
         var a0 = SIMD4<Double>.zero, a1 = SIMD4<Double>.zero, a2 = SIMD4<Double>.zero, a3 = SIMD4<Double>.zero
         var a4 = SIMD4<Double>.zero, a5 = SIMD4<Double>.zero, a6 = SIMD4<Double>.zero, a7 = SIMD4<Double>.zero
         var row = Wv
@@ -157,14 +167,3 @@ public struct QuadraticLoss: Sendable, Equatable {
         if n > 7 { gv[7] = a7 }
     }
 }
-
-/// SIMD4 per row of W as a type, so that `QuadraticLoss`'s row sums are specialised per count.
-protocol LossChunkCount { static var value: Int { get } }
-enum LossChunks1: LossChunkCount { static var value: Int { 1 } }
-enum LossChunks2: LossChunkCount { static var value: Int { 2 } }
-enum LossChunks3: LossChunkCount { static var value: Int { 3 } }
-enum LossChunks4: LossChunkCount { static var value: Int { 4 } }
-enum LossChunks5: LossChunkCount { static var value: Int { 5 } }
-enum LossChunks6: LossChunkCount { static var value: Int { 6 } }
-enum LossChunks7: LossChunkCount { static var value: Int { 7 } }
-enum LossChunks8: LossChunkCount { static var value: Int { 8 } }
