@@ -24,15 +24,17 @@ final class AngularLanes {
     private var batchSpecies: UnsafeMutablePointer<Int>
     /// Batches of species s are `batchStart[s] ..< batchStart[s + 1]`.
     private let batchStart: UnsafeMutablePointer<Int>
-    /// Lane-wise moment sums of the species being loaded, per eta and monomial.
-    private let momentSums: UnsafeMutablePointer<SIMD4<Double>>
     /// Folded coefficients C_n per eta-free species pair and rank (pair * (rank + 1) + n).
     private let folded: UnsafeMutablePointer<Double>
     private let foldedSums: UnsafeMutablePointer<Double>
-    /// Gradient weights per neighbour species s (4 K at s * 4 K): the value row
+    /// The value row of the gradient weights per neighbour species s (K at s * K):
     /// G_s[k] = sum_t C(s, t)_n(k) w_k M_t[k] over the partner species t, with C the folded
-    /// coefficients of the pair (s, t), then the x, y, z rows (a_k + 1) G_s[k + e_x], ...
+    /// coefficients of the pair (s, t).
     private let rowScalars: UnsafeMutablePointer<Double>
+    /// The gradient weights per neighbour species s (4 K at s * 4 K), each in all four lanes so
+    /// that the batches' dot products read whole vectors: the value row G_s, then the x, y, z
+    /// rows (a_k + 1) G_s[k + e_x], (b_k + 1) G_s[k + e_y], (c_k + 1) G_s[k + e_z].
+    private let rowLanes: UnsafeMutablePointer<SIMD4<Double>>
     /// Per neighbour species s: the folded sum of the pair (s, s) (its j = l term).
     private let selfSums: UnsafeMutablePointer<Double>
     /// a_k + 1, b_k + 1 and c_k + 1 for the exponents (a_k, b_k, c_k) of monomial k (rows of K).
@@ -48,11 +50,12 @@ final class AngularLanes {
         batches = .allocate(capacity: capacity * fields)
         batchSpecies = .allocate(capacity: capacity)
         batchStart = .allocate(capacity: S + 1)
-        momentSums = .allocate(capacity: E * K)
         folded = .allocate(capacity: t.pairCount * (L + 1))
         foldedSums = .allocate(capacity: t.pairCount)
-        rowScalars = .allocate(capacity: S * 4 * K)
-        rowScalars.initialize(repeating: 0, count: S * 4 * K)
+        rowScalars = .allocate(capacity: S * K)
+        rowScalars.initialize(repeating: 0, count: S * K)
+        rowLanes = .allocate(capacity: S * 4 * K)
+        rowLanes.initialize(repeating: .zero, count: S * 4 * K)
         selfSums = .allocate(capacity: S)
         shiftFactors = .allocate(capacity: 3 * K)
         for k in 0..<K {
@@ -61,6 +64,11 @@ final class AngularLanes {
             shiftFactors[2 * K + k] = Double(t.exponentC[k] + 1)
         }
         for m in 0...(L + 1) { precondition(t.rankStart[m] == Self.rankStart(m)) }
+        // The monomial order `blockStart` and `shiftedRows` assume.
+        for k in 0..<K {
+            let a = t.exponentA[k], c = t.exponentC[k], n = a + t.exponentB[k] + c
+            precondition(k == Self.blockStart(n, a) + c)
+        }
         precondition(K == Self.rankStart(L + 1))
         // The rank-by-rank recurrence of `computeBatches` relies on the monomials' order: within
         // rank m, a from m down to 0, then b from m - a down to 0.
@@ -79,8 +87,8 @@ final class AngularLanes {
     }
 
     deinit {
-        batches.deallocate(); batchSpecies.deallocate(); batchStart.deallocate(); momentSums.deallocate()
-        folded.deallocate(); foldedSums.deallocate(); rowScalars.deallocate()
+        batches.deallocate(); batchSpecies.deallocate(); batchStart.deallocate()
+        folded.deallocate(); foldedSums.deallocate(); rowScalars.deallocate(); rowLanes.deallocate()
         selfSums.deallocate(); shiftFactors.deallocate()
     }
 
@@ -200,35 +208,26 @@ final class AngularLanes {
         let L = R.value ?? t.rank
         let S = speciesCount, F = fields, E = t.etaCount, K = Self.rankStart(L &+ 1)
         let piOverRc = Double.pi / cutoff
-        let acc = momentSums
         for s in 0..<S {
             let first = batchStart[s], end = batchStart[s + 1]
-            var diagonal = SIMD4<Double>.zero
+            // Radial factors and monomials, batch by batch.
             for b in first..<end {
                 let B = batches + b &* F
                 let r = B[3], mask = B[4]
                 let (c, sn) = VectorMath.cosSinHalfTurn(piOverRc * r)
                 let fc = 0.5 * (1 + c) * mask
                 let dfc = (-0.5 * piOverRc) * sn * mask
-                let mono = B + monomialStart
-                Self.monomials(mono, rank: L, B[0], B[1], B[2])
+                Self.monomials(B + monomialStart, rank: L, B[0], B[1], B[2])
                 for e in 0..<E {
                     let eta = t.etas[e]
                     let ex = VectorMath.exp(-eta * r * r)
                     let R = ex * fc
                     B[radialStart &+ 2 &* e] = R
                     B[radialStart &+ 2 &* e &+ 1] = ex * dfc - (2 * eta) * r * R
-                    if e == 0 { diagonal = VectorMath.mulAdd(R, R, diagonal) }
-                    let a = acc + e &* K
-                    var k = 0
-                    if b == first {
-                        while k < K { a[k] = R * mono[k]; k &+= 1 }
-                    } else {
-                        while k < K { a[k] = VectorMath.mulAdd(R, mono[k], a[k]); k &+= 1 }
-                    }
                 }
             }
-            // M_s[alpha]: across the lanes (no batch: zero).
+            // M_s[alpha] = sum over the batches of R u^alpha, then across the lanes (no batch:
+            // zero); the batches in order for every monomial, the running sums in registers.
             for e in 0..<E {
                 let out = t.moments + (e * S + s) * K
                 if first == end {
@@ -236,18 +235,54 @@ final class AngularLanes {
                     t.diagonal[e * S + s] = 0
                     continue
                 }
-                let a = acc + e &* K
-                for k in 0..<K { out[k] = a[k].sum() }
-                var d = diagonal
-                if e > 0 {
-                    d = .zero
-                    for b in first..<end {
-                        let R = batches[b &* F &+ radialStart &+ 2 &* e]
-                        d = VectorMath.mulAdd(R, R, d)
-                    }
+                let radial = batches + (radialStart &+ 2 &* e)
+                var d = SIMD4<Double>.zero
+                for b in first..<end {
+                    let R = radial[b &* F]
+                    d = VectorMath.mulAdd(R, R, d)
                 }
                 t.diagonal[e * S + s] = d.sum()
+                Self.accumulateMoments(out, count: K, batches: batches + monomialStart, radial: radial,
+                                       stride: F, first: first, end: end)
             }
+        }
+    }
+
+    /// out[k] = the lane sum of sum over batches b in first..<end of R_b mono_b[k], k < count
+    /// (mono_b at `batches + b stride`, R_b at `radial + b stride`): eight monomials at a time
+    /// with their running sums in registers, each summed over the batches in order (the first
+    /// batch's product, then one fused step per batch).
+    @inline(__always)
+    private static func accumulateMoments(_ out: UnsafeMutablePointer<Double>, count K: Int,
+                                          batches: UnsafeMutablePointer<SIMD4<Double>>,
+                                          radial: UnsafeMutablePointer<SIMD4<Double>>,
+                                          stride F: Int, first: Int, end: Int) {
+        var k = 0
+        while k &+ 8 <= K {
+            let m0 = batches + (first &* F &+ k)
+            let R0 = radial[first &* F]
+            var a0 = R0 * m0[0], a1 = R0 * m0[1], a2 = R0 * m0[2], a3 = R0 * m0[3]
+            var a4 = R0 * m0[4], a5 = R0 * m0[5], a6 = R0 * m0[6], a7 = R0 * m0[7]
+            var b = first &+ 1
+            while b < end {
+                let m = batches + (b &* F &+ k)
+                let R = radial[b &* F]
+                a0 = VectorMath.mulAdd(R, m[0], a0); a1 = VectorMath.mulAdd(R, m[1], a1)
+                a2 = VectorMath.mulAdd(R, m[2], a2); a3 = VectorMath.mulAdd(R, m[3], a3)
+                a4 = VectorMath.mulAdd(R, m[4], a4); a5 = VectorMath.mulAdd(R, m[5], a5)
+                a6 = VectorMath.mulAdd(R, m[6], a6); a7 = VectorMath.mulAdd(R, m[7], a7)
+                b &+= 1
+            }
+            out[k] = a0.sum(); out[k &+ 1] = a1.sum(); out[k &+ 2] = a2.sum(); out[k &+ 3] = a3.sum()
+            out[k &+ 4] = a4.sum(); out[k &+ 5] = a5.sum(); out[k &+ 6] = a6.sum(); out[k &+ 7] = a7.sum()
+            k &+= 8
+        }
+        while k < K {
+            var a = radial[first &* F] * batches[first &* F &+ k]
+            var b = first &+ 1
+            while b < end { a = VectorMath.mulAdd(radial[b &* F], batches[b &* F &+ k], a); b &+= 1 }
+            out[k] = a.sum()
+            k &+= 1
         }
     }
 
@@ -308,7 +343,7 @@ final class AngularLanes {
             // monomial k is (a_k + 1) G_s[k + e_x], and likewise for y and z.
             let M = t.moments + e * S * K
             for sj in 0..<S {
-                let row = rowScalars + sj * 4 * K
+                let row = rowScalars + sj * K
                 for tt in 0..<S {
                     let C = folded + t.pairIndex(sj, tt, speciesCount: S) * (L + 1)
                     let mt = M + tt * K
@@ -321,12 +356,20 @@ final class AngularLanes {
                     }
                     Self.forEachRank(through: L, rankRow)
                 }
+                let lanes = rowLanes + sj * 4 * K
                 var k = 0
-                while k < KL {
-                    row[K &+ k] = fx[k] * row[px[k]]
-                    row[2 &* K &+ k] = fy[k] * row[py[k]]
-                    row[3 &* K &+ k] = fz[k] * row[pz[k]]
-                    k &+= 1
+                while k < K { lanes[k] = SIMD4(repeating: row[k]); k &+= 1 }
+                if L <= 4 {
+                    @inline(__always) func shift(_ n: Int) { Self.shiftedRows(n, row: row, lanes: lanes, stride: K) }
+                    Self.forEachRank(through: L &- 1, shift)
+                } else {
+                    k = 0
+                    while k < KL {
+                        lanes[K &+ k] = SIMD4(repeating: fx[k] * row[px[k]])
+                        lanes[2 &* K &+ k] = SIMD4(repeating: fy[k] * row[py[k]])
+                        lanes[3 &* K &+ k] = SIMD4(repeating: fz[k] * row[pz[k]])
+                        k &+= 1
+                    }
                 }
             }
             for sj in 0..<S { selfSums[sj] = foldedSums[t.pairIndex(sj, sj, speciesCount: S)] }
@@ -336,10 +379,38 @@ final class AngularLanes {
         return -SIMD3(tx.sum(), ty.sum(), tz.sum())
     }
 
+    /// Where monomial (a, b, c) of rank n = a + b + c sits: rank n's monomials run a from n
+    /// down to 0, each a's block b from n - a down to 0, so (a, b, c) is entry c of block a,
+    /// which starts (n - a)(n - a + 1) / 2 into the rank.
+    @inline(__always)
+    static func blockStart(_ n: Int, _ a: Int) -> Int { rankStart(n) &+ (n &- a) &* (n &- a &+ 1) / 2 }
+
+    /// The x, y and z rows of rank n (below the highest) from the value row, in all four lanes:
+    /// (a + 1) G[k + e_x], (b + 1) G[k + e_y], (c + 1) G[k + e_z] for monomial k = (a, b, c).
+    /// Monomial (a, b, c) is entry c of block a in rank n; (a + 1, b, c) is entry c of block
+    /// a + 1 in rank n + 1, (a, b + 1, c) entry c and (a, b, c + 1) entry c + 1 of block a. With
+    /// a literal n every index and factor is a constant (the tables `init` checks give the same).
+    @inline(__always)
+    static func shiftedRows(_ n: Int, row: UnsafeMutablePointer<Double>, lanes: UnsafeMutablePointer<SIMD4<Double>>,
+                            stride K: Int) {
+        var a = n
+        while a >= 0 {
+            let k0 = blockStart(n, a), x0 = blockStart(n &+ 1, a &+ 1), y0 = blockStart(n &+ 1, a)
+            var c = 0
+            while c <= n &- a {
+                lanes[K &+ k0 &+ c] = SIMD4(repeating: Double(a &+ 1) * row[x0 &+ c])
+                lanes[2 &* K &+ k0 &+ c] = SIMD4(repeating: Double(n &- a &- c &+ 1) * row[y0 &+ c])
+                lanes[3 &* K &+ k0 &+ c] = SIMD4(repeating: Double(c &+ 1) * row[y0 &+ c &+ 1])
+                c &+= 1
+            }
+            a &-= 1
+        }
+    }
+
     /// S_n = sum over the monomials k of rank n of row0[k] u^k, and for a rank below the highest
     /// (`low`) the u-gradient rows' terms added to `v` (rows 1-3 at `stride`, 2 stride, 3 stride).
     @inline(__always)
-    private static func rankDot(_ n: Int, low: Bool, row: UnsafeMutablePointer<Double>, stride K: Int,
+    private static func rankDot(_ n: Int, low: Bool, row: UnsafeMutablePointer<SIMD4<Double>>, stride K: Int,
                                 mono: UnsafeMutablePointer<SIMD4<Double>>,
                                 v: inout (SIMD4<Double>, SIMD4<Double>, SIMD4<Double>)) -> SIMD4<Double> {
         var sn = SIMD4<Double>.zero
@@ -370,7 +441,7 @@ final class AngularLanes {
         for b in 0..<batchCount {
             let B = batches + b &* F
             let sj = batchSpecies[b]
-            let row = rowScalars + sj &* 4 &* K
+            let row = rowLanes + sj &* 4 &* K
             let mono = B + monomialStart
             let R = B[radialStart &+ 2 &* e], D = B[radialStart &+ 2 &* e &+ 1]
             let rOver = R / B[3]
