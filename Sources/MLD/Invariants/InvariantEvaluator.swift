@@ -85,8 +85,11 @@ public final class InvariantEvaluator {
     private var gRadial: UnsafeMutablePointer<Double>        // per neighbour and function: exp(-eta r²) fc(r)
     private var gRadialDerivative: UnsafeMutablePointer<Double> // its d/dr divided by r
     private var gInside: UnsafeMutablePointer<Int32>          // gathered neighbours inside the angular cutoff
-    // sort keys and the arrays the sort permutes into (see `sortKeys`, `permuteGathered`)
-    private var gKey: UnsafeMutablePointer<UInt64>
+    // where each gathered neighbour goes in ascending atom order, a padded copy of a run's atom
+    // indices to rank them, and the arrays the order is applied into (see `rankRun`,
+    // `permuteGathered`)
+    private var gRank: UnsafeMutablePointer<Int32>
+    private var gRankAtoms: UnsafeMutablePointer<Int32>
     private var gAtomSpare: UnsafeMutablePointer<Int32>
     private var gSpeciesSpare: UnsafeMutablePointer<Int32>
     private var gDispSpare: UnsafeMutablePointer<SIMD4<Double>>
@@ -189,8 +192,9 @@ public final class InvariantEvaluator {
         gRadial = .allocate(capacity: gatherCapacity * max(functionCount, 1))
         gRadialDerivative = .allocate(capacity: gatherCapacity * max(functionCount, 1))
         gInside = .allocate(capacity: gatherCapacity)
-        gKey = .allocate(capacity: gatherCapacity)
-        gKey.initialize(repeating: 0, count: gatherCapacity)
+        gRank = .allocate(capacity: gatherCapacity + 8)
+        gRank.initialize(repeating: 0, count: gatherCapacity + 8)
+        gRankAtoms = .allocate(capacity: gatherCapacity + 8)
         gAtomSpare = .allocate(capacity: gatherCapacity)
         gSpeciesSpare = .allocate(capacity: gatherCapacity)
         gDispSpare = .allocate(capacity: gatherCapacity)
@@ -210,7 +214,8 @@ public final class InvariantEvaluator {
         etas.deallocate(); lambdas.deallocate(); zetas.deallocate(); integerZeta.deallocate()
         gAtom.deallocate(); gSpecies.deallocate(); gDisp.deallocate(); gatheredRuns.deallocate()
         gRadial.deallocate(); gRadialDerivative.deallocate(); gInside.deallocate()
-        gKey.deallocate(); gAtomSpare.deallocate(); gSpeciesSpare.deallocate(); gDispSpare.deallocate()
+        gRank.deallocate(); gRankAtoms.deallocate()
+        gAtomSpare.deallocate(); gSpeciesSpare.deallocate(); gDispSpare.deallocate()
         mMono.deallocate(); mPowers.deallocate()
     }
 
@@ -613,12 +618,14 @@ public final class InvariantEvaluator {
         gAtom.deallocate(); gSpecies.deallocate(); gDisp.deallocate()
         gRadial.deallocate(); gRadialDerivative.deallocate(); gInside.deallocate()
         gAtom = a; gSpecies = s; gDisp = d
-        // the keys of the species runs sorted so far survive a growth in the middle of a gather
-        let k = UnsafeMutablePointer<UInt64>.allocate(capacity: c)
-        k.initialize(repeating: 0, count: c)
-        k.update(from: gKey, count: gatherCapacity)
-        gKey.deallocate(); gAtomSpare.deallocate(); gSpeciesSpare.deallocate(); gDispSpare.deallocate()
-        gKey = k
+        // the places of the species runs ranked so far survive a growth in the middle of a gather
+        let k = UnsafeMutablePointer<Int32>.allocate(capacity: c + 8)
+        k.initialize(repeating: 0, count: c + 8)
+        k.update(from: gRank, count: gatherCapacity)
+        gRank.deallocate(); gRankAtoms.deallocate()
+        gAtomSpare.deallocate(); gSpeciesSpare.deallocate(); gDispSpare.deallocate()
+        gRank = k
+        gRankAtoms = .allocate(capacity: c + 8)
         gAtomSpare = .allocate(capacity: c); gSpeciesSpare = .allocate(capacity: c); gDispSpare = .allocate(capacity: c)
         gInside = .allocate(capacity: c)
         gRadial = .allocate(capacity: c * f)
@@ -685,7 +692,7 @@ public final class InvariantEvaluator {
                 } else {
                     while t < end { take(t); t &+= 1 }
                 }
-                if sortByIndex { sortKeys(runStart, m) }
+                if sortByIndex { rankRun(runStart, m) }
                 runStart = m
                 gatheredRuns[s + 1] = m
             }
@@ -696,40 +703,54 @@ public final class InvariantEvaluator {
             for t in 0..<candidates.count { take(t) }
             gathered = m
             gatheredRunsValid = false
-            if sortByIndex { sortKeys(0, m); permuteGathered() }
+            if sortByIndex { rankRun(0, m); permuteGathered() }
         }
     }
 
-    /// Insertion sort of packed (atom, position) keys of the gathered neighbours lo..<hi
-    /// (ascending atom index); `permuteGathered` then applies the keys of all of them.
+    /// The place of each gathered neighbour lo..<hi in ascending atom order: lo plus the number
+    /// of them with a smaller atom index (the indices are distinct, so the places are a
+    /// permutation), counted for eight neighbours at once against each of the run's atoms;
+    /// `permuteGathered` then moves every neighbour to its place. Writes up to 7 entries of
+    /// `gRank` past hi (room the allocation keeps; a later run overwrites them).
     @inline(__always)
-    private func sortKeys(_ lo: Int, _ hi: Int) {
-        let key = gKey, atoms = gAtom
-        var i = lo
-        while i < hi { key[i] = UInt64(UInt32(bitPattern: atoms[i])) << 32 | UInt64(i); i &+= 1 }
-        i = lo &+ 1
-        while i < hi {
-            let k = key[i]
-            var j = i
-            while j > lo && key[j &- 1] > k { key[j] = key[j &- 1]; j &-= 1 }
-            key[j] = k
-            i &+= 1
+    private func rankRun(_ lo: Int, _ hi: Int) {
+        let n = hi &- lo
+        if n == 0 { return }
+        let atoms = gAtom + lo, padded = gRankAtoms
+        padded.update(from: atoms, count: n)
+        // Int32.max never counts as smaller: the last chunk's unused lanes are never counted.
+        (padded + n).initialize(repeating: .max, count: 8)
+        let raw = UnsafeRawPointer(padded), out = UnsafeMutableRawPointer(gRank + lo)
+        let first = SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: lo))
+        var c = 0
+        while c < n {
+            let a = raw.loadUnaligned(fromByteOffset: c &* 4, as: SIMD8<Int32>.self)
+            var count = first
+            var j = 0
+            while j < n {
+                // atoms[j] - a is negative exactly where atoms[j] < a (both in 0...Int32.max, so
+                // it cannot overflow): its sign spread over the lane is -1 there, 0 elsewhere
+                count &-= (SIMD8(repeating: atoms[j]) &- a) &>> 31
+                j &+= 1
+            }
+            out.storeBytes(of: count, toByteOffset: c &* 4, as: SIMD8<Int32>.self)
+            c &+= 8
         }
     }
 
-    /// Puts the gathered neighbours in the order of the sorted keys (one permutation of the
-    /// arrays; none when they already are in that order).
+    /// Puts the gathered neighbours in the places `rankRun` gave them (one permutation of the
+    /// arrays; none when they already are in order).
     @inline(__always)
     private func permuteGathered() {
         let m = gathered
-        let key = gKey
+        let rank = gRank
         var sorted = true
-        for i in 0..<m where Int(truncatingIfNeeded: key[i] & 0xffff_ffff) != i { sorted = false; break }
+        for i in 0..<m where Int(rank[i]) != i { sorted = false; break }
         if sorted { return }
         let a = gAtom, s = gSpecies, d = gDisp, a2 = gAtomSpare, s2 = gSpeciesSpare, d2 = gDispSpare
         for i in 0..<m {
-            let from = Int(truncatingIfNeeded: key[i] & 0xffff_ffff)
-            a2[i] = a[from]; s2[i] = s[from]; d2[i] = d[from]
+            let to = Int(rank[i])
+            a2[to] = a[i]; s2[to] = s[i]; d2[to] = d[i]
         }
         swap(&gAtom, &gAtomSpare); swap(&gSpecies, &gSpeciesSpare); swap(&gDisp, &gDispSpare)
     }
