@@ -260,26 +260,36 @@ public final class InvariantEvaluator {
         angularGradientsDeferred = false
         let lengths = box.lengths
         let qk = positions[agent]
+        // With a species-split row the gather comes first and selects the nearest atoms as it
+        // goes (see `gather`); `nearest` runs only for a species with too few atoms within the
+        // cutoff, or without a gather.
+        let gatherFirst = sumCutoff > 0 && speciesStarts != nil
+        if gatherFirst {
+            gatherSums(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
+                       candidates: candidates, speciesStarts: speciesStarts, buildDistances: buildDistances,
+                       skin: skin, displacements: displacements, largestDisplacement: largestDisplacement,
+                       selectNearest: hasNearest)
+        }
         if hasNearest {
-            let needed = try nearest(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
-                                     candidates: candidates, speciesStarts: speciesStarts,
-                                     buildDistances: buildDistances, skin: skin, listRadius: listRadius,
-                                     displacements: displacements, largestDisplacement: largestDisplacement)
-            if needed > 0 { return needed }
+            var selected = gatherFirst
+            if selected { for s in 0..<speciesCount where filled[s] < counts[s] { selected = false } }
+            if !selected {
+                let needed = try nearest(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
+                                         candidates: candidates, speciesStarts: speciesStarts,
+                                         buildDistances: buildDistances, skin: skin, listRadius: listRadius,
+                                         displacements: displacements, largestDisplacement: largestDisplacement)
+                if needed > 0 { return needed }
+            }
             nearestInvariants()
             if labelledCount > 0 { labelledAngles() }
         }
         if sumCutoff > 0 {
-            // With a row ordered by build-time distance d0 (a lower bound, see `NeighbourList`),
-            // a listed atom is now at least d0 - m_k - m_j away (m: how far an atom moved since
-            // the build, at most `skin` together): the scan of a species stops where that bound
-            // passes the cutoff (`movedBound`, as in `selectNearest`).
-            let stop = speciesStarts != nil && buildDistances != nil
-                ? movedBound(agent: agent, skin: skin, displacements: displacements, largestDisplacement: largestDisplacement)
-                : .infinity
-            gather(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
-                   candidates: candidates, sortByIndex: buildDistances != nil,
-                   speciesStarts: speciesStarts, buildDistances: buildDistances, stop: stop)
+            if !gatherFirst {
+                gatherSums(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
+                           candidates: candidates, speciesStarts: speciesStarts, buildDistances: buildDistances,
+                           skin: skin, displacements: displacements, largestDisplacement: largestDisplacement,
+                           selectNearest: false)
+            }
             if basisCount > 0 { radialSums() }
             if functionCount > 0 {
                 if let moments, !usesTripletSums { angularSumsByMoments(moments) } else { angularSumsByTriplets() }
@@ -337,6 +347,25 @@ public final class InvariantEvaluator {
         termAtom.deallocate(); termInvariant.deallocate(); termGradient.deallocate(); termLocal.deallocate()
         termAtom = a; termInvariant = b; termGradient = g; termLocal = l
         termCapacity = c
+    }
+
+    /// The gather of `evaluate`. With a row ordered by build-time distance d0 (a lower bound,
+    /// see `NeighbourList`), a listed atom is now at least d0 - m_k - m_j away (m: how far an
+    /// atom moved since the build, at most `skin` together): the scan of a species stops where
+    /// that bound passes the cutoff (`movedBound`, as in `selectNearest`).
+    @inline(__always)
+    private func gatherSums(agent: Int, qk: SIMD3<Double>, positions: UnsafeBufferPointer<SIMD3<Double>>,
+                            species: UnsafeBufferPointer<Int32>, lengths: SIMD3<Double>,
+                            candidates: UnsafeBufferPointer<Int32>, speciesStarts: UnsafePointer<Int>?,
+                            buildDistances: UnsafePointer<Float>?, skin: Double, displacements: UnsafePointer<Double>?,
+                            largestDisplacement: Double, selectNearest: Bool) {
+        let stop = speciesStarts != nil && buildDistances != nil
+            ? movedBound(agent: agent, skin: skin, displacements: displacements, largestDisplacement: largestDisplacement)
+            : .infinity
+        gather(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
+               candidates: candidates, sortByIndex: buildDistances != nil,
+               speciesStarts: speciesStarts, buildDistances: buildDistances, stop: stop,
+               selectNearest: selectNearest)
     }
 
     // MARK: Nearest distances
@@ -645,12 +674,19 @@ public final class InvariantEvaluator {
     /// Collects the neighbours within the largest sum cutoff; with `sortByIndex` (candidates in
     /// build-distance order) in ascending atom index, within each species for a species-split
     /// row, so that sums do not depend on the list's history.
+    ///
+    /// With `selectNearest` (a species-split row only) it also keeps, species by species, the
+    /// counts[s] nearest of the gathered atoms in the slots, offered in the row's order with the
+    /// insertion rules of `selectNearest` (`filled[s]` says how many it holds). Where that is
+    /// counts[s], they are the counts[s] nearest of all: every atom of the species within the
+    /// cutoff was offered, and each held one is nearer than any atom beyond it; same
+    /// displacements, same order, same ties as `selectNearest` on the same row.
     @inline(__always)
     private func gather(agent: Int, qk: SIMD3<Double>, positions: UnsafeBufferPointer<SIMD3<Double>>,
                         species: UnsafeBufferPointer<Int32>, lengths: SIMD3<Double>,
                         candidates: UnsafeBufferPointer<Int32>, sortByIndex: Bool,
                         speciesStarts: UnsafePointer<Int>? = nil, buildDistances: UnsafePointer<Float>? = nil,
-                        stop: Double = .infinity) {
+                        stop: Double = .infinity, selectNearest select: Bool = false) {
         let rc2 = sumCutoff * sumCutoff
         let pos = positions.baseAddress!
         // four-lane copies, the fourth lane padding (see `selectNearest`)
@@ -661,12 +697,37 @@ public final class InvariantEvaluator {
         var atoms = gAtom, speciesOut = gSpecies, disp = gDisp, capacity = gatherCapacity
         let sp = species.baseAddress!
         var m = 0
+        // The nearest selection of the species being gathered (see above): up to `want` slots
+        // from `base`, `held` of them filled, the farthest held at r² = `worst` once full.
+        var want = 0, held = 0, worst = 0.0
+        var base = slots, slotAtoms = slotAtom
+        let rs2 = searchRadius2
+        @inline(__always) func hold(_ j: Int32, _ d: SIMD4<Double>, _ r2: Double) {
+            if r2 > rs2 { return }
+            var i: Int
+            if held < want {
+                i = held
+                held &+= 1
+            } else {
+                if !(r2 < worst) { return }
+                i = want &- 1
+            }
+            while i > 0 && base[i &- 1].w > r2 {
+                base[i] = base[i &- 1]; slotAtoms[i] = slotAtoms[i &- 1]
+                i &-= 1
+            }
+            var v = d
+            v.w = r2
+            base[i] = v; slotAtoms[i] = j
+            if held == want { worst = base[want &- 1].w }
+        }
         @inline(__always) func take(_ t: Int) {
             let jj = cand[t]
             let j = Int(jj)
             if j == agent { return }
             let (d, r2) = separation(lanes4(pos, j), from: qk4, lengths: lengths4, inverseLengths: inverse4)
             if r2 >= rc2 { return }
+            if want > 0 { hold(jj, d, r2) }
             if m == capacity {
                 growGather()
                 atoms = gAtom; speciesOut = gSpecies; disp = gDisp; capacity = gatherCapacity
@@ -687,6 +748,11 @@ public final class InvariantEvaluator {
             for s in 0..<speciesCount {
                 var t = speciesStarts[s]
                 let end = speciesStarts[s + 1]
+                if select {
+                    want = counts[s]; held = 0; worst = 0
+                    base = slots + starts[s]; slotAtoms = slotAtom + starts[s]
+                }
+                defer { if select { filled[s] = held } }
                 if let d0 = buildDistances, stop.isFinite {
                     while t < end && Double(d0[t]) <= limit { take(t); t &+= 1 }
                 } else {
