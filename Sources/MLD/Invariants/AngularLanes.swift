@@ -37,8 +37,6 @@ final class AngularLanes {
     private let rowLanes: UnsafeMutablePointer<SIMD4<Double>>
     /// Per neighbour species s: the folded sum of the pair (s, s) (its j = l term).
     private let selfSums: UnsafeMutablePointer<Double>
-    /// a_k + 1, b_k + 1 and c_k + 1 for the exponents (a_k, b_k, c_k) of monomial k (rows of K).
-    private let shiftFactors: UnsafeMutablePointer<Double>
 
     init(tables t: AngularMoments, cutoff: Double) {
         tables = t
@@ -57,12 +55,6 @@ final class AngularLanes {
         rowLanes = .allocate(capacity: S * 4 * K)
         rowLanes.initialize(repeating: .zero, count: S * 4 * K)
         selfSums = .allocate(capacity: S)
-        shiftFactors = .allocate(capacity: 3 * K)
-        for k in 0..<K {
-            shiftFactors[k] = Double(t.exponentA[k] + 1)
-            shiftFactors[K + k] = Double(t.exponentB[k] + 1)
-            shiftFactors[2 * K + k] = Double(t.exponentC[k] + 1)
-        }
         for m in 0...(L + 1) { precondition(t.rankStart[m] == Self.rankStart(m)) }
         // The monomial order `blockStart` and `shiftedRows` assume.
         for k in 0..<K {
@@ -89,7 +81,7 @@ final class AngularLanes {
     deinit {
         batches.deallocate(); batchSpecies.deallocate(); batchStart.deallocate()
         folded.deallocate(); foldedSums.deallocate(); rowScalars.deallocate(); rowLanes.deallocate()
-        selfSums.deallocate(); shiftFactors.deallocate()
+        selfSums.deallocate()
     }
 
     private func grow() {
@@ -309,11 +301,9 @@ final class AngularLanes {
     private func ownGradient<R: StaticCount>(_ c: UnsafePointer<Double>, functionCount nf: Int, _: R.Type) -> SIMD3<Double> {
         let t = tables
         let L = R.value ?? t.rank
-        // K monomials; the u-gradient rows reach only the KL of rank below the highest.
-        let S = speciesCount, E = t.etaCount, K = Self.rankStart(L &+ 1), KL = Self.rankStart(L)
+        let S = speciesCount, E = t.etaCount, K = Self.rankStart(L &+ 1)
         let pairs = t.pairCount
-        let w = t.weight, px = t.plusX, py = t.plusY, pz = t.plusZ
-        let fx = shiftFactors, fy = shiftFactors + K, fz = shiftFactors + 2 * K
+        let w = t.weight
         var tx = SIMD4<Double>.zero, ty = SIMD4<Double>.zero, tz = SIMD4<Double>.zero
         let coefficient = t.coefficient, coefficientSum = t.coefficientSum, etaOf = t.etaOfFunction
         let L1 = L &+ 1
@@ -359,18 +349,8 @@ final class AngularLanes {
                 let lanes = rowLanes + sj * 4 * K
                 var k = 0
                 while k < K { lanes[k] = SIMD4(repeating: row[k]); k &+= 1 }
-                if L <= 4 {
-                    @inline(__always) func shift(_ n: Int) { Self.shiftedRows(n, row: row, lanes: lanes, stride: K) }
-                    Self.forEachRank(through: L &- 1, shift)
-                } else {
-                    k = 0
-                    while k < KL {
-                        lanes[K &+ k] = SIMD4(repeating: fx[k] * row[px[k]])
-                        lanes[2 &* K &+ k] = SIMD4(repeating: fy[k] * row[py[k]])
-                        lanes[3 &* K &+ k] = SIMD4(repeating: fz[k] * row[pz[k]])
-                        k &+= 1
-                    }
-                }
+                @inline(__always) func shift(_ n: Int) { Self.shiftedRows(n, row: row, lanes: lanes, stride: K) }
+                Self.forEachRank(through: L &- 1, shift)
             }
             for sj in 0..<S { selfSums[sj] = foldedSums[t.pairIndex(sj, sj, speciesCount: S)] }
             let (x, y, z) = batchGradient(e, rank: L)
@@ -389,7 +369,8 @@ final class AngularLanes {
     /// (a + 1) G[k + e_x], (b + 1) G[k + e_y], (c + 1) G[k + e_z] for monomial k = (a, b, c).
     /// Monomial (a, b, c) is entry c of block a in rank n; (a + 1, b, c) is entry c of block
     /// a + 1 in rank n + 1, (a, b + 1, c) entry c and (a, b, c + 1) entry c + 1 of block a. With
-    /// a literal n every index and factor is a constant (the tables `init` checks give the same).
+    /// a literal n (ranks up to 4, `forEachRank`) every index and factor is a constant; `init`
+    /// checks the monomial order this assumes.
     @inline(__always)
     static func shiftedRows(_ n: Int, row: UnsafeMutablePointer<Double>, lanes: UnsafeMutablePointer<SIMD4<Double>>,
                             stride K: Int) {

@@ -260,18 +260,25 @@ public final class InvariantEvaluator {
         angularGradientsDeferred = false
         let lengths = box.lengths
         let qk = positions[agent]
-        // With a species-split row the gather comes first and selects the nearest atoms as it
-        // goes (see `gather`); `nearest` runs only for a species with too few atoms within the
-        // cutoff, or without a gather.
-        let gatherFirst = sumCutoff > 0 && speciesStarts != nil
-        if gatherFirst {
-            gatherSums(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
-                       candidates: candidates, speciesStarts: speciesStarts, buildDistances: buildDistances,
-                       skin: skin, displacements: displacements, largestDisplacement: largestDisplacement,
-                       selectNearest: hasNearest)
+        // The gather comes first; from a species-split row it selects the nearest atoms as it
+        // goes (see `gather`), and `nearest` runs only for a species with too few atoms within
+        // the cutoff, or without such a gather.
+        let gatherSelects = hasNearest && sumCutoff > 0 && speciesStarts != nil
+        if sumCutoff > 0 {
+            // With a row ordered by build-time distance d0 (a lower bound, see `NeighbourList`),
+            // a listed atom is now at least d0 - m_k - m_j away (m: how far an atom moved since
+            // the build, at most `skin` together): the scan of a species stops where that bound
+            // passes the cutoff (`movedBound`, as in `selectNearest`).
+            let stop = speciesStarts != nil && buildDistances != nil
+                ? movedBound(agent: agent, skin: skin, displacements: displacements, largestDisplacement: largestDisplacement)
+                : .infinity
+            gather(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
+                   candidates: candidates, sortByIndex: buildDistances != nil,
+                   speciesStarts: speciesStarts, buildDistances: buildDistances, stop: stop,
+                   selectNearest: gatherSelects)
         }
         if hasNearest {
-            var selected = gatherFirst
+            var selected = gatherSelects
             if selected { for s in 0..<speciesCount where filled[s] < counts[s] { selected = false } }
             if !selected {
                 let needed = try nearest(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
@@ -284,12 +291,6 @@ public final class InvariantEvaluator {
             if labelledCount > 0 { labelledAngles() }
         }
         if sumCutoff > 0 {
-            if !gatherFirst {
-                gatherSums(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
-                           candidates: candidates, speciesStarts: speciesStarts, buildDistances: buildDistances,
-                           skin: skin, displacements: displacements, largestDisplacement: largestDisplacement,
-                           selectNearest: false)
-            }
             if basisCount > 0 { radialSums() }
             if functionCount > 0 {
                 if let moments, !usesTripletSums { angularSumsByMoments(moments) } else { angularSumsByTriplets() }
@@ -347,25 +348,6 @@ public final class InvariantEvaluator {
         termAtom.deallocate(); termInvariant.deallocate(); termGradient.deallocate(); termLocal.deallocate()
         termAtom = a; termInvariant = b; termGradient = g; termLocal = l
         termCapacity = c
-    }
-
-    /// The gather of `evaluate`. With a row ordered by build-time distance d0 (a lower bound,
-    /// see `NeighbourList`), a listed atom is now at least d0 - m_k - m_j away (m: how far an
-    /// atom moved since the build, at most `skin` together): the scan of a species stops where
-    /// that bound passes the cutoff (`movedBound`, as in `selectNearest`).
-    @inline(__always)
-    private func gatherSums(agent: Int, qk: SIMD3<Double>, positions: UnsafeBufferPointer<SIMD3<Double>>,
-                            species: UnsafeBufferPointer<Int32>, lengths: SIMD3<Double>,
-                            candidates: UnsafeBufferPointer<Int32>, speciesStarts: UnsafePointer<Int>?,
-                            buildDistances: UnsafePointer<Float>?, skin: Double, displacements: UnsafePointer<Double>?,
-                            largestDisplacement: Double, selectNearest: Bool) {
-        let stop = speciesStarts != nil && buildDistances != nil
-            ? movedBound(agent: agent, skin: skin, displacements: displacements, largestDisplacement: largestDisplacement)
-            : .infinity
-        gather(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
-               candidates: candidates, sortByIndex: buildDistances != nil,
-               speciesStarts: speciesStarts, buildDistances: buildDistances, stop: stop,
-               selectNearest: selectNearest)
     }
 
     // MARK: Nearest distances
@@ -458,17 +440,8 @@ public final class InvariantEvaluator {
                 @inline(__always) func separation(_ j: Int32) -> (d: SIMD4<Double>, r2: Double) {
                     MLD.separation(lanes4(pos, Int(j)), from: qk4, lengths: lengths4, inverseLengths: inverseLengths4)
                 }
-                /// Puts atom j at r2 into its place among the first `from + 1` slots, moving the
-                /// farther ones up by one (the slot at `from` is overwritten).
                 @inline(__always) func insert(_ j: Int32, _ d: SIMD4<Double>, _ r2: Double, from: Int) {
-                    var i = from
-                    while i > 0 && base[i - 1].w > r2 {
-                        base[i] = base[i - 1]; atoms[i] = atoms[i - 1]
-                        i -= 1
-                    }
-                    var v = d
-                    v.w = r2
-                    base[i] = v; atoms[i] = j
+                    Self.insertNearest(j, d, r2, from: from, slots: base, atoms: atoms)
                 }
                 // Filling.
                 var m = 0
@@ -536,12 +509,24 @@ public final class InvariantEvaluator {
             } else {
                 filled[s] = c + 1
             }
-            var i = base + c
-            while i > base && slots[i - 1].w > r2 {
-                slots[i] = slots[i - 1]; slotAtom[i] = slotAtom[i - 1]; i -= 1
-            }
-            slots[i] = SIMD4(d.x, d.y, d.z, r2); slotAtom[i] = jj
+            Self.insertNearest(jj, SIMD4(d, 0), r2, from: c, slots: slots + base, atoms: slotAtom + base)
         }
+    }
+
+    /// Puts atom j at squared distance r2 (Å²), displacement d (Å, lanes 0-2), into its place
+    /// among the first `from + 1` slots sorted by r², after any held at the same r², moving the
+    /// farther ones up by one (the slot at `from` is overwritten).
+    @inline(__always)
+    private static func insertNearest(_ j: Int32, _ d: SIMD4<Double>, _ r2: Double, from: Int,
+                                      slots: UnsafeMutablePointer<SIMD4<Double>>, atoms: UnsafeMutablePointer<Int32>) {
+        var i = from
+        while i > 0 && slots[i &- 1].w > r2 {
+            slots[i] = slots[i &- 1]; atoms[i] = atoms[i &- 1]
+            i &-= 1
+        }
+        var v = d
+        v.w = r2
+        slots[i] = v; atoms[i] = j
     }
 
     /// phi = t(r) of the selected distances; dr/dq_k = -d/r, dr/dq_j = d/r.
@@ -712,13 +697,7 @@ public final class InvariantEvaluator {
                 if !(r2 < worst) { return }
                 i = want &- 1
             }
-            while i > 0 && base[i &- 1].w > r2 {
-                base[i] = base[i &- 1]; slotAtoms[i] = slotAtoms[i &- 1]
-                i &-= 1
-            }
-            var v = d
-            v.w = r2
-            base[i] = v; slotAtoms[i] = j
+            Self.insertNearest(j, d, r2, from: i, slots: base, atoms: slotAtoms)
             if held == want { worst = base[want &- 1].w }
         }
         @inline(__always) func take(_ t: Int) {
@@ -784,7 +763,8 @@ public final class InvariantEvaluator {
         if n == 0 { return }
         let atoms = gAtom + lo, padded = gRankAtoms
         padded.update(from: atoms, count: n)
-        // Int32.max never counts as smaller: the last chunk's unused lanes are never counted.
+        // The last chunk's lanes past n are ranked too (their counts land past hi, unused): they
+        // hold Int32.max so that every subtraction below stays in range.
         (padded + n).initialize(repeating: .max, count: 8)
         let raw = UnsafeRawPointer(padded), out = UnsafeMutableRawPointer(gRank + lo)
         let first = SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: lo))
