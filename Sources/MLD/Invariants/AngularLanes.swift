@@ -24,13 +24,16 @@ final class AngularLanes {
     private var batchSpecies: UnsafeMutablePointer<Int>
     /// Batches of species s are `batchStart[s] ..< batchStart[s + 1]`.
     private let batchStart: UnsafeMutablePointer<Int>
-    /// Folded coefficients C_n per eta-free species pair and rank (pair * (rank + 1) + n).
-    private let folded: UnsafeMutablePointer<Double>
+    /// Per species pair, the functions' weights T_f (`AngularMoments.functionWeights`) folded by
+    /// the coefficients: C_pair[alpha] = sum_f c_f T_f[alpha], four monomials per SIMD4.
+    private let pairWeights: UnsafeMutablePointer<SIMD4<Double>>
     private let foldedSums: UnsafeMutablePointer<Double>
-    /// The value row of the gradient weights per neighbour species s (K at s * K):
-    /// G_s[k] = sum_t C(s, t)_n(k) w_k M_t[k] over the partner species t, with C the folded
-    /// coefficients of the pair (s, t).
-    private let rowScalars: UnsafeMutablePointer<Double>
+    /// One coefficient per function (the current eta's, zero for the others).
+    private let functionScratch: UnsafeMutablePointer<Double>
+    /// The value row of the gradient weights per neighbour species s (four monomials per SIMD4,
+    /// `monomialStride / 4` at s * monomialStride / 4): G_s[alpha] = sum_t C_(s, t)[alpha] M_t[alpha]
+    /// over the partner species t.
+    private let rowBlocks: UnsafeMutablePointer<SIMD4<Double>>
     /// The gradient weights per neighbour species s (4 K at s * 4 K), each in all four lanes so
     /// that the batches' dot products read whole vectors: the value row G_s, then the x, y, z
     /// rows (a_k + 1) G_s[k + e_x], (b_k + 1) G_s[k + e_y], (c_k + 1) G_s[k + e_z].
@@ -48,10 +51,12 @@ final class AngularLanes {
         batches = .allocate(capacity: capacity * fields)
         batchSpecies = .allocate(capacity: capacity)
         batchStart = .allocate(capacity: S + 1)
-        folded = .allocate(capacity: t.pairCount * (L + 1))
+        let blocks = t.monomialStride / 4
+        pairWeights = .allocate(capacity: t.pairCount * blocks)
         foldedSums = .allocate(capacity: t.pairCount)
-        rowScalars = .allocate(capacity: S * K)
-        rowScalars.initialize(repeating: 0, count: S * K)
+        functionScratch = .allocate(capacity: max(t.functionCount, 1))
+        rowBlocks = .allocate(capacity: S * blocks)
+        rowBlocks.initialize(repeating: .zero, count: S * blocks)
         rowLanes = .allocate(capacity: S * 4 * K)
         rowLanes.initialize(repeating: .zero, count: S * 4 * K)
         selfSums = .allocate(capacity: S)
@@ -80,7 +85,7 @@ final class AngularLanes {
 
     deinit {
         batches.deallocate(); batchSpecies.deallocate(); batchStart.deallocate()
-        folded.deallocate(); foldedSums.deallocate(); rowScalars.deallocate(); rowLanes.deallocate()
+        pairWeights.deallocate(); foldedSums.deallocate(); functionScratch.deallocate(); rowBlocks.deallocate(); rowLanes.deallocate()
         selfSums.deallocate()
     }
 
@@ -221,7 +226,7 @@ final class AngularLanes {
             // M_s[alpha] = sum over the batches of R u^alpha, then across the lanes (no batch:
             // zero); the batches in order for every monomial, the running sums in registers.
             for e in 0..<E {
-                let out = t.moments + (e * S + s) * K
+                let out = t.moments + (e * S + s) * t.monomialStride
                 if first == end {
                     for k in 0..<K { out[k] = 0 }
                     t.diagonal[e * S + s] = 0
@@ -282,11 +287,12 @@ final class AngularLanes {
     /// `functionCount` functions per species pair): the agent's own gradient weighted by c, in
     /// 1/Å times the unit of c. Needs the moments of the last `load`.
     ///
-    /// The functions of one species pair and eta fold into one coefficient per rank,
-    /// C_n = sum_f c_f (coefficient n of f), C folds into the partners' weighted moments
-    /// (`rowScalars`), and each batch of four neighbours costs four dot products over the monomials:
-    /// A = sum_n (dR/dr - n R / r) sum over rank n of C_n w_k M_k u^k, the u-gradient V from the
-    /// shifted moments, and the neighbour adds -(A u + (R / r) V).
+    /// The functions of one species pair and eta fold into one weight per monomial,
+    /// C[alpha] = sum_f c_f T_f[alpha] (`AngularMoments.functionWeights`), C into the partners'
+    /// moments (`rowBlocks`), four monomials at a time, and each batch of four neighbours costs
+    /// four dot products over the monomials: A = sum_n (dR/dr - n R / r) sum over rank n of
+    /// G[alpha] u^alpha, the u-gradient V from the shifted rows, and the neighbour adds
+    /// -(A u + (R / r) V).
     @inline(__always)
     func ownGradient(_ c: UnsafePointer<Double>, functionCount nf: Int) -> SIMD3<Double> {
         switch tables.rank {
@@ -301,51 +307,43 @@ final class AngularLanes {
     private func ownGradient<R: StaticCount>(_ c: UnsafePointer<Double>, functionCount nf: Int, _: R.Type) -> SIMD3<Double> {
         let t = tables
         let L = R.value ?? t.rank
-        let S = speciesCount, E = t.etaCount, K = Self.rankStart(L &+ 1)
+        let S = speciesCount, E = t.etaCount, K = Self.rankStart(L &+ 1), nb = (K &+ 3) / 4
         let pairs = t.pairCount
-        let w = t.weight
         var tx = SIMD4<Double>.zero, ty = SIMD4<Double>.zero, tz = SIMD4<Double>.zero
-        let coefficient = t.coefficient, coefficientSum = t.coefficientSum, etaOf = t.etaOfFunction
-        let L1 = L &+ 1
+        let weights = t.functionWeights, coefficientSum = t.coefficientSum, etaOf = t.etaOfFunction
         for e in 0..<E {
+            // C_pair = sum_f c_f T_f over the functions of eta e (the others weighted by zero),
+            // four monomials and four functions at a time (`fold`), and their values at j = l.
             var any = false
             for pair in 0..<pairs {
-                let C = folded + pair &* L1
-                var n = 0
-                while n < L1 { C[n] = 0; n &+= 1 }
-                var sum = 0.0
                 let cp = c + pair &* nf
+                var sum = 0.0
                 var f = 0
                 while f < nf {
-                    if etaOf[f] == e {
-                        let cf = cp[f], row = coefficient + f &* L1
-                        n = 0
-                        while n < L1 { C[n] += cf * row[n]; n &+= 1 }
-                        sum += cf * coefficientSum[f]
-                        any = true
-                    }
+                    let mine = etaOf[f] == e
+                    let cf = mine ? cp[f] : 0
+                    functionScratch[f] = cf
+                    sum += cf * coefficientSum[f]
+                    any = any || mine
                     f &+= 1
                 }
                 foldedSums[pair] = sum
+                Self.fold(functionScratch, count: nf, weights: weights, blocks: nb, into: pairWeights + pair &* nb)
             }
             if !any { continue }
-            // G_s[alpha] = sum_t C(s, t)_n(alpha) w_alpha M_t[alpha] is the value row; the x row at
-            // monomial k is (a_k + 1) G_s[k + e_x], and likewise for y and z.
-            let M = t.moments + e * S * K
+            // G_s = sum_t C_(s, t) M_t is the value row; the x row at monomial k is
+            // (a_k + 1) G_s[k + e_x], and likewise for y and z.
+            let M = t.momentBlocks + e &* S &* nb
             for sj in 0..<S {
-                let row = rowScalars + sj * K
+                let rowB = rowBlocks + sj &* nb
                 for tt in 0..<S {
-                    let C = folded + t.pairIndex(sj, tt, speciesCount: S) * (L + 1)
-                    let mt = M + tt * K
-                    @inline(__always) func rankRow(_ n: Int) {
-                        let cn = C[n]
-                        var k = Self.rankStart(n)
-                        let end = Self.rankStart(n &+ 1)
-                        if tt == 0 { while k < end { row[k] = cn * w[k] * mt[k]; k &+= 1 } }
-                        else { while k < end { row[k] += cn * w[k] * mt[k]; k &+= 1 } }
-                    }
-                    Self.forEachRank(through: L, rankRow)
+                    let C = pairWeights + t.pairIndex(sj, tt, speciesCount: S) &* nb
+                    let mt = M + tt &* nb
+                    var i = 0
+                    if tt == 0 { while i < nb { rowB[i] = C[i] * mt[i]; i &+= 1 } }
+                    else { while i < nb { rowB[i] = VectorMath.mulAdd(C[i], mt[i], rowB[i]); i &+= 1 } }
                 }
+                let row = UnsafeMutableRawPointer(rowB).assumingMemoryBound(to: Double.self)
                 let lanes = rowLanes + sj * 4 * K
                 var k = 0
                 while k < K { lanes[k] = SIMD4(repeating: row[k]); k &+= 1 }
@@ -353,10 +351,38 @@ final class AngularLanes {
                 Self.forEachRank(through: L &- 1, shift)
             }
             for sj in 0..<S { selfSums[sj] = foldedSums[t.pairIndex(sj, sj, speciesCount: S)] }
-            let (x, y, z) = batchGradient(e, rank: L)
+            let (x, y, z) = batchGradient(e, R.self)
             tx += x; ty += y; tz += z
         }
         return -SIMD3(tx.sum(), ty.sum(), tz.sum())
+    }
+
+    /// C = sum_f cf[f] T_f over `count` functions (T_f: `blocks` SIMD4 at T + f blocks), four
+    /// functions at a time so that each block of C is summed in a register and stored once.
+    @inline(__always)
+    static func fold(_ cf: UnsafePointer<Double>, count nf: Int, weights T: UnsafePointer<SIMD4<Double>>,
+                     blocks nb: Int, into C: UnsafeMutablePointer<SIMD4<Double>>) {
+        var f = 0
+        while f &+ 4 <= nf {
+            let c0 = SIMD4(repeating: cf[f]), c1 = SIMD4(repeating: cf[f &+ 1])
+            let c2 = SIMD4(repeating: cf[f &+ 2]), c3 = SIMD4(repeating: cf[f &+ 3])
+            let t0 = T + f &* nb, t1 = t0 + nb, t2 = t1 + nb, t3 = t2 + nb
+            var i = 0
+            while i < nb {
+                var acc = f == 0 ? c0 * t0[i] : VectorMath.mulAdd(c0, t0[i], C[i])
+                acc = VectorMath.mulAdd(c1, t1[i], acc)
+                acc = VectorMath.mulAdd(c2, t2[i], acc)
+                C[i] = VectorMath.mulAdd(c3, t3[i], acc)
+                i &+= 1
+            }
+            f &+= 4
+        }
+        while f < nf {
+            let c0 = SIMD4(repeating: cf[f]), t0 = T + f &* nb
+            var i = 0
+            while i < nb { C[i] = f == 0 ? c0 * t0[i] : VectorMath.mulAdd(c0, t0[i], C[i]); i &+= 1 }
+            f &+= 1
+        }
     }
 
     /// Where monomial (a, b, c) of rank n = a + b + c sits: rank n's monomials run a from n
@@ -415,8 +441,10 @@ final class AngularLanes {
     }
 
     /// The lane-wise sums of -(A u + (R / r) V) over the batches for eta `e` (see `ownGradient`).
+    /// Specialised per rank like `computeBatches`.
     @inline(__always)
-    private func batchGradient(_ e: Int, rank L: Int) -> (SIMD4<Double>, SIMD4<Double>, SIMD4<Double>) {
+    private func batchGradient<R: StaticCount>(_ e: Int, _: R.Type) -> (SIMD4<Double>, SIMD4<Double>, SIMD4<Double>) {
+        let L = R.value ?? tables.rank
         let F = fields, K = Self.rankStart(L &+ 1)
         var tx = SIMD4<Double>.zero, ty = SIMD4<Double>.zero, tz = SIMD4<Double>.zero
         for b in 0..<batchCount {

@@ -41,18 +41,28 @@ final class AngularMoments {
     let coefficientVector: UnsafeMutablePointer<SIMD8<Double>>
     /// (1 + lambda_f)^zeta_f: the value of function f for a neighbour paired with itself.
     let coefficientSum: UnsafeMutablePointer<Double>
+    /// Per function f, `monomialStride / 4` SIMD4 at f * monomialStride / 4: T_f[alpha] =
+    /// C(zeta_f, m) lambda_f^m w_alpha for monomial alpha of rank m (zero past `monomialCount`), so
+    /// that function f's pair sum is sum_alpha T_f[alpha] M_B[alpha] M_C[alpha], four monomials
+    /// at a time.
+    let functionWeights: UnsafeMutablePointer<SIMD4<Double>>
     let speciesCount: Int
     let pairCount: Int
+    /// Number of functions of the block (per species pair).
+    let functionCount: Int
     /// (0, 1, 2, ..., 7): the rank of each lane.
     let rankVector = SIMD8<Double>(0, 1, 2, 3, 4, 5, 6, 7)
 
     // scratch, overwritten by every evaluation
-    /// M_s[alpha] for eta e and species s at (e * S + s) * monomialCount + k.
+    /// M_s[alpha] for eta e and species s at (e * S + s) * monomialStride + k (entries past
+    /// `monomialCount` stay zero).
     let moments: UnsafeMutablePointer<Double>
+    /// The same memory as SIMD4, four monomials each ((e * S + s) * monomialStride / 4 + i).
+    let momentBlocks: UnsafeMutablePointer<SIMD4<Double>>
     /// sum_{j of s} R_j^2 at e * S + s.
     let diagonal: UnsafeMutablePointer<Double>
-    /// P_m(pair) at (e * pairCount + pair) * (rank + 1) + m.
-    let pairSums: UnsafeMutablePointer<Double>
+    /// M_B[alpha] M_C[alpha] of one species pair, `monomialStride / 4` SIMD4.
+    let pairProduct: UnsafeMutablePointer<SIMD4<Double>>
     /// w_alpha M_t[alpha] (the partner's weighted moments).
     let weighted: UnsafeMutablePointer<Double>
     /// For monomial beta of rank < rank: (beta_x + 1) w M_t[beta + e_x], and likewise for y and z,
@@ -119,6 +129,7 @@ final class AngularMoments {
         etaOfFunction = .allocate(capacity: max(of.count, 1)); etaOfFunction.initialize(from: of, count: of.count)
 
         let nf = sums.functions.count
+        functionCount = nf
         coefficient = .allocate(capacity: max(nf * (rank + 1), 1))
         coefficient.initialize(repeating: 0, count: max(nf * (rank + 1), 1))
         coefficientSum = .allocate(capacity: max(nf, 1))
@@ -140,10 +151,22 @@ final class AngularMoments {
             coefficientVector[fi] = v
         }
 
+        let blocks = monomialStride / 4
+        functionWeights = .allocate(capacity: max(nf * blocks, 1))
+        functionWeights.initialize(repeating: .zero, count: max(nf * blocks, 1))
+        let T = UnsafeMutableRawPointer(functionWeights).assumingMemoryBound(to: Double.self)
+        for fi in 0..<nf {
+            for k in 0..<a.count {
+                T[fi * monomialStride + k] = coefficient[fi * (rank + 1) + a[k] + b[k] + c[k]] * w[k]
+            }
+        }
+
         let E = max(etaCount, 1)
-        moments = .allocate(capacity: E * S * monomialCount)
+        momentBlocks = .allocate(capacity: E * S * blocks)
+        momentBlocks.initialize(repeating: .zero, count: E * S * blocks)
+        moments = UnsafeMutableRawPointer(momentBlocks).assumingMemoryBound(to: Double.self)
         diagonal = .allocate(capacity: E * S)
-        pairSums = .allocate(capacity: E * pairCount * (rank + 1))
+        pairProduct = .allocate(capacity: blocks)
         weighted = .allocate(capacity: monomialCount)
         shiftedX = .allocate(capacity: monomialCount)
         shiftedY = .allocate(capacity: monomialCount)
@@ -154,7 +177,7 @@ final class AngularMoments {
         exponentA.deallocate(); exponentB.deallocate(); exponentC.deallocate(); weight.deallocate()
         rankStart.deallocate(); etas.deallocate(); etaOfFunction.deallocate()
         coefficient.deallocate(); coefficientSum.deallocate(); coefficientVector.deallocate()
-        moments.deallocate(); diagonal.deallocate(); pairSums.deallocate()
+        functionWeights.deallocate(); momentBlocks.deallocate(); diagonal.deallocate(); pairProduct.deallocate()
         weighted.deallocate()
         shiftedX.deallocate(); shiftedY.deallocate(); shiftedZ.deallocate()
         plusX.deallocate(); plusY.deallocate(); plusZ.deallocate()
@@ -172,7 +195,7 @@ final class AngularMoments {
     @inline(__always)
     func loadPartner(eta e: Int, species t: Int, speciesCount S: Int) {
         let K = monomialCount
-        let mt = moments + (e * S + t) * K
+        let mt = moments + (e * S + t) * monomialStride
         for k in 0..<K { weighted[k] = weight[k] * mt[k] }
         for k in 0..<rankStart[rank] {
             shiftedX[k] = Double(exponentA[k] &+ 1) * weighted[plusX[k]]

@@ -984,7 +984,7 @@ public final class InvariantEvaluator {
         }
         // Moments per eta and species.
         let M = t.moments, diag = t.diagonal
-        for i in 0..<(E * S * K) { M[i] = 0 }
+        for i in 0..<(E * S * KS) { M[i] = 0 }
         for i in 0..<(E * S) { diag[i] = 0 }
         for j in 0..<inside {
             let s = Int(gSpecies[Int(gInside[j])])
@@ -992,7 +992,7 @@ public final class InvariantEvaluator {
             for e in 0..<E {
                 let R = gRadial[j * E + e]
                 diag[e * S + s] += R * R
-                let row = M + (e * S + s) * K
+                let row = M + (e * S + s) * KS
                 for k in 0..<K { row[k] += R * mono[k] }
             }
         }
@@ -1050,8 +1050,8 @@ public final class InvariantEvaluator {
     }
 
     /// The angular sums phi from the moments `t.moments` and `t.diagonal` of the last
-    /// neighbourhood: the pair sums P_m of every eta and species pair, then each function's
-    /// sum_m C(zeta, m) lambda^m P_m.
+    /// neighbourhood: function f's sum over species pair (B, C) is sum_alpha T_f[alpha] M_B[alpha]
+    /// M_C[alpha] (`AngularMoments.functionWeights`), for B = C less its j = l terms and halved.
     @inline(__always)
     private func angularSumsFromMoments(_ t: AngularMoments) {
         switch t.rank {
@@ -1063,39 +1063,52 @@ public final class InvariantEvaluator {
         }
     }
 
-    /// The same, specialised per rank (constant loop bounds up to rank 4).
+    /// The same, specialised per rank (four monomials at a time, a constant count of them up to
+    /// rank 4).
     private func angularSumsFromMoments<R: StaticCount>(_ t: AngularMoments, _: R.Type) {
         let o = angularOffset, nf = functionCount, S = speciesCount
-        let L = R.value ?? t.rank, K = AngularLanes.rankStart(L &+ 1)
-        let E = t.etaCount, pairs = t.pairCount
-        let M = t.moments, diag = t.diagonal, P = t.pairSums, w = t.weight
+        let L = R.value ?? t.rank, nb = (AngularLanes.rankStart(L &+ 1) &+ 3) / 4
+        let E = t.etaCount
+        let M = t.momentBlocks, diag = t.diagonal, T = t.functionWeights, etaOf = t.etaOfFunction
+        let product = t.pairProduct
         for e in 0..<E {
             for b in 0..<S {
                 for c in b..<S {
                     let pair = t.pairIndex(b, c, speciesCount: S)
-                    let mb = M + (e &* S &+ b) &* K, mc = M + (e &* S &+ c) &* K
-                    let out = P + (e &* pairs &+ pair) &* (L &+ 1)
-                    @inline(__always) func rankSum(_ n: Int) {
-                        var p = 0.0
-                        var k = AngularLanes.rankStart(n)
-                        let end = AngularLanes.rankStart(n &+ 1)
-                        while k < end { p += w[k] * mb[k] * mc[k]; k &+= 1 }
-                        if b == c { p = 0.5 * (p - diag[e &* S &+ b]) }
-                        out[n] = p
+                    let mb = M + (e &* S &+ b) &* nb, mc = M + (e &* S &+ c) &* nb
+                    var i = 0
+                    while i < nb { product[i] = mb[i] * mc[i]; i &+= 1 }
+                    let self_ = b == c, d = diag[e &* S &+ b]
+                    @inline(__always) func put(_ f: Int, _ v: Double) {
+                        if etaOf[f] != e { return }
+                        phi[o &+ pair &* nf &+ f] = self_ ? 0.5 * (v - t.coefficientSum[f] * d) : v
                     }
-                    AngularLanes.forEachRank(through: L, rankSum)
+                    // four functions at a time (their lane sums together keep the products in
+                    // four-lane registers), then one at a time
+                    var f = 0
+                    while f &+ 4 <= nf {
+                        let t0 = T + f &* nb, t1 = t0 + nb, t2 = t1 + nb, t3 = t2 + nb
+                        var a0 = t0[0] * product[0], a1 = t1[0] * product[0]
+                        var a2 = t2[0] * product[0], a3 = t3[0] * product[0]
+                        i = 1
+                        while i < nb {
+                            let p = product[i]
+                            a0 = VectorMath.mulAdd(t0[i], p, a0); a1 = VectorMath.mulAdd(t1[i], p, a1)
+                            a2 = VectorMath.mulAdd(t2[i], p, a2); a3 = VectorMath.mulAdd(t3[i], p, a3)
+                            i &+= 1
+                        }
+                        put(f, a0.sum()); put(f &+ 1, a1.sum()); put(f &+ 2, a2.sum()); put(f &+ 3, a3.sum())
+                        f &+= 4
+                    }
+                    while f < nf {
+                        let tf = T + f &* nb
+                        var acc = tf[0] * product[0]
+                        i = 1
+                        while i < nb { acc = VectorMath.mulAdd(tf[i], product[i], acc); i &+= 1 }
+                        put(f, acc.sum())
+                        f &+= 1
+                    }
                 }
-            }
-        }
-        let coefficient = t.coefficient
-        for pair in 0..<pairs {
-            for f in 0..<nf {
-                let e = t.etaOfFunction[f]
-                let cf = coefficient + f &* (L &+ 1), pe = P + (e &* pairs &+ pair) &* (L &+ 1)
-                var v = 0.0
-                var n = 0
-                while n <= L { v += cf[n] * pe[n]; n &+= 1 }
-                phi[o &+ pair &* nf &+ f] = v
             }
         }
     }
