@@ -146,6 +146,40 @@ final class AngularLanes {
         computeBatches()
     }
 
+    /// `load` for species runs that hold only neighbours within the cutoff (a gather with the
+    /// same cutoff): each run laid out four at a time as it comes, the displacements transposed
+    /// into the lanes with one division per batch. A neighbour at r >= cutoff (r² just below
+    /// cutoff² can round to r = cutoff) is a lane with mask 0, which adds nothing.
+    @inline(__always)
+    func loadPacked(displacements d: UnsafePointer<SIMD4<Double>>, runs: UnsafePointer<Int>) {
+        let S = speciesCount, F = fields
+        let rc = SIMD4<Double>(repeating: cutoff), pad = SIMD4<Double>(0, 0, 0, cutoff)
+        batchCount = 0
+        for s in 0..<S {
+            batchStart[s] = batchCount
+            var i = runs[s]
+            let end = runs[s + 1]
+            while i < end {
+                if batchCount == capacity { grow() }
+                batchSpecies[batchCount] = s
+                let V = batches + batchCount &* F
+                batchCount &+= 1
+                let n = end &- i
+                let a = d[i], b = n > 1 ? d[i &+ 1] : pad, c = n > 2 ? d[i &+ 2] : pad, e = n > 3 ? d[i &+ 3] : pad
+                let r = SIMD4(a.w, b.w, c.w, e.w)
+                let inverse = 1 / r
+                V[0] = SIMD4(a.x, b.x, c.x, e.x) * inverse
+                V[1] = SIMD4(a.y, b.y, c.y, e.y) * inverse
+                V[2] = SIMD4(a.z, b.z, c.z, e.z) * inverse
+                V[3] = r
+                V[4] = SIMD4<Double>.zero.replacing(with: 1, where: r .< rc)
+                i &+= 4
+            }
+        }
+        batchStart[S] = batchCount
+        computeBatches()
+    }
+
     /// Monomials of rank below m: C(m + 2, 3) (rank m has (m + 1)(m + 2) / 2 of them). Written as
     /// a formula so that, inlined with a literal rank, every loop bound below is a constant.
     @inline(__always)
@@ -239,8 +273,12 @@ final class AngularLanes {
                     d = VectorMath.mulAdd(R, R, d)
                 }
                 t.diagonal[e * S + s] = d.sum()
-                Self.accumulateMoments(out, count: K, batches: batches + monomialStart, radial: radial,
-                                       stride: F, first: first, end: end)
+                // the two highest ranks from the batches, the lower ones by contraction
+                let top = Self.rankStart(Self.lowestRank(L))
+                Self.accumulateMoments(out + top, count: K &- top, batches: batches + (monomialStart &+ top),
+                                       radial: radial, stride: F, first: first, end: end)
+                @inline(__always) func contract(_ n: Int) { Self.contractRank(L &- 2 &- n, out) }
+                Self.forEachRank(through: L &- 2, contract)
             }
         }
     }
@@ -308,7 +346,7 @@ final class AngularLanes {
         let t = tables
         let L = R.value ?? t.rank
         let S = speciesCount, E = t.etaCount, K = Self.rankStart(L &+ 1), nb = (K &+ 3) / 4
-        let pairs = t.pairCount
+        let pairs = t.pairCount, lowest = Self.lowestRank(L)
         var tx = SIMD4<Double>.zero, ty = SIMD4<Double>.zero, tz = SIMD4<Double>.zero
         let weights = t.functionWeights, coefficientSum = t.coefficientSum, etaOf = t.etaOfFunction
         for e in 0..<E {
@@ -344,11 +382,14 @@ final class AngularLanes {
                     else { while i < nb { rowB[i] = VectorMath.mulAdd(C[i], mt[i], rowB[i]); i &+= 1 } }
                 }
                 let row = UnsafeMutableRawPointer(rowB).assumingMemoryBound(to: Double.self)
+                // every rank's values moved into the two highest (`liftRank`), in all four lanes
+                @inline(__always) func lift(_ n: Int) { Self.liftRank(n, row) }
+                Self.forEachRank(through: L &- 2, lift)
                 let lanes = rowLanes + sj * 4 * K
-                var k = 0
+                var k = Self.rankStart(lowest)
                 while k < K { lanes[k] = SIMD4(repeating: row[k]); k &+= 1 }
                 @inline(__always) func shift(_ n: Int) { Self.shiftedRows(n, row: row, lanes: lanes, stride: K) }
-                Self.forEachRank(through: L &- 1, shift)
+                Self.forEachRank(from: max(lowest &- 1, 0), through: L &- 1, shift)
             }
             for sj in 0..<S { selfSums[sj] = foldedSums[t.pairIndex(sj, sj, speciesCount: S)] }
             let (x, y, z) = batchGradient(e, R.self)
@@ -390,6 +431,46 @@ final class AngularLanes {
     /// which starts (n - a)(n - a + 1) / 2 into the rank.
     @inline(__always)
     static func blockStart(_ n: Int, _ a: Int) -> Int { rankStart(n) &+ (n &- a) &* (n &- a &+ 1) / 2 }
+
+    /// The lowest rank the batches carry moments and gradient values for: L - 1 (rank L's
+    /// monomials with |u| = 1 hold every even rank below it, rank L - 1's every odd one), or 0
+    /// for L = 1.
+    @inline(__always)
+    static func lowestRank(_ L: Int) -> Int { max(L &- 1, 0) }
+
+    /// M_n[alpha] = sum_i M_(n+2)[alpha + 2 e_i] for the monomials alpha of rank n: with |u| = 1,
+    /// u^alpha = u^alpha (u_x² + u_y² + u_z²), so rank n's moments follow from rank n + 2's.
+    @inline(__always)
+    static func contractRank(_ n: Int, _ M: UnsafeMutablePointer<Double>) {
+        var a = n
+        while a >= 0 {
+            let k0 = blockStart(n, a), x0 = blockStart(n &+ 2, a &+ 2), y0 = blockStart(n &+ 2, a)
+            var c = 0
+            while c <= n &- a {
+                M[k0 &+ c] = M[x0 &+ c] + M[y0 &+ c] + M[y0 &+ c &+ 2]
+                c &+= 1
+            }
+            a &-= 1
+        }
+    }
+
+    /// The transpose of `contractRank`: G[alpha + 2 e_i] += G[alpha] for the monomials alpha of
+    /// rank n, which moves rank n's part of a polynomial G.u^alpha on the unit sphere into rank
+    /// n + 2 (the same values wherever |u| = 1).
+    @inline(__always)
+    static func liftRank(_ n: Int, _ G: UnsafeMutablePointer<Double>) {
+        var a = n
+        while a >= 0 {
+            let k0 = blockStart(n, a), x0 = blockStart(n &+ 2, a &+ 2), y0 = blockStart(n &+ 2, a)
+            var c = 0
+            while c <= n &- a {
+                let g = G[k0 &+ c]
+                G[x0 &+ c] += g; G[y0 &+ c] += g; G[y0 &+ c &+ 2] += g
+                c &+= 1
+            }
+            a &-= 1
+        }
+    }
 
     /// The x, y and z rows of rank n (below the highest) from the value row, in all four lanes:
     /// (a + 1) G[k + e_x], (b + 1) G[k + e_y], (c + 1) G[k + e_z] for monomial k = (a, b, c).
@@ -440,12 +521,31 @@ final class AngularLanes {
         return sn
     }
 
+    /// Only the u-gradient rows' terms of rank n (see `rankDot`), for a rank whose values were
+    /// lifted into the ranks above.
+    @inline(__always)
+    private static func rankShiftDot(_ n: Int, row: UnsafeMutablePointer<SIMD4<Double>>, stride K: Int,
+                                     mono: UnsafeMutablePointer<SIMD4<Double>>,
+                                     v: inout (SIMD4<Double>, SIMD4<Double>, SIMD4<Double>)) {
+        var (vx, vy, vz) = v
+        var k = rankStart(n)
+        let end = rankStart(n &+ 1)
+        while k < end {
+            let m = mono[k]
+            vx = VectorMath.mulAdd(row[K &+ k], m, vx)
+            vy = VectorMath.mulAdd(row[2 &* K &+ k], m, vy)
+            vz = VectorMath.mulAdd(row[3 &* K &+ k], m, vz)
+            k &+= 1
+        }
+        v = (vx, vy, vz)
+    }
+
     /// The lane-wise sums of -(A u + (R / r) V) over the batches for eta `e` (see `ownGradient`).
     /// Specialised per rank like `computeBatches`.
     @inline(__always)
     private func batchGradient<R: StaticCount>(_ e: Int, _: R.Type) -> (SIMD4<Double>, SIMD4<Double>, SIMD4<Double>) {
         let L = R.value ?? tables.rank
-        let F = fields, K = Self.rankStart(L &+ 1)
+        let F = fields, K = Self.rankStart(L &+ 1), lowest = Self.lowestRank(L)
         var tx = SIMD4<Double>.zero, ty = SIMD4<Double>.zero, tz = SIMD4<Double>.zero
         for b in 0..<batchCount {
             let B = batches + b &* F
@@ -454,14 +554,20 @@ final class AngularLanes {
             let mono = B + monomialStart
             let R = B[radialStart &+ 2 &* e], D = B[radialStart &+ 2 &* e &+ 1]
             let rOver = R / B[3]
-            // A = sum over ranks n of (dR/dr - n R / r) S_n, S_n = sum over rank n of row0 u^alpha.
+            // A = sum over ranks n of (dR/dr - n R / r) S_n, S_n = sum over rank n of row0 u^alpha:
+            // the two highest ranks (every value was lifted into them), and the gradient rows
+            // of the rank below on its monomials.
             var A = SIMD4<Double>.zero
             var v = (SIMD4<Double>.zero, SIMD4<Double>.zero, SIMD4<Double>.zero)
             @inline(__always) func rank(_ n: Int) {
+                if n < lowest {
+                    Self.rankShiftDot(n, row: row, stride: K, mono: mono, v: &v)
+                    return
+                }
                 let sn = Self.rankDot(n, low: n < L, row: row, stride: K, mono: mono, v: &v)
                 A = VectorMath.mulAdd(D - Double(n) * rOver, sn, A)
             }
-            Self.forEachRank(through: L, rank)
+            Self.forEachRank(from: max(lowest &- 1, 0), through: L, rank)
             let (vx, vy, vz) = v
             A -= selfSums[sj] * R * D
             tx += VectorMath.mulAdd(A, B[0], rOver * vx)

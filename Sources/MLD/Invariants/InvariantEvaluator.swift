@@ -943,8 +943,13 @@ public final class InvariantEvaluator {
         for a in o..<(o + total) { phi[a] = 0; gradient[a] = .zero }
         let rec = recordsNeighbourGradients
         if defersAngularGradients && !rec, let lanes {
-            lanes.load(count: gathered, displacements: gDisp, species: gSpecies,
-                       runs: gatheredRunsValid ? UnsafePointer(gatheredRuns) : nil)
+            if gatheredRunsValid && sumCutoff == angularCutoff {
+                // the gather kept only neighbours with r² < cutoff²
+                lanes.loadPacked(displacements: gDisp, runs: gatheredRuns)
+            } else {
+                lanes.load(count: gathered, displacements: gDisp, species: gSpecies,
+                           runs: gatheredRunsValid ? UnsafePointer(gatheredRuns) : nil)
+            }
             angularSumsFromMoments(t)
             angularGradientsDeferred = true
             return
