@@ -21,15 +21,6 @@ enum VectorMath {
         mulAdd(SIMD4(repeating: a), b, c)
     }
 
-    /// The sum of the four lanes as (v0 + v2) + (v1 + v3): a whole-vector step first, so that the
-    /// compiler keeps the computation of v in one four-lane register (with a lane-by-lane sum it
-    /// may split the chain that produces v into two-lane and one-lane parts).
-    @inline(__always)
-    static func sum(_ v: SIMD4<Double>) -> Double {
-        let h = v.lowHalf + v.highHalf
-        return h.x + h.y
-    }
-
     /// e^x for every lane; 0 below -708 (where e^x is subnormal or zero), +inf above 709.7, NaN
     /// for NaN.
     ///
