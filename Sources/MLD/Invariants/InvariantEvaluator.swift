@@ -533,7 +533,24 @@ public final class InvariantEvaluator {
     @inline(__always)
     private func nearestInvariants() {
         let rec = recordsNeighbourGradients
-        for a in 0..<nearestCount {
+        var a = 0
+        if !rec && !inverse {
+            // Four slots at a time: one vector square root and division (the same values).
+            let out = UnsafeMutableRawPointer(phi.baseAddress!)
+            while a &+ 4 <= nearestCount {
+                let v0 = slots[a], v1 = slots[a &+ 1], v2 = slots[a &+ 2], v3 = slots[a &+ 3]
+                let r = SIMD4(v0.w, v1.w, v2.w, v3.w).squareRoot()
+                let reciprocal = 1 / r
+                out.storeBytes(of: r, toByteOffset: a &* 8, as: SIMD4<Double>.self)
+                gradient[a] = -(SIMD3(v0.x, v0.y, v0.z) * reciprocal[0])
+                gradient[a &+ 1] = -(SIMD3(v1.x, v1.y, v1.z) * reciprocal[1])
+                gradient[a &+ 2] = -(SIMD3(v2.x, v2.y, v2.z) * reciprocal[2])
+                gradient[a &+ 3] = -(SIMD3(v3.x, v3.y, v3.z) * reciprocal[3])
+                a &+= 4
+            }
+        }
+        while a < nearestCount {
+            defer { a &+= 1 }
             let v = slots[a]
             let r = v.w.squareRoot()
             let d = SIMD3(v.x, v.y, v.z)
