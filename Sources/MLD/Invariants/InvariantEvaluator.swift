@@ -89,7 +89,6 @@ public final class InvariantEvaluator {
     // indices to rank them, and the arrays the order is applied into (see `rankRun`,
     // `permuteGathered`)
     private var gRank: UnsafeMutablePointer<Int32>
-    private var gRankAtoms: UnsafeMutablePointer<Int32>
     private var gAtomSpare: UnsafeMutablePointer<Int32>
     private var gSpeciesSpare: UnsafeMutablePointer<Int32>
     private var gDispSpare: UnsafeMutablePointer<SIMD4<Double>>
@@ -186,7 +185,9 @@ public final class InvariantEvaluator {
 
         sumCutoff = max(radialCutoff, angularCutoff)
         gatherCapacity = 64
-        gAtom = .allocate(capacity: gatherCapacity)
+        // 8 entries past the capacity, so that `rankRun` can read eight atoms from any place
+        gAtom = .allocate(capacity: gatherCapacity + 8)
+        gAtom.initialize(repeating: 0, count: gatherCapacity + 8)
         gSpecies = .allocate(capacity: gatherCapacity)
         gDisp = .allocate(capacity: gatherCapacity)
         gRadial = .allocate(capacity: gatherCapacity * max(functionCount, 1))
@@ -194,8 +195,8 @@ public final class InvariantEvaluator {
         gInside = .allocate(capacity: gatherCapacity)
         gRank = .allocate(capacity: gatherCapacity + 8)
         gRank.initialize(repeating: 0, count: gatherCapacity + 8)
-        gRankAtoms = .allocate(capacity: gatherCapacity + 8)
-        gAtomSpare = .allocate(capacity: gatherCapacity)
+        gAtomSpare = .allocate(capacity: gatherCapacity + 8)
+        gAtomSpare.initialize(repeating: 0, count: gatherCapacity + 8)
         gSpeciesSpare = .allocate(capacity: gatherCapacity)
         gDispSpare = .allocate(capacity: gatherCapacity)
         moments = angular.flatMap { AngularMoments(sums: $0, speciesCount: S) }
@@ -214,7 +215,7 @@ public final class InvariantEvaluator {
         etas.deallocate(); lambdas.deallocate(); zetas.deallocate(); integerZeta.deallocate()
         gAtom.deallocate(); gSpecies.deallocate(); gDisp.deallocate(); gatheredRuns.deallocate()
         gRadial.deallocate(); gRadialDerivative.deallocate(); gInside.deallocate()
-        gRank.deallocate(); gRankAtoms.deallocate()
+        gRank.deallocate()
         gAtomSpare.deallocate(); gSpeciesSpare.deallocate(); gDispSpare.deallocate()
         mMono.deallocate(); mPowers.deallocate()
     }
@@ -642,7 +643,8 @@ public final class InvariantEvaluator {
 
     private func growGather() {
         let c = 2 * gatherCapacity, f = max(functionCount, 1)
-        let a = UnsafeMutablePointer<Int32>.allocate(capacity: c), s = UnsafeMutablePointer<Int32>.allocate(capacity: c)
+        let a = UnsafeMutablePointer<Int32>.allocate(capacity: c + 8), s = UnsafeMutablePointer<Int32>.allocate(capacity: c)
+        a.initialize(repeating: 0, count: c + 8)
         let d = UnsafeMutablePointer<SIMD4<Double>>.allocate(capacity: c)
         a.update(from: gAtom, count: gatherCapacity); s.update(from: gSpecies, count: gatherCapacity)
         d.update(from: gDisp, count: gatherCapacity)
@@ -653,11 +655,12 @@ public final class InvariantEvaluator {
         let k = UnsafeMutablePointer<Int32>.allocate(capacity: c + 8)
         k.initialize(repeating: 0, count: c + 8)
         k.update(from: gRank, count: gatherCapacity)
-        gRank.deallocate(); gRankAtoms.deallocate()
+        gRank.deallocate()
         gAtomSpare.deallocate(); gSpeciesSpare.deallocate(); gDispSpare.deallocate()
         gRank = k
-        gRankAtoms = .allocate(capacity: c + 8)
-        gAtomSpare = .allocate(capacity: c); gSpeciesSpare = .allocate(capacity: c); gDispSpare = .allocate(capacity: c)
+        gAtomSpare = .allocate(capacity: c + 8)
+        gAtomSpare.initialize(repeating: 0, count: c + 8)
+        gSpeciesSpare = .allocate(capacity: c); gDispSpare = .allocate(capacity: c)
         gInside = .allocate(capacity: c)
         gRadial = .allocate(capacity: c * f)
         gRadialDerivative = .allocate(capacity: c * f)
@@ -772,22 +775,24 @@ public final class InvariantEvaluator {
     /// The place of each gathered neighbour lo..<hi in ascending atom order: lo plus the number
     /// of them with a smaller atom index (the indices are distinct, so the places are a
     /// permutation), counted for eight neighbours at once against each of the run's atoms;
-    /// `permuteGathered` then moves every neighbour to its place. Writes up to 7 entries of
-    /// `gRank` past hi (room the allocation keeps; a later run overwrites them).
+    /// `permuteGathered` then moves every neighbour to its place. Reads and writes up to 7
+    /// entries of `gAtom` and `gRank` past hi (room the allocations keep; a later run overwrites
+    /// the ranks).
     @inline(__always)
     private func rankRun(_ lo: Int, _ hi: Int) {
         let n = hi &- lo
         if n == 0 { return }
-        let atoms = gAtom + lo, padded = gRankAtoms
-        padded.update(from: atoms, count: n)
-        // The last chunk's lanes past n are ranked too (their counts land past hi, unused): they
-        // hold Int32.max so that every subtraction below stays in range.
-        (padded + n).initialize(repeating: .max, count: 8)
-        let raw = UnsafeRawPointer(padded), out = UnsafeMutableRawPointer(gRank + lo)
+        let atoms = gAtom + lo
+        let raw = UnsafeRawPointer(atoms), out = UnsafeMutableRawPointer(gRank + lo)
         let first = SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: lo))
+        let lane = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
         var c = 0
         while c < n {
-            let a = raw.loadUnaligned(fromByteOffset: c &* 4, as: SIMD8<Int32>.self)
+            var a = raw.loadUnaligned(fromByteOffset: c &* 4, as: SIMD8<Int32>.self)
+            // The last chunk's lanes past n are ranked too (their counts land past hi, unused):
+            // they hold Int32.max so that every subtraction below stays in range.
+            let keep = (lane &- Int32(truncatingIfNeeded: n &- c)) &>> 31   // -1 for lanes below n
+            a = (a & keep) | (SIMD8(repeating: .max) & ~keep)
             var count = first
             var j = 0
             while j < n {
