@@ -438,20 +438,28 @@ final class AngularLanes {
     @inline(__always)
     static func lowestRank(_ L: Int) -> Int { max(L &- 1, 0) }
 
-    /// M_n[alpha] = sum_i M_(n+2)[alpha + 2 e_i] for the monomials alpha of rank n: with |u| = 1,
-    /// u^alpha = u^alpha (u_x² + u_y² + u_z²), so rank n's moments follow from rank n + 2's.
+    /// Calls `body(k, x, y, z)` for every monomial k = alpha of rank n, with x, y, z the places
+    /// of alpha + 2 e_x, alpha + 2 e_y and alpha + 2 e_z in rank n + 2: (a + 2, b, c) is entry c of
+    /// block a + 2, (a, b + 2, c) entry c and (a, b, c + 2) entry c + 2 of block a.
     @inline(__always)
-    static func contractRank(_ n: Int, _ M: UnsafeMutablePointer<Double>) {
+    static func forEachRaised(_ n: Int, _ body: (Int, Int, Int, Int) -> Void) {
         var a = n
         while a >= 0 {
             let k0 = blockStart(n, a), x0 = blockStart(n &+ 2, a &+ 2), y0 = blockStart(n &+ 2, a)
             var c = 0
             while c <= n &- a {
-                M[k0 &+ c] = M[x0 &+ c] + M[y0 &+ c] + M[y0 &+ c &+ 2]
+                body(k0 &+ c, x0 &+ c, y0 &+ c, y0 &+ c &+ 2)
                 c &+= 1
             }
             a &-= 1
         }
+    }
+
+    /// M_n[alpha] = sum_i M_(n+2)[alpha + 2 e_i] for the monomials alpha of rank n: with |u| = 1,
+    /// u^alpha = u^alpha (u_x² + u_y² + u_z²), so rank n's moments follow from rank n + 2's.
+    @inline(__always)
+    static func contractRank(_ n: Int, _ M: UnsafeMutablePointer<Double>) {
+        forEachRaised(n) { k, x, y, z in M[k] = M[x] + M[y] + M[z] }
     }
 
     /// The transpose of `contractRank`: G[alpha + 2 e_i] += G[alpha] for the monomials alpha of
@@ -459,16 +467,9 @@ final class AngularLanes {
     /// n + 2 (the same values wherever |u| = 1).
     @inline(__always)
     static func liftRank(_ n: Int, _ G: UnsafeMutablePointer<Double>) {
-        var a = n
-        while a >= 0 {
-            let k0 = blockStart(n, a), x0 = blockStart(n &+ 2, a &+ 2), y0 = blockStart(n &+ 2, a)
-            var c = 0
-            while c <= n &- a {
-                let g = G[k0 &+ c]
-                G[x0 &+ c] += g; G[y0 &+ c] += g; G[y0 &+ c &+ 2] += g
-                c &+= 1
-            }
-            a &-= 1
+        forEachRaised(n) { k, x, y, z in
+            let g = G[k]
+            G[x] += g; G[y] += g; G[z] += g
         }
     }
 

@@ -35,9 +35,7 @@ final class AngularMoments {
     let etaCount: Int
     let etas: UnsafeMutablePointer<Double>
     let etaOfFunction: UnsafeMutablePointer<Int>
-    /// C(zeta_f, m) lambda_f^m at f * (rank + 1) + m (0 for m > zeta_f).
-    let coefficient: UnsafeMutablePointer<Double>
-    /// The same per function as a vector over m (lanes past zeta_f are 0).
+    /// C(zeta_f, m) lambda_f^m per function as a vector over m (lanes past zeta_f are 0).
     let coefficientVector: UnsafeMutablePointer<SIMD8<Double>>
     /// (1 + lambda_f)^zeta_f: the value of function f for a neighbour paired with itself.
     let coefficientSum: UnsafeMutablePointer<Double>
@@ -130,8 +128,8 @@ final class AngularMoments {
 
         let nf = sums.functions.count
         functionCount = nf
-        coefficient = .allocate(capacity: max(nf * (rank + 1), 1))
-        coefficient.initialize(repeating: 0, count: max(nf * (rank + 1), 1))
+        // C(zeta_f, m) lambda_f^m at f * (rank + 1) + m (0 for m > zeta_f)
+        var coefficient = [Double](repeating: 0, count: max(nf * (rank + 1), 1))
         coefficientSum = .allocate(capacity: max(nf, 1))
         for (fi, f) in sums.functions.enumerated() {
             let z = Int(f.zeta)
@@ -176,7 +174,7 @@ final class AngularMoments {
     deinit {
         exponentA.deallocate(); exponentB.deallocate(); exponentC.deallocate(); weight.deallocate()
         rankStart.deallocate(); etas.deallocate(); etaOfFunction.deallocate()
-        coefficient.deallocate(); coefficientSum.deallocate(); coefficientVector.deallocate()
+        coefficientSum.deallocate(); coefficientVector.deallocate()
         functionWeights.deallocate(); momentBlocks.deallocate(); diagonal.deallocate(); pairProduct.deallocate()
         weighted.deallocate()
         shiftedX.deallocate(); shiftedY.deallocate(); shiftedZ.deallocate()
