@@ -1105,10 +1105,10 @@ public final class InvariantEvaluator {
                     let mb = M + (e &* S &+ b) &* nb, mc = M + (e &* S &+ c) &* nb
                     var i = 0
                     while i < nb { product[i] = mb[i] * mc[i]; i &+= 1 }
-                    let self_ = b == c, d = diag[e &* S &+ b]
+                    let sameSpecies = b == c, d = diag[e &* S &+ b]
                     @inline(__always) func put(_ f: Int, _ v: Double) {
                         if etaOf[f] != e { return }
-                        phi[o &+ pair &* nf &+ f] = self_ ? 0.5 * (v - t.coefficientSum[f] * d) : v
+                        phi[o &+ pair &* nf &+ f] = sameSpecies ? 0.5 * (v - t.coefficientSum[f] * d) : v
                     }
                     // four functions at a time (their lane sums together keep the products in
                     // four-lane registers), then one at a time
