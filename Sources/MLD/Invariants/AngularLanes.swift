@@ -99,6 +99,16 @@ final class AngularLanes {
         batches = b; batchSpecies = s; capacity = c
     }
 
+    /// A new batch of species s at the end (its fields to be written by the caller).
+    @inline(__always)
+    private func appendBatch(species s: Int) -> UnsafeMutablePointer<SIMD4<Double>> {
+        if batchCount == capacity { grow() }
+        batchSpecies[batchCount] = s
+        let V = batches + batchCount &* fields
+        batchCount &+= 1
+        return V
+    }
+
     /// Lays out the neighbours with r < `cutoff` among `count` gathered ones, species by species,
     /// then fills the radial factors and monomials of every batch and the moments `tables.moments`
     /// (M_s[alpha] per eta and species) and `tables.diagonal` (sum R² per eta and species).
@@ -111,7 +121,7 @@ final class AngularLanes {
     @inline(__always)
     func load(count: Int, displacements: UnsafePointer<SIMD4<Double>>, species: UnsafePointer<Int32>,
               runs: UnsafePointer<Int>? = nil) {
-        let S = speciesCount, F = fields, rc = cutoff
+        let S = speciesCount, rc = cutoff
         batchCount = 0
         for s in 0..<S {
             batchStart[s] = batchCount
@@ -127,10 +137,7 @@ final class AngularLanes {
                 let r = v.w
                 if r >= rc { continue }
                 if lane == 4 {
-                    if batchCount == capacity { grow() }
-                    batchSpecies[batchCount] = s
-                    let V = batches + batchCount &* F
-                    batchCount += 1
+                    let V = appendBatch(species: s)
                     V[0] = .zero; V[1] = .zero; V[2] = .zero
                     V[3] = SIMD4(repeating: rc); V[4] = .zero
                     B = UnsafeMutableRawPointer(V).assumingMemoryBound(to: Double.self)
@@ -152,7 +159,7 @@ final class AngularLanes {
     /// cutoff² can round to r = cutoff) is a lane with mask 0, which adds nothing.
     @inline(__always)
     func loadPacked(displacements d: UnsafePointer<SIMD4<Double>>, runs: UnsafePointer<Int>) {
-        let S = speciesCount, F = fields
+        let S = speciesCount
         let rc = SIMD4<Double>(repeating: cutoff), pad = SIMD4<Double>(0, 0, 0, cutoff)
         batchCount = 0
         for s in 0..<S {
@@ -160,10 +167,7 @@ final class AngularLanes {
             var i = runs[s]
             let end = runs[s + 1]
             while i < end {
-                if batchCount == capacity { grow() }
-                batchSpecies[batchCount] = s
-                let V = batches + batchCount &* F
-                batchCount &+= 1
+                let V = appendBatch(species: s)
                 let n = end &- i
                 let a = d[i], b = n > 1 ? d[i &+ 1] : pad, c = n > 2 ? d[i &+ 2] : pad, e = n > 3 ? d[i &+ 3] : pad
                 let r = SIMD4(a.w, b.w, c.w, e.w)
@@ -438,17 +442,18 @@ final class AngularLanes {
     @inline(__always)
     static func lowestRank(_ L: Int) -> Int { max(L &- 1, 0) }
 
-    /// Calls `body(k, x, y, z)` for every monomial k = alpha of rank n, with x, y, z the places
-    /// of alpha + 2 e_x, alpha + 2 e_y and alpha + 2 e_z in rank n + 2: (a + 2, b, c) is entry c of
-    /// block a + 2, (a, b + 2, c) entry c and (a, b, c + 2) entry c + 2 of block a.
+    /// Calls `body(k, x, y, z, a, c)` for every monomial k = alpha = (a, b, c) of rank n, with x, y,
+    /// z the places of alpha + d e_x, alpha + d e_y and alpha + d e_z in rank n + d: (a + d, b, c)
+    /// is entry c of block a + d, (a, b + d, c) entry c and (a, b, c + d) entry c + d of block a.
+    /// With a literal n and d (`forEachRank`) every index is a constant.
     @inline(__always)
-    static func forEachRaised(_ n: Int, _ body: (Int, Int, Int, Int) -> Void) {
+    static func forEachRaised(_ n: Int, by d: Int, _ body: (Int, Int, Int, Int, Int, Int) -> Void) {
         var a = n
         while a >= 0 {
-            let k0 = blockStart(n, a), x0 = blockStart(n &+ 2, a &+ 2), y0 = blockStart(n &+ 2, a)
+            let k0 = blockStart(n, a), x0 = blockStart(n &+ d, a &+ d), y0 = blockStart(n &+ d, a)
             var c = 0
             while c <= n &- a {
-                body(k0 &+ c, x0 &+ c, y0 &+ c, y0 &+ c &+ 2)
+                body(k0 &+ c, x0 &+ c, y0 &+ c, y0 &+ c &+ d, a, c)
                 c &+= 1
             }
             a &-= 1
@@ -459,7 +464,7 @@ final class AngularLanes {
     /// u^alpha = u^alpha (u_x² + u_y² + u_z²), so rank n's moments follow from rank n + 2's.
     @inline(__always)
     static func contractRank(_ n: Int, _ M: UnsafeMutablePointer<Double>) {
-        forEachRaised(n) { k, x, y, z in M[k] = M[x] + M[y] + M[z] }
+        forEachRaised(n, by: 2) { k, x, y, z, _, _ in M[k] = M[x] + M[y] + M[z] }
     }
 
     /// The transpose of `contractRank`: G[alpha + 2 e_i] += G[alpha] for the monomials alpha of
@@ -467,78 +472,49 @@ final class AngularLanes {
     /// n + 2 (the same values wherever |u| = 1).
     @inline(__always)
     static func liftRank(_ n: Int, _ G: UnsafeMutablePointer<Double>) {
-        forEachRaised(n) { k, x, y, z in
+        forEachRaised(n, by: 2) { k, x, y, z, _, _ in
             let g = G[k]
             G[x] += g; G[y] += g; G[z] += g
         }
     }
 
     /// The x, y and z rows of rank n (below the highest) from the value row, in all four lanes:
-    /// (a + 1) G[k + e_x], (b + 1) G[k + e_y], (c + 1) G[k + e_z] for monomial k = (a, b, c).
-    /// Monomial (a, b, c) is entry c of block a in rank n; (a + 1, b, c) is entry c of block
-    /// a + 1 in rank n + 1, (a, b + 1, c) entry c and (a, b, c + 1) entry c + 1 of block a. With
-    /// a literal n (ranks up to 4, `forEachRank`) every index and factor is a constant; `init`
-    /// checks the monomial order this assumes.
+    /// (a + 1) G[k + e_x], (b + 1) G[k + e_y], (c + 1) G[k + e_z] for monomial k = (a, b, c)
+    /// (`forEachRaised` by 1). With a literal n (ranks up to 4, `forEachRank`) every index and
+    /// factor is a constant; `init` checks the monomial order this assumes.
     @inline(__always)
     static func shiftedRows(_ n: Int, row: UnsafeMutablePointer<Double>, lanes: UnsafeMutablePointer<SIMD4<Double>>,
                             stride K: Int) {
-        var a = n
-        while a >= 0 {
-            let k0 = blockStart(n, a), x0 = blockStart(n &+ 1, a &+ 1), y0 = blockStart(n &+ 1, a)
-            var c = 0
-            while c <= n &- a {
-                lanes[K &+ k0 &+ c] = SIMD4(repeating: Double(a &+ 1) * row[x0 &+ c])
-                lanes[2 &* K &+ k0 &+ c] = SIMD4(repeating: Double(n &- a &- c &+ 1) * row[y0 &+ c])
-                lanes[3 &* K &+ k0 &+ c] = SIMD4(repeating: Double(c &+ 1) * row[y0 &+ c &+ 1])
-                c &+= 1
-            }
-            a &-= 1
+        forEachRaised(n, by: 1) { k, x, y, z, a, c in
+            lanes[K &+ k] = SIMD4(repeating: Double(a &+ 1) * row[x])
+            lanes[2 &* K &+ k] = SIMD4(repeating: Double(n &- a &- c &+ 1) * row[y])
+            lanes[3 &* K &+ k] = SIMD4(repeating: Double(c &+ 1) * row[z])
         }
     }
 
-    /// S_n = sum over the monomials k of rank n of row0[k] u^k, and for a rank below the highest
-    /// (`low`) the u-gradient rows' terms added to `v` (rows 1-3 at `stride`, 2 stride, 3 stride).
+    /// S_n = sum over the monomials k of rank n of row0[k] u^k (with `value`; zero without), and
+    /// with `gradient` the u-gradient rows' terms of rank n added to `v` (rows 1-3 at `stride`,
+    /// 2 stride, 3 stride). Inlined with literal flags, each loop keeps only its own products.
     @inline(__always)
-    private static func rankDot(_ n: Int, low: Bool, row: UnsafeMutablePointer<SIMD4<Double>>, stride K: Int,
-                                mono: UnsafeMutablePointer<SIMD4<Double>>,
+    private static func rankDot(_ n: Int, value: Bool, gradient: Bool, row: UnsafeMutablePointer<SIMD4<Double>>,
+                                stride K: Int, mono: UnsafeMutablePointer<SIMD4<Double>>,
                                 v: inout (SIMD4<Double>, SIMD4<Double>, SIMD4<Double>)) -> SIMD4<Double> {
         var sn = SIMD4<Double>.zero
-        var k = rankStart(n)
-        let end = rankStart(n &+ 1)
-        if low {
-            var (vx, vy, vz) = v
-            while k < end {
-                let m = mono[k]
-                sn = VectorMath.mulAdd(row[k], m, sn)
-                vx = VectorMath.mulAdd(row[K &+ k], m, vx)
-                vy = VectorMath.mulAdd(row[2 &* K &+ k], m, vy)
-                vz = VectorMath.mulAdd(row[3 &* K &+ k], m, vz)
-                k &+= 1
-            }
-            v = (vx, vy, vz)
-        } else {
-            while k < end { sn = VectorMath.mulAdd(row[k], mono[k], sn); k &+= 1 }
-        }
-        return sn
-    }
-
-    /// Only the u-gradient rows' terms of rank n (see `rankDot`), for a rank whose values were
-    /// lifted into the ranks above.
-    @inline(__always)
-    private static func rankShiftDot(_ n: Int, row: UnsafeMutablePointer<SIMD4<Double>>, stride K: Int,
-                                     mono: UnsafeMutablePointer<SIMD4<Double>>,
-                                     v: inout (SIMD4<Double>, SIMD4<Double>, SIMD4<Double>)) {
         var (vx, vy, vz) = v
         var k = rankStart(n)
         let end = rankStart(n &+ 1)
         while k < end {
             let m = mono[k]
-            vx = VectorMath.mulAdd(row[K &+ k], m, vx)
-            vy = VectorMath.mulAdd(row[2 &* K &+ k], m, vy)
-            vz = VectorMath.mulAdd(row[3 &* K &+ k], m, vz)
+            if value { sn = VectorMath.mulAdd(row[k], m, sn) }
+            if gradient {
+                vx = VectorMath.mulAdd(row[K &+ k], m, vx)
+                vy = VectorMath.mulAdd(row[2 &* K &+ k], m, vy)
+                vz = VectorMath.mulAdd(row[3 &* K &+ k], m, vz)
+            }
             k &+= 1
         }
         v = (vx, vy, vz)
+        return sn
     }
 
     /// The lane-wise sums of -(A u + (R / r) V) over the batches for eta `e` (see `ownGradient`).
@@ -561,12 +537,8 @@ final class AngularLanes {
             var A = SIMD4<Double>.zero
             var v = (SIMD4<Double>.zero, SIMD4<Double>.zero, SIMD4<Double>.zero)
             @inline(__always) func rank(_ n: Int) {
-                if n < lowest {
-                    Self.rankShiftDot(n, row: row, stride: K, mono: mono, v: &v)
-                    return
-                }
-                let sn = Self.rankDot(n, low: n < L, row: row, stride: K, mono: mono, v: &v)
-                A = VectorMath.mulAdd(D - Double(n) * rOver, sn, A)
+                let sn = Self.rankDot(n, value: n >= lowest, gradient: n < L, row: row, stride: K, mono: mono, v: &v)
+                if n >= lowest { A = VectorMath.mulAdd(D - Double(n) * rOver, sn, A) }
             }
             Self.forEachRank(from: max(lowest &- 1, 0), through: L, rank)
             let (vx, vy, vz) = v

@@ -85,9 +85,8 @@ public final class InvariantEvaluator {
     private var gRadial: UnsafeMutablePointer<Double>        // per neighbour and function: exp(-eta r²) fc(r)
     private var gRadialDerivative: UnsafeMutablePointer<Double> // its d/dr divided by r
     private var gInside: UnsafeMutablePointer<Int32>          // gathered neighbours inside the angular cutoff
-    // where each gathered neighbour goes in ascending atom order, a padded copy of a run's atom
-    // indices to rank them, and the arrays the order is applied into (see `rankRun`,
-    // `permuteGathered`)
+    // where each gathered neighbour goes in ascending atom order, and the arrays the order is
+    // applied into (see `rankRun`, `permuteGathered`)
     private var gRank: UnsafeMutablePointer<Int32>
     private var gAtomSpare: UnsafeMutablePointer<Int32>
     private var gSpeciesSpare: UnsafeMutablePointer<Int32>
