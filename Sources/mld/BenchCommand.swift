@@ -51,6 +51,9 @@ struct BenchCommand: ParsableCommand {
           help: "One Nose-Hoover chain per agent (the default; on the resident path the host reads and writes 16 bytes per atom per half step for it) or one for the whole system (--no-massive).")
     var massive = true
 
+    @Flag(name: .long, help: "Number the atoms of every box in a random order (seed 1), as a long run's diffusion leaves them (the CPU backend then works in cell order).")
+    var shuffle = false
+
     @Option(name: .long, help: "Also write the JSON report (what --json prints) to this file (a new file, or an earlier bench report).")
     var out: String?
 
@@ -108,6 +111,7 @@ struct BenchCommand: ParsableCommand {
             skipped.append("opencl: no OpenCL platform or device found")
         }
         var settings = BenchmarkSettings(steps: steps, repeats: repeats)
+        settings.shuffled = shuffle
         var simulation = SimulationSettings()
         simulation.tau = tau
         simulation.massive = massive

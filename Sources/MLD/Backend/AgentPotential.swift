@@ -36,6 +36,11 @@ public protocol AgentPotential: Sendable {
     var hasTrainingRange: Bool { get }
     /// After `evaluate` of an agent of species `s`: whether its invariants left the training range.
     func isOutsideTrainingRange(workspace: Workspace, species s: Int) -> Bool
+    /// Whether a backend may number the atoms its own way (in cell order, for memory locality)
+    /// and pass each atom's number in the caller's order as `AgentNeighbourhood.identities`:
+    /// true where an agent's result depends on the numbering only through those identities, so
+    /// that every force is the same bits in any numbering.
+    var allowsRenumbering: Bool { get }
 }
 
 extension AgentPotential {
@@ -43,6 +48,7 @@ extension AgentPotential {
     public func forEachNeighbourForce(workspace: Workspace, _ body: (Int, SIMD3<Double>) -> Void) {}
     public var hasTrainingRange: Bool { false }
     public func isOutsideTrainingRange(workspace: Workspace, species s: Int) -> Bool { false }
+    public var allowsRenumbering: Bool { false }
 }
 
 /// What one agent sees: its own index and position, its neighbour list, every position and
@@ -75,6 +81,9 @@ public struct AgentNeighbourhood {
     public var displacements: UnsafePointer<Double>? = nil
     /// The largest of `displacements` (Å).
     public var largestDisplacement: Double = 0
+    /// Where the backend numbered the atoms its own way (`AgentPotential.allowsRenumbering`):
+    /// every atom's index in the caller's numbering, by the backend's; nil where the two agree.
+    public var identities: UnsafePointer<Int32>? = nil
 
     /// Minimum-image vector from the agent to atom `j`, in Å.
     @inline(__always)

@@ -9,6 +9,14 @@ import Foundation
 /// `DispatchQueue.concurrentPerform`, one workspace per block. Every agent's result depends only
 /// on the positions and its neighbour set (rows are sorted), never on the blocking, so results
 /// are identical for any thread count and any rebuild history.
+///
+/// Where the potential allows it (`AgentPotential.allowsRenumbering`: the selfish learned
+/// models), the backend numbers the atoms its own way: in the order of the cells of a grid over
+/// the box (`renumber`), redone at every list build, so that an agent's neighbours lie near it in
+/// memory whatever order the caller's atoms come in. Positions are read and forces and losses
+/// written in the caller's order; the agents see every atom's number in that order
+/// (`AgentNeighbourhood.identities`) and sum over neighbours in it, so the forces are the same
+/// bits with or without the renumbering.
 public final class CPUBackend: ForceBackend {
     public let name = "cpu"
     public var deviceName: String { "\(threads) thread\(threads == 1 ? "" : "s") (Swift, double precision)" }
@@ -25,8 +33,18 @@ public final class CPUBackend: ForceBackend {
     public let species: [Int32]
     /// Worker threads.
     public let threads: Int
-    /// The neighbour list (read access for tests and diagnostics).
+    /// The neighbour list (read access for tests and diagnostics), in the backend's numbering.
     public private(set) var list: NeighbourList
+    /// Whether the backend numbers the atoms its own way (see the type's comment).
+    public let renumbers: Bool
+    /// Atom k in the backend's numbering is atom `order[k]` in the caller's (the identity without
+    /// renumbering): cell order of the positions at the last list build.
+    public private(set) var order: [Int32]
+    /// Species of every atom in the backend's numbering.
+    private var agentSpecies: [Int32]
+    /// With renumbering: the positions (Å) as given, in the backend's numbering (the list's
+    /// reference at a build).
+    private var ordered: [SIMD3<Double>] = []
 
     private var wrapped: [SIMD3<Double>] = []
     /// How far (Å) every atom moved since the list was built, and the largest, when the list was
@@ -55,8 +73,10 @@ public final class CPUBackend: ForceBackend {
     ///   - box: the periodic box; the potential's range must not exceed half its shortest edge.
     ///   - skin: neighbour-list padding in Å.
     ///   - threads: worker threads (default: every core).
+    ///   - renumber: number the atoms in cell order where the potential allows it (the forces are
+    ///     the same bits either way; off, the backend works in the caller's order).
     public init(potential: any AgentPotential, species: [Int], box: Box, skin: Double = CPUBackend.defaultSkin,
-                threads: Int = AvailableCores.count) throws {
+                threads: Int = AvailableCores.count, renumber: Bool = true) throws {
         guard potential.interactionRange <= box.shortestEdge / 2 + 1e-12 else {
             throw MLDError.backend("the model's range \(potential.interactionRange) Å exceeds half the shortest box edge (\(box.shortestEdge / 2) Å)")
         }
@@ -66,6 +86,9 @@ public final class CPUBackend: ForceBackend {
         self.potential = potential
         self.box = box
         self.species = species.map(Int32.init)
+        agentSpecies = self.species
+        order = (0..<species.count).map { Int32($0) }
+        renumbers = renumber && potential.allowsRenumbering
         self.threads = max(1, threads)
         var counts = [Int](repeating: 0, count: potential.speciesCount)
         for s in species { counts[s] += 1 }
@@ -88,9 +111,9 @@ public final class CPUBackend: ForceBackend {
 
     /// A backend for a fitted model: the model's own per-agent evaluator (`LearnedModelPotential`).
     public convenience init(model: LearnedModel, species: [Int], box: Box, skin: Double = CPUBackend.defaultSkin,
-                            threads: Int = AvailableCores.count) throws {
+                            threads: Int = AvailableCores.count, renumber: Bool = true) throws {
         let p: any AgentPotential = LearnedModelPotential(model: model)
-        try self.init(potential: p, species: species, box: box, skin: skin, threads: threads)
+        try self.init(potential: p, species: species, box: box, skin: skin, threads: threads, renumber: renumber)
     }
 
     public func computeForces(positions: [SIMD3<Double>], forces: inout [SIMD3<Double>],
@@ -103,7 +126,12 @@ public final class CPUBackend: ForceBackend {
         if losses != nil && losses!.count != n { losses = [Double](repeating: 0, count: n) }
         if wrapped.count != n { wrapped = [SIMD3<Double>](repeating: .zero, count: n) }
         if moved.count != n { moved = [Double](repeating: 0, count: n) }
-        let check = wrapAndCheck(positions)
+        if renumbers && ordered.count != n { ordered = [SIMD3<Double>](repeating: .zero, count: n) }
+        var check = wrapAndCheck(positions)
+        if check.rebuild && renumbers {
+            renumber(positions)
+            check = wrapAndCheck(positions)
+        }
         // A neighbour listed at d0 is now at least d0 - 2 x (the largest displacement since the
         // build) away, which is at most the skin: the nearest search may stop that much earlier.
         reach = check.rebuild ? 0 : min(list.skin, 2 * check.largest.squareRoot() * (1 + 1e-12) + 1e-12)
@@ -111,7 +139,7 @@ public final class CPUBackend: ForceBackend {
         largestMoved = check.largest.squareRoot()
         if check.rebuild {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            list.build(positions, box: box, species: species)
+            list.build(renumbers ? ordered : positions, box: box, species: agentSpecies)
             rebuildTotal += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         }
 
@@ -132,9 +160,101 @@ public final class CPUBackend: ForceBackend {
             reach = 0
             movedValid = false
             let t0 = DispatchTime.now().uptimeNanoseconds
-            list.build(positions, box: box, species: species)
+            list.build(renumbers ? ordered : positions, box: box, species: agentSpecies)
             rebuildTotal += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         }
+    }
+
+    /// Numbers the atoms by the cells of a grid over the box (edge about half the list's reach)
+    /// their wrapped positions lie in, the cells in Morton order (x, y, z bits interleaved, so
+    /// that cells near in space are near in the order at every scale) and the atoms of a cell
+    /// by caller's index, with their species; a counting sort, O(N). The new numbering is kept
+    /// only where the caller's order is not already local (`isLocal`): else the backend works
+    /// in the caller's order, which spares it reading positions and writing forces out of order.
+    private func renumber(_ positions: [SIMD3<Double>]) {
+        let n = positions.count
+        let L = box.lengths
+        let edge = 0.5 * (list.radius + list.skin)
+        let grid = SIMD3<Int>(max(1, Int((L.x / edge).rounded(.down))), max(1, Int((L.y / edge).rounded(.down))),
+                              max(1, Int((L.z / edge).rounded(.down))))
+        if grid != mortonGrid {
+            mortonGrid = grid
+            mortonRank = Self.mortonRanks(grid)
+        }
+        let cells = grid.x * grid.y * grid.z
+        let scale = SIMD3<Double>(grid) / L
+        var cellOf = [Int32](repeating: 0, count: n)
+        var starts = [Int](repeating: 0, count: cells + 1)
+        for i in 0..<n {
+            let c = SIMD3<Int>((box.wrap(positions[i]) * scale).rounded(.down))
+            let x = min(max(c.x, 0), grid.x - 1), y = min(max(c.y, 0), grid.y - 1), z = min(max(c.z, 0), grid.z - 1)
+            let rank = mortonRank[(z * grid.y + y) * grid.x + x]
+            cellOf[i] = rank
+            starts[Int(rank) + 1] += 1
+        }
+        for c in 0..<cells { starts[c + 1] += starts[c] }
+        var cellOrder = [Int32](repeating: 0, count: n)
+        for i in 0..<n {
+            let c = Int(cellOf[i])
+            cellOrder[starts[c]] = Int32(i)
+            starts[c] += 1
+        }
+        if Self.isLocal(positions, order: nil, box: box, comparedWith: Self.meanStep(positions, order: cellOrder, box: box)) {
+            for k in 0..<n { order[k] = Int32(k) }
+        } else {
+            order = cellOrder
+        }
+        for k in 0..<n { agentSpecies[k] = species[Int(order[k])] }
+    }
+
+    /// The grid of `mortonRank`, and every cell's place (cell index x + X (y + Y z)) in Morton
+    /// order.
+    private var mortonGrid = SIMD3<Int>(0, 0, 0)
+    private var mortonRank: [Int32] = []
+
+    /// The Morton order of the cells of a grid: every cell's place when the cells are sorted by
+    /// their coordinates' bits interleaved (x lowest).
+    static func mortonRanks(_ grid: SIMD3<Int>) -> [Int32] {
+        @inline(__always) func spread(_ v: Int) -> UInt64 {
+            var out: UInt64 = 0
+            for b in 0..<21 where (v >> b) & 1 == 1 { out |= 1 << (3 * b) }
+            return out
+        }
+        let cells = grid.x * grid.y * grid.z
+        var keys = [(UInt64, Int32)]()
+        keys.reserveCapacity(cells)
+        for z in 0..<grid.z {
+            for y in 0..<grid.y {
+                for x in 0..<grid.x {
+                    keys.append((spread(x) | spread(y) << 1 | spread(z) << 2, Int32((z * grid.y + y) * grid.x + x)))
+                }
+            }
+        }
+        keys.sort { $0.0 < $1.0 }
+        var rank = [Int32](repeating: 0, count: cells)
+        for (place, key) in keys.enumerated() { rank[Int(key.1)] = Int32(place) }
+        return rank
+    }
+
+    /// Mean minimum-image distance (Å) between atoms one apart in `order` (nil: as they come).
+    static func meanStep(_ positions: [SIMD3<Double>], order: [Int32]?, box: Box) -> Double {
+        let n = positions.count
+        if n < 2 { return 0 }
+        var sum = 0.0
+        for k in 1..<n {
+            let a = order.map { Int($0[k - 1]) } ?? k - 1, b = order.map { Int($0[k]) } ?? k
+            let d = minimumImage(positions[b] - positions[a], lengths: box.lengths)
+            sum += (d * d).sum().squareRoot()
+        }
+        return sum / Double(n - 1)
+    }
+
+    /// Whether atoms one apart in the caller's order are on average no more than twice as far
+    /// apart as in the cell order (whose mean step is `cellStep`, Å): then the caller's order is
+    /// local already (molecule by molecule, or the tiled boxes of `mld box`) and is kept; a
+    /// shuffled one is not.
+    static func isLocal(_ positions: [SIMD3<Double>], order: [Int32]?, box: Box, comparedWith cellStep: Double) -> Bool {
+        meanStep(positions, order: order, box: box) <= 2 * cellStep
     }
 
     /// How much nearer (Å) than its build-time distance a listed neighbour can be now: twice the
@@ -150,16 +270,26 @@ public final class CPUBackend: ForceBackend {
         let box = self.box
         let reference = list.reference
         let check = reference.count == n && n > 0
+        let renumbers = self.renumbers
         let worst = UnsafeMutableBufferPointer<Double>.allocate(capacity: blocks.count)
         defer { worst.deallocate() }
         positions.withUnsafeBufferPointer { p in
             reference.withUnsafeBufferPointer { ref in
                 wrapped.withUnsafeMutableBufferPointer { w in
                     moved.withUnsafeMutableBufferPointer { m in
+                    ordered.withUnsafeMutableBufferPointer { o in
+                    order.withUnsafeBufferPointer { ord in
+                        let o = o
                         blocks.forEach { b in
                             var most = 0.0
                             for i in blocks.range(b) {
-                                let q = p[i]
+                                let q: SIMD3<Double>
+                                if renumbers {
+                                    q = p[Int(ord[i])]
+                                    o[i] = q
+                                } else {
+                                    q = p[i]
+                                }
                                 w[i] = box.wrap(q)
                                 if check {
                                     let d = q - ref[i]
@@ -170,6 +300,8 @@ public final class CPUBackend: ForceBackend {
                             }
                             worst[b] = most
                         }
+                    }
+                    }
                     }
                 }
             }
@@ -207,7 +339,9 @@ public final class CPUBackend: ForceBackend {
         list.buildDistances.withUnsafeBufferPointer { distBuf in
         let dist = distBuf.count > 0 ? distBuf.baseAddress : nil
         wrapped.withUnsafeBufferPointer { pos in
-            species.withUnsafeBufferPointer { spc in
+            agentSpecies.withUnsafeBufferPointer { spc in
+            order.withUnsafeBufferPointer { ordBuf in
+                let ord = ordBuf.baseAddress!, identities = renumbers ? ordBuf.baseAddress : nil
                 list.offsets.withUnsafeBufferPointer { off in
                     list.indices.withUnsafeBufferPointer { idx in
                         forces.withUnsafeMutableBufferPointer { frc in
@@ -226,7 +360,8 @@ public final class CPUBackend: ForceBackend {
                                                 positions: pos, species: spc, box: box,
                                                 lengths: L, halfLengths: 0.5 * L, radius: radius,
                                                 buildDistances: nil, skin: skin,
-                                                displacements: movedBy, largestDisplacement: largest)
+                                                displacements: movedBy, largestDisplacement: largest,
+                                                identities: identities)
                                             var most = 0.0
                                             let part = conservative ? parts[b] : nil
                                             part?.atoms.removeAll(keepingCapacity: true)
@@ -241,10 +376,11 @@ public final class CPUBackend: ForceBackend {
                                                         start: idx.baseAddress.map { $0 + first }, count: row[S] &- first)
                                                     if let dist { hood.buildDistances = dist + first }
                                                     let r = try potential.evaluate(hood, workspace: ws)
-                                                    frc[k] = r.force
-                                                    if wantLoss { lss[k] = r.loss }
+                                                    let user = Int(ord[k])
+                                                    frc[user] = r.force
+                                                    if wantLoss { lss[user] = r.loss }
                                                     if wantRange && r.neededRadius == 0 {
-                                                        out[k] = potential.isOutsideTrainingRange(workspace: ws, species: Int(spc[k]))
+                                                        out[user] = potential.isOutsideTrainingRange(workspace: ws, species: Int(spc[k]))
                                                     }
                                                     most = max(most, r.neededRadius)
                                                     if let part, r.neededRadius == 0 {
@@ -267,6 +403,7 @@ public final class CPUBackend: ForceBackend {
                     }
                 }
             }
+        }
         }
         }
         }

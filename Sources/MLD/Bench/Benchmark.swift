@@ -77,6 +77,9 @@ public struct BenchmarkSettings: Codable, Sendable {
     public var warmupSeconds: Double = 0.3
     /// MD time step in fs, for ns/day.
     public var timeStep: Double = 0.5
+    /// Put the atoms of every box in a random order (`BenchmarkSystem`), as a long run's
+    /// diffusion leaves them: times a backend's handling of an order that is not local in space.
+    public var shuffled: Bool = false
 
     public init(steps: Int? = nil, repeats: Int = 3) {
         self.steps = steps
@@ -154,7 +157,7 @@ public enum Benchmark {
         let canResetPeak = ProcessMemory.resetPeak()
         let baseline = ProcessMemory.residentBytes
         let start = Date()
-        let system = try BenchmarkSystem(atoms: atoms, reference: reference)
+        let system = try BenchmarkSystem(atoms: atoms, reference: reference, shuffled: settings.shuffled)
         let bench = try make(system.configuration)
         let n = system.configuration.count
         // Warm-up: a fifth of a timed run with --steps, else at least `warmupSeconds` (and 2 steps),

@@ -59,4 +59,16 @@ public struct Configuration: Sendable {
         for s in species { c[s] += 1 }
         return c
     }
+
+    /// The same atoms numbered anew: atom k of the result is atom `order[k]` of this one
+    /// (`order` a permutation of 0..<count), with its position, velocity, force and species.
+    public func permuted(_ order: [Int]) -> Configuration {
+        precondition(order.count == count, "a permutation of every atom")
+        var c = self
+        c.species = order.map { species[$0] }
+        c.positions = order.map { positions[$0] }
+        c.velocities = velocities.map { v in order.map { v[$0] } }
+        c.forces = forces.map { f in order.map { f[$0] } }
+        return c
+    }
 }

@@ -250,12 +250,16 @@ public final class InvariantEvaluator {
     ///   - skin: the list's skin in Å (a neighbour listed at d0 is now farther than d0 - skin).
     ///   - listRadius: every atom closer than this (Å) is a candidate; must be at least the
     ///     radial and angular cutoffs.
+    ///   - identities: where the caller numbered the atoms its own way, each one's number in the
+    ///     original numbering (`AgentNeighbourhood.identities`): the sums then run in ascending
+    ///     identity, and errors name the agent by it. Not with `recordsNeighbourGradients`.
     public func evaluate(agent: Int, positions: UnsafeBufferPointer<SIMD3<Double>>,
                          species: UnsafeBufferPointer<Int32>, box: Box,
                          candidates: UnsafeBufferPointer<Int32>,
                          speciesStarts: UnsafePointer<Int>?, buildDistances: UnsafePointer<Float>?,
                          skin: Double, listRadius: Double, displacements: UnsafePointer<Double>? = nil,
-                         largestDisplacement: Double = 0) throws -> Double {
+                         largestDisplacement: Double = 0, identities: UnsafePointer<Int32>? = nil) throws -> Double {
+        precondition(identities == nil || !recordsNeighbourGradients, "neighbour gradients need the caller's numbering")
         termCount = 0
         angularGradientsDeferred = false
         let lengths = box.lengths
@@ -275,7 +279,7 @@ public final class InvariantEvaluator {
             gather(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
                    candidates: candidates, sortByIndex: buildDistances != nil,
                    speciesStarts: speciesStarts, buildDistances: buildDistances, stop: stop,
-                   selectNearest: gatherSelects)
+                   selectNearest: gatherSelects, identities: identities)
         }
         if hasNearest {
             var selected = gatherSelects
@@ -284,7 +288,8 @@ public final class InvariantEvaluator {
                 let needed = try nearest(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
                                          candidates: candidates, speciesStarts: speciesStarts,
                                          buildDistances: buildDistances, skin: skin, listRadius: listRadius,
-                                         displacements: displacements, largestDisplacement: largestDisplacement)
+                                         displacements: displacements, largestDisplacement: largestDisplacement,
+                                         identities: identities)
                 if needed > 0 { return needed }
             }
             nearestInvariants()
@@ -360,7 +365,8 @@ public final class InvariantEvaluator {
                  species: UnsafeBufferPointer<Int32>, lengths: SIMD3<Double>,
                  candidates: UnsafeBufferPointer<Int32>, speciesStarts: UnsafePointer<Int>?,
                  buildDistances: UnsafePointer<Float>?, skin: Double, listRadius: Double,
-                 displacements: UnsafePointer<Double>?, largestDisplacement: Double) throws -> Double {
+                 displacements: UnsafePointer<Double>?, largestDisplacement: Double,
+                 identities: UnsafePointer<Int32>? = nil) throws -> Double {
         selectNearest(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
                       candidates: candidates, speciesStarts: speciesStarts, buildDistances: buildDistances, skin: skin,
                       displacements: displacements, largestDisplacement: largestDisplacement)
@@ -372,7 +378,8 @@ public final class InvariantEvaluator {
             if short && listRadius >= searchRadius {
                 throw MLDError.numerical(String(
                     format: "agent %d (%@): only %d %@ atoms within the search radius %.3f Å, %d needed",
-                    agent, spec.species[Int(species[agent])], filled[s], spec.species[s], searchRadius, counts[s]))
+                    identities.map { Int($0[agent]) } ?? agent, spec.species[Int(species[agent])], filled[s],
+                    spec.species[s], searchRadius, counts[s]))
             }
             needed = max(needed, min(far, searchRadius))
         }
@@ -677,7 +684,9 @@ public final class InvariantEvaluator {
 
     /// Collects the neighbours within the largest sum cutoff; with `sortByIndex` (candidates in
     /// build-distance order) in ascending atom index, within each species for a species-split
-    /// row, so that sums do not depend on the list's history.
+    /// row, so that sums do not depend on the list's history. With `identities` the gathered
+    /// atoms (`gAtom`) are their identities, and the order is theirs: the same sums whatever
+    /// numbering the caller works in.
     ///
     /// With `selectNearest` (a species-split row only) it also keeps, species by species, the
     /// counts[s] nearest of the gathered atoms in the slots, offered in the row's order with the
@@ -690,7 +699,8 @@ public final class InvariantEvaluator {
                         species: UnsafeBufferPointer<Int32>, lengths: SIMD3<Double>,
                         candidates: UnsafeBufferPointer<Int32>, sortByIndex: Bool,
                         speciesStarts: UnsafePointer<Int>? = nil, buildDistances: UnsafePointer<Float>? = nil,
-                        stop: Double = .infinity, selectNearest select: Bool = false) {
+                        stop: Double = .infinity, selectNearest select: Bool = false,
+                        identities: UnsafePointer<Int32>? = nil) {
         let rc2 = sumCutoff * sumCutoff
         let pos = positions.baseAddress!
         // four-lane copies, the fourth lane padding (see `selectNearest`)
@@ -730,7 +740,8 @@ public final class InvariantEvaluator {
                 growGather()
                 atoms = gAtom; speciesOut = gSpecies; disp = gDisp; capacity = gatherCapacity
             }
-            atoms[m] = jj
+            // the rank key (`rankRun`): the atom's identity where the caller renumbered
+            atoms[m] = identities.map { $0[j] } ?? jj
             speciesOut[m] = sp[j]
             var v = d
             v.w = r2.squareRoot()

@@ -441,7 +441,7 @@ public final class AgentForceEvaluator {
                 agent: n.agent, qk: n.positions[n.agent], positions: n.positions, species: n.species,
                 lengths: n.lengths, candidates: n.neighbours, speciesStarts: n.speciesStarts,
                 buildDistances: n.buildDistances, skin: n.skin, listRadius: n.radius,
-                displacements: n.displacements, largestDisplacement: n.largestDisplacement)
+                displacements: n.displacements, largestDisplacement: n.largestDisplacement, identities: n.identities)
             if needed > 0 { return AgentResult(loss: 0, force: .zero, neededRadius: needed) }
             let s = Int(n.species[n.agent])
             let r = invariants.nearestLoss(W16: W16 + s * p * 4, w: w.baseAddress! + s * p, g: g.baseAddress!)
@@ -450,7 +450,8 @@ public final class AgentForceEvaluator {
         let needed = try invariants.evaluate(agent: n.agent, positions: n.positions, species: n.species, box: n.box,
                                              candidates: n.neighbours, speciesStarts: n.speciesStarts,
                                              buildDistances: n.buildDistances, skin: n.skin, listRadius: n.radius,
-                                             displacements: n.displacements, largestDisplacement: n.largestDisplacement)
+                                             displacements: n.displacements, largestDisplacement: n.largestDisplacement,
+                                             identities: n.identities)
         if needed > 0 { return AgentResult(loss: 0, force: .zero, neededRadius: needed) }
         let r = lossAndForce(species: Int(n.species[n.agent]))
         if conservative { computeNeighbourForces() }
