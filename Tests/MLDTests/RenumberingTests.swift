@@ -70,6 +70,22 @@ import Testing
         }
     }
 
+    /// The training-range flags of the last evaluation come back in the caller's order too.
+    @Test func trainingRangeFlagsInTheCallersOrder() throws {
+        var model = CPUBackendTests.plantedModel()
+        // nearest distances beyond 3.6 Å are outside: some agents in, some out
+        model.ranges = model.ranges.map { InvariantRange(min: $0.min, max: $0.max.map { _ in 3.6 }) }
+        let s = Self.shuffledFrame(450, seed: 81)
+        let c = Configuration(elements: [.oxygen, .hydrogen], species: s.species, positions: s.positions, box: s.box)
+        let oracle = try model.outsideTrainingRange(c)
+        #expect(oracle.contains(true) && oracle.contains(false))
+        for renumber in [true, false] {
+            let b = try CPUBackend(model: model, species: s.species, box: s.box, threads: 2, renumber: renumber)
+            _ = try Self.forces(b, s.positions)
+            #expect(b.outsideTrainingRange?.flags == oracle, "renumber \(renumber)")
+        }
+    }
+
     /// Over successive moves (some rebuilding the list, and with it the numbering), the two
     /// backends stay bit for bit equal.
     @Test func rebuildsKeepTheSameBits() throws {

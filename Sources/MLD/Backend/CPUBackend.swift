@@ -42,6 +42,14 @@ public final class CPUBackend: ForceBackend {
     public private(set) var order: [Int32]
     /// Species of every atom in the backend's numbering.
     private var agentSpecies: [Int32]
+    /// Whether `order` is not the identity, and its inverse: atom i in the caller's numbering is
+    /// atom `inverse[i]` in the backend's.
+    private var permuted = false
+    private var inverse: [Int32] = []
+    /// Where `order` permutes: the forces (eV/Å) and losses (eV) in the backend's numbering, as
+    /// the agents write them, before the gather into the caller's.
+    private var agentForces: [SIMD3<Double>] = []
+    private var agentLosses: [Double] = []
     /// With renumbering: the positions (Å) as given, in the backend's numbering (the list's
     /// reference at a build).
     private var ordered: [SIMD3<Double>] = []
@@ -201,10 +209,47 @@ public final class CPUBackend: ForceBackend {
         }
         if Self.isLocal(positions, order: nil, box: box, comparedWith: Self.meanStep(positions, order: cellOrder, box: box)) {
             for k in 0..<n { order[k] = Int32(k) }
+            permuted = false
         } else {
             order = cellOrder
+            permuted = true
+            if inverse.count != n { inverse = [Int32](repeating: 0, count: n) }
+            for k in 0..<n { inverse[Int(order[k])] = Int32(k) }
         }
         for k in 0..<n { agentSpecies[k] = species[Int(order[k])] }
+    }
+
+    /// Atom i of the caller's `forces` (and `losses`, `outside`, where they are not empty) is
+    /// atom `inverse[i]` of `agentForces` (`agentLosses`, and `outside` as the agents wrote it):
+    /// one pass over fixed blocks of atoms on all cores, writing in the caller's order.
+    private func gatherIntoCallersOrder(forces: inout [SIMD3<Double>], losses: inout [Double], outside: inout [Bool]) {
+        let n = forces.count
+        let blocks = AtomBlocks(atoms: n, threads: threads)
+        let flags = outside
+        let wantLoss = losses.count == n, wantRange = flags.count == n
+        inverse.withUnsafeBufferPointer { inv in
+            agentForces.withUnsafeBufferPointer { af in
+                agentLosses.withUnsafeBufferPointer { al in
+                    flags.withUnsafeBufferPointer { fl in
+                        forces.withUnsafeMutableBufferPointer { f in
+                            losses.withUnsafeMutableBufferPointer { l in
+                                outside.withUnsafeMutableBufferPointer { o in
+                                    let f = f, l = l, o = o
+                                    blocks.forEach { b in
+                                        for i in blocks.range(b) {
+                                            let k = Int(inv[i])
+                                            f[i] = af[k]
+                                            if wantLoss { l[i] = al[k] }
+                                            if wantRange { o[i] = fl[k] }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// The grid of `mortonRank`, and every cell's place (cell index x + X (y + Y z)) in Morton
@@ -323,6 +368,17 @@ public final class CPUBackend: ForceBackend {
         var failure = [Error?](repeating: nil, count: blocks)
         let wantLoss = losses != nil
         var lossBuffer = losses ?? []
+        // In a permuted numbering the agents write in theirs (consecutive stores), and one pass
+        // gathers the results into the caller's below.
+        let permuted = self.permuted
+        if permuted {
+            if agentForces.count != n { agentForces = [SIMD3<Double>](repeating: .zero, count: n) }
+            swap(&forces, &agentForces)
+            if wantLoss {
+                if agentLosses.count != n { agentLosses = [Double](repeating: 0, count: n) }
+                swap(&lossBuffer, &agentLosses)
+            }
+        }
         let wantRange = wantLoss && potential.hasTrainingRange
         var outside = [Bool](repeating: false, count: wantRange ? n : 0)
         let L = box.lengths
@@ -341,7 +397,7 @@ public final class CPUBackend: ForceBackend {
         wrapped.withUnsafeBufferPointer { pos in
             agentSpecies.withUnsafeBufferPointer { spc in
             order.withUnsafeBufferPointer { ordBuf in
-                let ord = ordBuf.baseAddress!, identities = renumbers ? ordBuf.baseAddress : nil
+                let identities = renumbers ? ordBuf.baseAddress : nil
                 list.offsets.withUnsafeBufferPointer { off in
                     list.indices.withUnsafeBufferPointer { idx in
                         forces.withUnsafeMutableBufferPointer { frc in
@@ -376,11 +432,10 @@ public final class CPUBackend: ForceBackend {
                                                         start: idx.baseAddress.map { $0 + first }, count: row[S] &- first)
                                                     if let dist { hood.buildDistances = dist + first }
                                                     let r = try potential.evaluate(hood, workspace: ws)
-                                                    let user = Int(ord[k])
-                                                    frc[user] = r.force
-                                                    if wantLoss { lss[user] = r.loss }
+                                                    frc[k] = r.force
+                                                    if wantLoss { lss[k] = r.loss }
                                                     if wantRange && r.neededRadius == 0 {
-                                                        out[user] = potential.isOutsideTrainingRange(workspace: ws, species: Int(spc[k]))
+                                                        out[k] = potential.isOutsideTrainingRange(workspace: ws, species: Int(spc[k]))
                                                     }
                                                     most = max(most, r.neededRadius)
                                                     if let part, r.neededRadius == 0 {
@@ -406,6 +461,11 @@ public final class CPUBackend: ForceBackend {
         }
         }
         }
+        }
+        if permuted {
+            swap(&forces, &agentForces)
+            if wantLoss { swap(&lossBuffer, &agentLosses) }
+            gatherIntoCallersOrder(forces: &forces, losses: &lossBuffer, outside: &outside)
         }
         if let e = failure.first(where: { $0 != nil }) { throw e! }
         if wantLoss { losses = lossBuffer }

@@ -223,14 +223,13 @@ public struct NeighbourList: Sendable {
         var blockStart = [Int](repeating: 0, count: blocks + 1)
         for b in 0..<blocks { blockStart[b + 1] = blockStart[b] + blockKeys[b].emitted }
         // The last build's storage is refilled (its pages are mapped already; a large array
-        // allocated afresh would fault every page in again).
+        // allocated afresh would fault every page in again), only resized: the decode below
+        // writes every entry, so the entries kept need no clearing first.
         var idx = indices, dist = buildDistances
         indices = []
         buildDistances = []
-        idx.removeAll(keepingCapacity: true)
-        idx.append(contentsOf: repeatElement(0, count: total))
-        dist.removeAll(keepingCapacity: true)
-        dist.append(contentsOf: repeatElement(0, count: byDistance ? total : 0))
+        NeighbourList.resize(&idx, to: total)
+        NeighbourList.resize(&dist, to: byDistance ? total : 0)
         idx.withUnsafeMutableBufferPointer { ib in
             dist.withUnsafeMutableBufferPointer { db in
                 let ib = ib.baseAddress, db = byDistance ? db.baseAddress : nil
@@ -246,6 +245,16 @@ public struct NeighbourList: Sendable {
         buildDistances = dist
         reference = positions
         builds += 1
+    }
+
+    /// Gives `array` `count` entries, keeping (not clearing) the ones it has: for storage that is
+    /// overwritten whole next.
+    static func resize<T: ExpressibleByIntegerLiteral>(_ array: inout [T], to count: Int) {
+        if array.count > count {
+            array.removeLast(array.count - count)
+        } else if array.count < count {
+            array.append(contentsOf: repeatElement(0, count: count - array.count))
+        }
     }
 }
 
