@@ -126,7 +126,11 @@ public struct NeighbourList: Sendable {
         let fine = halfCells.min() >= 5
         let cells = fine ? halfCells : fullCells
         usedAllPairs = !fine && fullCells.min() < 3
-        let blocks = n < 512 ? 1 : threads * 4
+        // Blocks by the scan's work (candidate distances): one below about 30,000, where a fork
+        // and join costs more than it saves, one per thread up to about 250,000 (the all-pairs
+        // scan of a 192-atom box is 36,864), then four per thread to even out the blocks.
+        let work = usedAllPairs ? n * n : n * 256
+        let blocks = work < 30_000 ? 1 : (work < 250_000 ? threads : threads * 4)
         let per = (n + blocks - 1) / blocks
 
         // Candidate cells: all atoms as one cell (fallback), or a cell list (counting sort, so
