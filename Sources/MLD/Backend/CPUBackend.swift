@@ -135,10 +135,12 @@ public final class CPUBackend: ForceBackend {
         if wrapped.count != n { wrapped = [SIMD3<Double>](repeating: .zero, count: n) }
         if moved.count != n { moved = [Double](repeating: 0, count: n) }
         if renumbers && ordered.count != n { ordered = [SIMD3<Double>](repeating: .zero, count: n) }
-        var check = wrapAndCheck(positions)
+        let check = wrapAndCheck(positions)
         if check.rebuild && renumbers {
             renumber(positions)
-            check = wrapAndCheck(positions)
+            // the wrapped positions in the new numbering (its displacements, measured against
+            // the last build's numbering, mean nothing: the list is rebuilt)
+            _ = wrapAndCheck(positions)
         }
         // A neighbour listed at d0 is now at least d0 - 2 x (the largest displacement since the
         // build) away, which is at most the skin: the nearest search may stop that much earlier.
@@ -147,7 +149,7 @@ public final class CPUBackend: ForceBackend {
         largestMoved = check.largest.squareRoot()
         if check.rebuild {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            list.build(renumbers ? ordered : positions, box: box, species: agentSpecies)
+            list.build(permuted ? ordered : positions, box: box, species: agentSpecies)
             rebuildTotal += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         }
 
@@ -168,7 +170,7 @@ public final class CPUBackend: ForceBackend {
             reach = 0
             movedValid = false
             let t0 = DispatchTime.now().uptimeNanoseconds
-            list.build(renumbers ? ordered : positions, box: box, species: agentSpecies)
+            list.build(permuted ? ordered : positions, box: box, species: agentSpecies)
             rebuildTotal += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         }
     }
@@ -315,7 +317,7 @@ public final class CPUBackend: ForceBackend {
         let box = self.box
         let reference = list.reference
         let check = reference.count == n && n > 0
-        let renumbers = self.renumbers
+        let permuted = self.permuted
         let worst = UnsafeMutableBufferPointer<Double>.allocate(capacity: blocks.count)
         defer { worst.deallocate() }
         positions.withUnsafeBufferPointer { p in
@@ -329,7 +331,7 @@ public final class CPUBackend: ForceBackend {
                             var most = 0.0
                             for i in blocks.range(b) {
                                 let q: SIMD3<Double>
-                                if renumbers {
+                                if permuted {
                                     q = p[Int(ord[i])]
                                     o[i] = q
                                 } else {
@@ -397,7 +399,8 @@ public final class CPUBackend: ForceBackend {
         wrapped.withUnsafeBufferPointer { pos in
             agentSpecies.withUnsafeBufferPointer { spc in
             order.withUnsafeBufferPointer { ordBuf in
-                let identities = renumbers ? ordBuf.baseAddress : nil
+                // (in the caller's order, where the numbering kept it, every atom is its own)
+                let identities = permuted ? ordBuf.baseAddress : nil
                 list.offsets.withUnsafeBufferPointer { off in
                     list.indices.withUnsafeBufferPointer { idx in
                         forces.withUnsafeMutableBufferPointer { frc in
