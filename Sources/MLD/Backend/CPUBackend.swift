@@ -50,7 +50,7 @@ public final class CPUBackend: ForceBackend {
     /// the agents write them, before the gather into the caller's.
     private var agentForces: [SIMD3<Double>] = []
     private var agentLosses: [Double] = []
-    /// With renumbering: the positions (Å) as given, in the backend's numbering (the list's
+    /// Where `order` permutes: the positions (Å) as given, in the backend's numbering (the list's
     /// reference at a build).
     private var ordered: [SIMD3<Double>] = []
 
@@ -134,7 +134,6 @@ public final class CPUBackend: ForceBackend {
         if losses != nil && losses!.count != n { losses = [Double](repeating: 0, count: n) }
         if wrapped.count != n { wrapped = [SIMD3<Double>](repeating: .zero, count: n) }
         if moved.count != n { moved = [Double](repeating: 0, count: n) }
-        if renumbers && ordered.count != n { ordered = [SIMD3<Double>](repeating: .zero, count: n) }
         let check = wrapAndCheck(positions)
         if check.rebuild && renumbers {
             renumber(positions)
@@ -215,6 +214,7 @@ public final class CPUBackend: ForceBackend {
         } else {
             order = cellOrder
             permuted = true
+            if ordered.count != n { ordered = [SIMD3<Double>](repeating: .zero, count: n) }
             if inverse.count != n { inverse = [Int32](repeating: 0, count: n) }
             for k in 0..<n { inverse[Int(order[k])] = Int32(k) }
         }
