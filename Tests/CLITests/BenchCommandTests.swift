@@ -90,6 +90,20 @@ import Testing
         }
     }
 
+    /// `--shuffle`: the same box with its atoms in a random order, said in the result and the
+    /// settings, and timed as sanely as the tiled one.
+    @Test func shuffleNumbersTheAtomsAnew() throws {
+        let r = try runMLD(["bench", "--model", Self.model, "--backend", "cpu", "--atoms", "1536",
+                            "--steps", "2", "--repeats", "2", "--shuffle", "--json"])
+        #expect(r.status == 0, "\(r.err)")
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        #expect((obj["settings"] as? [String: Any])?["shuffled"] as? Bool == true)
+        let results = try #require(obj["results"] as? [[String: Any]])
+        #expect(results.count == 1)
+        checkResult(results[0], backend: "cpu", atoms: 1536)
+        #expect((results[0]["origin"] as? String) == "reference frame tiled 2x2x2, atoms in random order")
+    }
+
     @Test func textTableHasTheColumns() throws {
         let r = try runMLD(["bench", "--model", Self.model, "--atoms", "192", "--steps", "2", "--repeats", "2",
                             "--cp2k", "Data/cp2k-water64-xtb-300K"])
