@@ -111,6 +111,27 @@ import Testing
         #expect(orders.count > 1, "the numbering follows the atoms")
     }
 
+    /// A non-finite position (a blown-up state) lands in an edge cell of the renumbering's grid,
+    /// as in the list build, instead of trapping: the backend answers as it does without it.
+    @Test func nonFinitePositionDoesNotTrap() throws {
+        let model = CPUBackendTests.plantedModel()
+        var s = Self.shuffledFrame(300, seed: 82)
+        s.positions[17] = SIMD3(.nan, 1, 2)
+        var outcomes: [String] = []
+        for renumber in [true, false] {
+            let b = try CPUBackend(model: model, species: s.species, box: s.box, threads: 2, renumber: renumber)
+            var f: [SIMD3<Double>] = []
+            var l: [Double]? = nil
+            do {
+                try b.computeForces(positions: s.positions, forces: &f, losses: &l)
+                outcomes.append("forces, finite: \(f.allSatisfy { ($0 * $0).sum().isFinite })")
+            } catch {
+                outcomes.append("\(error)")
+            }
+        }
+        #expect(outcomes[0] == outcomes[1])
+    }
+
     /// Conservative agents add their neighbours' forces in agent order: no renumbering.
     @Test func conservativeAgentsKeepTheCallersOrder() throws {
         var model = CPUBackendTests.plantedModel()

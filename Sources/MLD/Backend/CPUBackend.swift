@@ -195,9 +195,8 @@ public final class CPUBackend: ForceBackend {
         var cellOf = [Int32](repeating: 0, count: n)
         var starts = [Int](repeating: 0, count: cells + 1)
         for i in 0..<n {
-            let c = SIMD3<Int>((box.wrap(positions[i]) * scale).rounded(.down))
-            let x = min(max(c.x, 0), grid.x - 1), y = min(max(c.y, 0), grid.y - 1), z = min(max(c.z, 0), grid.z - 1)
-            let rank = mortonRank[(z * grid.y + y) * grid.x + x]
+            let c = NeighbourList.cell(of: box.wrap(positions[i]), grid: grid, scale: scale)
+            let rank = mortonRank[(c.z * grid.y + c.y) * grid.x + c.x]
             cellOf[i] = rank
             starts[Int(rank) + 1] += 1
         }
@@ -208,7 +207,7 @@ public final class CPUBackend: ForceBackend {
             cellOrder[starts[c]] = Int32(i)
             starts[c] += 1
         }
-        if Self.isLocal(positions, order: nil, box: box, comparedWith: Self.meanStep(positions, order: cellOrder, box: box)) {
+        if Self.isLocal(positions, box: box, comparedWith: Self.meanStep(positions, order: cellOrder, box: box)) {
             for k in 0..<n { order[k] = Int32(k) }
             permuted = false
         } else {
@@ -300,8 +299,8 @@ public final class CPUBackend: ForceBackend {
     /// apart as in the cell order (whose mean step is `cellStep`, Å): then the caller's order is
     /// local already (molecule by molecule, or the tiled boxes of `mld box`) and is kept; a
     /// shuffled one is not.
-    static func isLocal(_ positions: [SIMD3<Double>], order: [Int32]?, box: Box, comparedWith cellStep: Double) -> Bool {
-        meanStep(positions, order: order, box: box) <= 2 * cellStep
+    static func isLocal(_ positions: [SIMD3<Double>], box: Box, comparedWith cellStep: Double) -> Bool {
+        meanStep(positions, order: nil, box: box) <= 2 * cellStep
     }
 
     /// How much nearer (Å) than its build-time distance a listed neighbour can be now: twice the

@@ -141,11 +141,7 @@ public struct NeighbourList: Sendable {
         var start = [Int32](repeating: 0, count: nCells + 1)
         let scale = SIMD3<Double>(grid) / L
         for i in 0..<n {
-            // Clamped as Doubles: a far-away or non-finite position (a blown-up state) lands in
-            // an edge cell instead of trapping in the conversion to Int.
-            let x = (wrapped[i] * scale).rounded(.down)
-            var c = SIMD3<Int>.zero
-            for d in 0..<3 { c[d] = x[d] >= 0 ? (x[d] < Double(grid[d]) ? Int(x[d]) : grid[d] - 1) : 0 }
+            let c = NeighbourList.cell(of: wrapped[i], grid: grid, scale: scale)
             let id = (c.z * grid.y + c.y) * grid.x + c.x
             cellOf[i] = Int32(id)
             start[id + 1] += 1
@@ -249,6 +245,18 @@ public struct NeighbourList: Sendable {
         buildDistances = dist
         reference = positions
         builds += 1
+    }
+
+    /// The cell (x, y, z) of a grid of `grid` cells that a wrapped position `q` (Å) lies in,
+    /// `scale` being the grid over the box lengths (cells per Å). Clamped as Doubles: a far-away or
+    /// non-finite position (a blown-up state) lands in an edge cell instead of trapping in the
+    /// conversion to Int.
+    @inline(__always)
+    static func cell(of q: SIMD3<Double>, grid: SIMD3<Int>, scale: SIMD3<Double>) -> SIMD3<Int> {
+        let x = (q * scale).rounded(.down)
+        var c = SIMD3<Int>.zero
+        for d in 0..<3 { c[d] = x[d] >= 0 ? (x[d] < Double(grid[d]) ? Int(x[d]) : grid[d] - 1) : 0 }
+        return c
     }
 
     /// Gives `array` `count` entries, keeping (not clearing) the ones it has: for storage that is
