@@ -41,6 +41,11 @@ public protocol AgentPotential: Sendable {
     /// true where an agent's result depends on the numbering only through those identities, so
     /// that every force is the same bits in any numbering.
     var allowsRenumbering: Bool { get }
+    /// Whether `evaluate` decides from `AgentNeighbourhood.buildRadius` and the displacements
+    /// whether the row holds every atom the agent depends on (`AgentResult.neededRadius` when it
+    /// does not) and reports `AgentResult.listMargin`: a backend may then keep its list past half
+    /// the skin, for as long as every agent's neighbourhood is certain.
+    var certifiesNeighbourhood: Bool { get }
 }
 
 extension AgentPotential {
@@ -49,6 +54,7 @@ extension AgentPotential {
     public var hasTrainingRange: Bool { false }
     public func isOutsideTrainingRange(workspace: Workspace, species s: Int) -> Bool { false }
     public var allowsRenumbering: Bool { false }
+    public var certifiesNeighbourhood: Bool { false }
 }
 
 /// What one agent sees: its own index and position, its neighbour list, every position and
@@ -72,6 +78,12 @@ public struct AgentNeighbourhood {
     public var halfLengths: SIMD3<Double>
     /// Every atom closer than this (Å) to the agent is in `neighbours`.
     public var radius: Double
+    /// Every atom within this distance (Å) of the agent when the list was built is in
+    /// `neighbours` (the list's radius plus its skin), or 0. With `displacements`, every atom now
+    /// within buildRadius - displacements[agent] - largestDisplacement is then a neighbour too,
+    /// which may reach past `radius` (a backend that keeps its list by the agents'
+    /// `AgentResult.listMargin`, `AgentPotential.certifiesNeighbourhood`).
+    public var buildRadius: Double = 0
     /// With a distance-ordered list: build-time distances (Å) aligned with `neighbours`, else nil.
     public var buildDistances: UnsafePointer<Float>?
     /// The list's skin in Å: a neighbour listed at d0 is now at least d0 - skin away.
@@ -100,12 +112,17 @@ public struct AgentResult {
     /// Non-zero when the evaluation could not be completed within `AgentNeighbourhood.radius`:
     /// the radius in Å that would have sufficed.
     public var neededRadius: Double
+    /// With `AgentNeighbourhood.buildRadius`: how far (Å) inside the neighbourhood that the list
+    /// surely holds the farthest distance the result depends on lay (see
+    /// `InvariantEvaluator.listMargin`); infinity where the potential does not say.
+    public var listMargin: Double
 
     @inline(__always)
-    public init(loss: Double, force: SIMD3<Double>, neededRadius: Double = 0) {
+    public init(loss: Double, force: SIMD3<Double>, neededRadius: Double = 0, listMargin: Double = .infinity) {
         self.loss = loss
         self.force = force
         self.neededRadius = neededRadius
+        self.listMargin = listMargin
     }
 }
 

@@ -4,7 +4,9 @@ import Foundation
 /// The reference backend: pure Swift, double precision, parallel over blocks of agents.
 ///
 /// Each call wraps the positions into the box, rebuilds the Verlet neighbour list when some atom
-/// moved more than half the skin (or an adaptive potential asked for a longer list), and runs the
+/// moved more than half the skin (or an adaptive potential asked for a longer list; a potential
+/// that certifies its neighbourhoods keeps the list for as long as every agent can decide from
+/// it, see `certifies`), and runs the
 /// potential's per-agent evaluation over the agents in blocks with
 /// `DispatchQueue.concurrentPerform`, one workspace per block. Every agent's result depends only
 /// on the positions and its neighbour set (rows are sorted), never on the blocking, so results
@@ -60,6 +62,26 @@ public final class CPUBackend: ForceBackend {
     private var moved: [Double] = []
     private var movedValid = false
     private var largestMoved = 0.0
+    /// Whether `moved` holds the displacements of the last call against the current list (so the
+    /// next call can tell how far atoms moved in between).
+    private var movedSinceBuild = false
+    /// Whether the list is kept by the agents' margins (`AgentPotential.certifiesNeighbourhood`)
+    /// rather than rebuilt when some atom moved half the skin.
+    public let certifies: Bool
+    /// The least `AgentResult.listMargin` (Å) of the last evaluation.
+    private var listMargin = -Double.infinity
+    /// The radius (Å) passed to the agents as `AgentNeighbourhood.radius` in this call.
+    private var certainRadius = 0.0
+    /// List builds forced by an agent whose neighbourhood the kept list could no longer certify
+    /// (its evaluation was then repeated on the new list); the margin rule is meant to make
+    /// them rare.
+    public private(set) var lateRebuilds = 0
+    /// With `certifies`: the list is rebuilt before an evaluation once the least margin of the
+    /// last one is within this many estimated steps (the largest growth of a displacement since
+    /// the last call) plus 0.01 Å. Each step can take at most 4 largest steps from a margin; the
+    /// default leaves room for steps half again as large as estimated. 0 keeps the list until an
+    /// agent cannot decide (then the evaluation is repeated on a new list).
+    public var marginReserve = 6.0
     /// At the last evaluation that computed losses, for a potential with a training range: whether
     /// each agent's invariants lay outside it, and the positions (Å) it was for.
     public private(set) var outsideTrainingRange: (positions: [SIMD3<Double>], flags: [Bool])?
@@ -102,6 +124,7 @@ public final class CPUBackend: ForceBackend {
         for s in species { counts[s] += 1 }
         let radius = potential.isAdaptive ? potential.initialRadius(counts: counts, box: box)
                                           : potential.interactionRange
+        certifies = potential.certifiesNeighbourhood && potential.wantsDistanceOrder
         list = NeighbourList(radius: radius, skin: skin, speciesCount: potential.speciesCount, threads: self.threads,
                              orderByDistance: potential.wantsDistanceOrder)
         let n = species.count
@@ -135,22 +158,37 @@ public final class CPUBackend: ForceBackend {
         if wrapped.count != n { wrapped = [SIMD3<Double>](repeating: .zero, count: n) }
         if moved.count != n { moved = [Double](repeating: 0, count: n) }
         let check = wrapAndCheck(positions)
-        if check.rebuild && renumbers {
+        let largest = check.largest.squareRoot()
+        var rebuild = check.rebuild
+        if certifies && check.listed {
+            // Every agent's margin shrinks by at most 4 x the largest step since the last call
+            // (its own displacement, the largest one, and its n-th nearest distance twice); the
+            // step is estimated from the displacements' growth (`marginReserve`), and a miss only
+            // costs a repeated evaluation (below). Kept at most until some atom moved the skin.
+            rebuild = !(listMargin - marginReserve * check.growth - 0.01 > 0) || !(largest <= list.skin)
+        }
+        if rebuild && renumbers {
             renumber(positions)
             // the wrapped positions in the new numbering (its displacements, measured against
             // the last build's numbering, mean nothing: the list is rebuilt)
             _ = wrapAndCheck(positions)
         }
         // A neighbour listed at d0 is now at least d0 - 2 x (the largest displacement since the
-        // build) away, which is at most the skin: the nearest search may stop that much earlier.
-        reach = check.rebuild ? 0 : min(list.skin, 2 * check.largest.squareRoot() * (1 + 1e-12) + 1e-12)
-        movedValid = !check.rebuild
-        largestMoved = check.largest.squareRoot()
-        if check.rebuild {
+        // build) away, which is at most the skin where the list is rebuilt at half the skin: the
+        // nearest search may stop that much earlier.
+        let twice = 2 * largest * (1 + 1e-12) + 1e-12
+        reach = rebuild ? 0 : (certifies ? twice : min(list.skin, twice))
+        // Every atom now within the radius less what the two moved beyond the skin is listed.
+        certainRadius = rebuild ? list.radius : max(0, min(list.radius, list.radius + list.skin - reach))
+        movedValid = !rebuild
+        largestMoved = largest
+        var built = rebuild
+        if rebuild {
             let t0 = DispatchTime.now().uptimeNanoseconds
             list.build(permuted ? ordered : positions, box: box, species: agentSpecies)
             rebuildTotal += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         }
+        movedSinceBuild = !rebuild
 
         while true {
             let needed: Double
@@ -163,11 +201,19 @@ public final class CPUBackend: ForceBackend {
                 if !pendingOutside.isEmpty { outsideTrainingRange = (positions, pendingOutside) }
                 return
             }
-            // The list was too short to find every nearest neighbour: grow it and start over.
-            let r = min(potential.interactionRange, max(needed * 1.05, list.radius * 1.1))
-            list.setRadius(r)
             reach = 0
             movedValid = false
+            movedSinceBuild = false
+            if built {
+                // The list was too short to find every nearest neighbour: grow it and start over.
+                let r = min(potential.interactionRange, max(needed * 1.05, list.radius * 1.1))
+                list.setRadius(r)
+            } else {
+                // The kept list no longer certifies some agent: build it anew and start over.
+                lateRebuilds += 1
+            }
+            certainRadius = list.radius
+            built = true
             let t0 = DispatchTime.now().uptimeNanoseconds
             list.build(permuted ? ordered : positions, box: box, species: agentSpecies)
             rebuildTotal += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
@@ -308,16 +354,20 @@ public final class CPUBackend: ForceBackend {
     private var reach = 0.0
 
     /// Wraps `positions` into `wrapped` and answers whether the list needs a rebuild (as
-    /// `NeighbourList.needsRebuild`) and the largest squared displacement since the last build
-    /// (Å²), in one pass over fixed blocks of atoms on all cores.
-    private func wrapAndCheck(_ positions: [SIMD3<Double>]) -> (rebuild: Bool, largest: Double) {
+    /// `NeighbourList.needsRebuild`), whether there is a list for these atoms at all, the largest
+    /// squared displacement since the last build (Å²), and the largest growth of an atom's
+    /// displacement since the last call (Å; a lower bound on the largest step, taken as its
+    /// estimate), in one pass over fixed blocks of atoms on all cores.
+    private func wrapAndCheck(_ positions: [SIMD3<Double>]) -> (rebuild: Bool, listed: Bool, largest: Double,
+                                                                growth: Double) {
         let n = positions.count
         let blocks = AtomBlocks(atoms: n, threads: threads)
         let box = self.box
         let reference = list.reference
         let check = reference.count == n && n > 0
         let permuted = self.permuted
-        let worst = UnsafeMutableBufferPointer<Double>.allocate(capacity: blocks.count)
+        let since = movedSinceBuild
+        let worst = UnsafeMutableBufferPointer<Double>.allocate(capacity: 2 * blocks.count)
         defer { worst.deallocate() }
         positions.withUnsafeBufferPointer { p in
             reference.withUnsafeBufferPointer { ref in
@@ -327,7 +377,7 @@ public final class CPUBackend: ForceBackend {
                     order.withUnsafeBufferPointer { ord in
                         let o = o
                         blocks.forEach { b in
-                            var most = 0.0
+                            var most = 0.0, grown = 0.0
                             for i in blocks.range(b) {
                                 let q: SIMD3<Double>
                                 if permuted {
@@ -340,11 +390,14 @@ public final class CPUBackend: ForceBackend {
                                 if check {
                                     let d = q - ref[i]
                                     let d2 = (d * d).sum()
-                                    m[i] = d2.squareRoot()
+                                    let r = d2.squareRoot()
+                                    grown = max(grown, since ? r - m[i] : r)
+                                    m[i] = r
                                     most = max(most, d2)
                                 }
                             }
                             worst[b] = most
+                            worst[blocks.count + b] = grown
                         }
                     }
                     }
@@ -352,11 +405,11 @@ public final class CPUBackend: ForceBackend {
                 }
             }
         }
-        guard check else { return (true, 0) }
+        guard check else { return (true, false, 0, 0) }
         let limit = 0.25 * list.skin * list.skin
-        var most = 0.0
-        for b in 0..<blocks.count { most = max(most, worst[b]) }
-        return (!(most <= limit), most)
+        var most = 0.0, grown = 0.0
+        for b in 0..<blocks.count { most = max(most, worst[b]); grown = max(grown, worst[blocks.count + b]) }
+        return (!(most <= limit), true, most, grown)
     }
 
     /// Runs every agent; returns 0, or the largest neighbour-list radius an agent asked for.
@@ -384,7 +437,11 @@ public final class CPUBackend: ForceBackend {
         var outside = [Bool](repeating: false, count: wantRange ? n : 0)
         let L = box.lengths
         let box = self.box
-        let radius = list.radius, skin = reach
+        let radius = certainRadius, skin = reach
+        let buildRadius = certifies ? list.radius + list.skin : 0
+        let margins = UnsafeMutableBufferPointer<Double>.allocate(capacity: blocks)
+        margins.initialize(repeating: .infinity)
+        defer { margins.deallocate() }
         let S = list.speciesCount
         let work = workspaces.map { $0 as! P.Workspace }
         let conservative = potential.isConservative
@@ -417,10 +474,10 @@ public final class CPUBackend: ForceBackend {
                                                 speciesStarts: starts,
                                                 positions: pos, species: spc, box: box,
                                                 lengths: L, halfLengths: 0.5 * L, radius: radius,
-                                                buildDistances: nil, skin: skin,
+                                                buildRadius: buildRadius, buildDistances: nil, skin: skin,
                                                 displacements: movedBy, largestDisplacement: largest,
                                                 identities: identities)
-                                            var most = 0.0
+                                            var most = 0.0, least = Double.infinity
                                             let part = conservative ? parts[b] : nil
                                             part?.atoms.removeAll(keepingCapacity: true)
                                             part?.forces.removeAll(keepingCapacity: true)
@@ -440,6 +497,7 @@ public final class CPUBackend: ForceBackend {
                                                         out[k] = potential.isOutsideTrainingRange(workspace: ws, species: Int(spc[k]))
                                                     }
                                                     most = max(most, r.neededRadius)
+                                                    least = min(least, r.listMargin)
                                                     if let part, r.neededRadius == 0 {
                                                         part.atoms.append(Int32(k)); part.forces.append(r.force)
                                                         potential.forEachNeighbourForce(workspace: ws) { j, f in
@@ -451,6 +509,7 @@ public final class CPUBackend: ForceBackend {
                                                 fail[b] = error
                                             }
                                             need[b] = most
+                                            margins[b] = least
                                         }
                                     }
                                 }
@@ -472,6 +531,7 @@ public final class CPUBackend: ForceBackend {
         if let e = failure.first(where: { $0 != nil }) { throw e! }
         if wantLoss { losses = lossBuffer }
         pendingOutside = wantRange ? outside : []
+        listMargin = margins.min() ?? .infinity
         let most = needed.max() ?? 0
         if conservative && most == 0 {
             for i in 0..<n { forces[i] = .zero }

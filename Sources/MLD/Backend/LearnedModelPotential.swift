@@ -57,6 +57,10 @@ public struct LearnedModelPotential: AgentPotential {
     /// order, and a list ordered by index would order the sums by the backend's numbering.
     public var allowsRenumbering: Bool { !isConservative && wantsDistanceOrder }
 
+    /// With a `nearest` block (a distance-ordered list) every agent certifies its row from the
+    /// list's build radius and the displacements (`InvariantEvaluator.certifiedRadius`).
+    public var certifiesNeighbourhood: Bool { wantsDistanceOrder }
+
     public var hasTrainingRange: Bool { true }
 
     @inline(__always)

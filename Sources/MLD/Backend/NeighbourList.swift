@@ -12,7 +12,9 @@ import Dispatch
 ///
 /// Validity: while no atom has moved more than `skin / 2` since the build, every pair now closer
 /// than `radius` is in the list (each of the two atoms moved less than `skin / 2`). `needsRebuild`
-/// checks exactly that.
+/// checks exactly that. More generally, every atom now within `radius + skin - m_i - m_j` of atom
+/// i is listed, m being how far each moved since the build: the CPU backend keeps a list past
+/// half the skin where its agents check that (`CPUBackend.certifies`).
 ///
 /// Building is O(N): atoms are wrapped into the box (so atoms outside the primary box are fine)
 /// and binned into cells of edge at least `(radius + skin) / 2`; each atom scans the 125 cells

@@ -250,6 +250,11 @@ public final class InvariantEvaluator {
     ///   - skin: the list's skin in Å (a neighbour listed at d0 is now farther than d0 - skin).
     ///   - listRadius: every atom closer than this (Å) is a candidate; must be at least the
     ///     radial and angular cutoffs.
+    ///   - buildRadius: every atom within this distance (Å) of the agent when the list was
+    ///     built is a candidate (the list's radius plus its skin), or 0. With `displacements`
+    ///     every atom now within buildRadius - m_k - (the largest displacement) is then a
+    ///     candidate, which may reach past `listRadius` (`certifiedRadius`); `listMargin` tells
+    ///     how far from that edge the evaluation stayed.
     ///   - identities: where the caller numbered the atoms its own way, each one's number in the
     ///     original numbering (`AgentNeighbourhood.identities`): the sums then run in ascending
     ///     identity, and errors name the agent by it. Not with `recordsNeighbourGradients`.
@@ -257,10 +262,12 @@ public final class InvariantEvaluator {
                          species: UnsafeBufferPointer<Int32>, box: Box,
                          candidates: UnsafeBufferPointer<Int32>,
                          speciesStarts: UnsafePointer<Int>?, buildDistances: UnsafePointer<Float>?,
-                         skin: Double, listRadius: Double, displacements: UnsafePointer<Double>? = nil,
-                         largestDisplacement: Double = 0, identities: UnsafePointer<Int32>? = nil) throws -> Double {
+                         skin: Double, listRadius: Double, buildRadius: Double = 0,
+                         displacements: UnsafePointer<Double>? = nil, largestDisplacement: Double = 0,
+                         identities: UnsafePointer<Int32>? = nil) throws -> Double {
         precondition(identities == nil || !recordsNeighbourGradients, "neighbour gradients need the caller's numbering")
         termCount = 0
+        listMargin = .infinity
         angularGradientsDeferred = false
         let lengths = box.lengths
         let qk = positions[agent]
@@ -280,16 +287,25 @@ public final class InvariantEvaluator {
                    candidates: candidates, sortByIndex: buildDistances != nil,
                    speciesStarts: speciesStarts, buildDistances: buildDistances, stop: stop,
                    selectNearest: gatherSelects, identities: identities)
+            // Every atom within the cutoff must be a candidate (any nearest atom the gather
+            // selected lies within it too).
+            let (certain, moved) = certifiedRadius(agent: agent, listRadius: listRadius, buildRadius: buildRadius,
+                                                   skin: skin, displacements: displacements,
+                                                   largestDisplacement: largestDisplacement)
+            listMargin = buildRadius > 0 ? buildRadius - moved - sumCutoff : .infinity
+            if sumCutoff > certain { return sumCutoff }
         }
         if hasNearest {
             var selected = gatherSelects
             if selected { for s in 0..<speciesCount where filled[s] < counts[s] { selected = false } }
             if !selected {
+                let margin = listMargin
                 let needed = try nearest(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
                                          candidates: candidates, speciesStarts: speciesStarts,
                                          buildDistances: buildDistances, skin: skin, listRadius: listRadius,
-                                         displacements: displacements, largestDisplacement: largestDisplacement,
-                                         identities: identities)
+                                         buildRadius: buildRadius, displacements: displacements,
+                                         largestDisplacement: largestDisplacement, identities: identities)
+                listMargin = min(listMargin, margin)
                 if needed > 0 { return needed }
             }
             nearestInvariants()
@@ -359,23 +375,27 @@ public final class InvariantEvaluator {
 
     /// Selects the nearest atoms of every species (`selectNearest`) and answers 0 when every one
     /// is certain, else the list radius in Å that would make it so; throws when the search radius
-    /// holds too few atoms of some species.
+    /// holds too few atoms of some species. Sets `listMargin` (see `evaluate`).
     @inline(__always)
     func nearest(agent: Int, qk: SIMD3<Double>, positions: UnsafeBufferPointer<SIMD3<Double>>,
                  species: UnsafeBufferPointer<Int32>, lengths: SIMD3<Double>,
                  candidates: UnsafeBufferPointer<Int32>, speciesStarts: UnsafePointer<Int>?,
-                 buildDistances: UnsafePointer<Float>?, skin: Double, listRadius: Double,
+                 buildDistances: UnsafePointer<Float>?, skin: Double, listRadius: Double, buildRadius: Double = 0,
                  displacements: UnsafePointer<Double>?, largestDisplacement: Double,
                  identities: UnsafePointer<Int32>? = nil) throws -> Double {
         selectNearest(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
                       candidates: candidates, speciesStarts: speciesStarts, buildDistances: buildDistances, skin: skin,
                       displacements: displacements, largestDisplacement: largestDisplacement)
-        var needed = 0.0
+        let (certain, moved) = certifiedRadius(agent: agent, listRadius: listRadius, buildRadius: buildRadius,
+                                               skin: skin, displacements: displacements,
+                                               largestDisplacement: largestDisplacement)
+        var needed = 0.0, reached = 0.0
         for s in 0..<speciesCount where counts[s] > 0 {
             let short = filled[s] < counts[s]
             let far = short ? Double.infinity : slots[starts[s] + counts[s] - 1].w.squareRoot()
-            if !short && far <= listRadius { continue }
-            if short && listRadius >= searchRadius {
+            reached = max(reached, min(far, searchRadius))
+            if !short && far <= certain { continue }
+            if short && certain >= searchRadius {
                 throw MLDError.numerical(String(
                     format: "agent %d (%@): only %d %@ atoms within the search radius %.3f Å, %d needed",
                     identities.map { Int($0[agent]) } ?? agent, spec.species[Int(species[agent])], filled[s],
@@ -383,8 +403,30 @@ public final class InvariantEvaluator {
             }
             needed = max(needed, min(far, searchRadius))
         }
+        listMargin = buildRadius > 0 ? buildRadius - moved - reached : .infinity
         return needed
     }
+
+    /// The radius (Å) within which every atom is surely a candidate now, and the bound on m_k + m_j
+    /// it allowed for (`movedBound`): `listRadius`, or with `displacements` and a `buildRadius`
+    /// (the list's reach at its build) buildRadius less that bound, if larger. A listed-or-not
+    /// atom j now at distance r was at most r + m_k + m_j away at the build, so every atom now
+    /// within buildRadius - m_k - m_j was listed.
+    @inline(__always)
+    private func certifiedRadius(agent: Int, listRadius: Double, buildRadius: Double, skin: Double,
+                                 displacements: UnsafePointer<Double>?,
+                                 largestDisplacement: Double) -> (radius: Double, moved: Double) {
+        let moved = movedBound(agent: agent, skin: skin, displacements: displacements,
+                               largestDisplacement: largestDisplacement)
+        return (displacements != nil ? max(listRadius, buildRadius - moved) : listRadius, moved)
+    }
+
+    /// After `evaluate` or `nearest` with a `buildRadius`: how much nearer (Å) than the edge of
+    /// the certain neighbourhood (`certifiedRadius`, taken as buildRadius less the agent's bound
+    /// on m_k + m_j) the farthest distance the agent's result depends on lay (its n-th nearest
+    /// neighbours, or a cutoff); negative when the list could not decide. A backend keeps its list
+    /// while every agent's margin exceeds what a step's motion can take from it.
+    public private(set) var listMargin = Double.infinity
 
     /// Bounds on list distances are widened by a relative 1e-12 and 1e-12 Å, far above the
     /// rounding of the distances they compare, so a skipped atom is always one the exact test
@@ -592,30 +634,45 @@ public final class InvariantEvaluator {
         let p = nearestCount
         var g0 = SIMD4<Double>.zero, g1 = SIMD4<Double>.zero, g2 = SIMD4<Double>.zero, g3 = SIMD4<Double>.zero
         let ph = phi.baseAddress!, gr = gradient.baseAddress!
-        // Slot a's phi and dphi/dq_k, and phi_a times row a of W added to g (the transform fixed
-        // per loop, so the loops carry no branch on it).
-        @inline(__always) func term(_ a: Int, inverse: Bool) {
-            let v = slots[a]   // (d, r²): the lanes of d go through in a SIMD4, the fourth means nothing
-            let r = v.w.squareRoot()
+        // Slot a's phi and dphi/dq_k, and phi_a times row a of W added to g, from the slot
+        // (d, r²: the lanes of d go through in a SIMD4, the fourth means nothing), r and 1/r.
+        @inline(__always) func term(_ a: Int, _ v: SIMD4<Double>, _ r: Double, _ ir: Double, inverse: Bool) {
             let x: Double, gj: SIMD4<Double>      // phi_a and dphi_a/dq_j
             if inverse {
-                let ir = 1 / r
                 x = ir
                 gj = v * (-ir * ir * ir)
             } else {
                 x = r
-                gj = v * (1 / r)
+                gj = v * ir
             }
             ph[a] = x
             storeLanes4(-gj, gr, a)
             let xv = SIMD4<Double>(repeating: x), row = W16 + 4 &* a
             g0 += xv * row[0]; g1 += xv * row[1]; g2 += xv * row[2]; g3 += xv * row[3]
         }
-        if inverse {
-            for a in 0..<p { term(a, inverse: true) }
-        } else {
-            for a in 0..<p { term(a, inverse: false) }
+        // Four slots at a time: one vector square root and division instead of four of each
+        // (correctly rounded either way: the same values), the terms then added in slot order.
+        // The transform is fixed per loop, so the loops carry no branch on it.
+        @inline(__always) func terms(inverse: Bool) {
+            var a = 0
+            while a &+ 4 <= p {
+                let v0 = slots[a], v1 = slots[a &+ 1], v2 = slots[a &+ 2], v3 = slots[a &+ 3]
+                let r = SIMD4(v0.w, v1.w, v2.w, v3.w).squareRoot()
+                let ir = 1 / r
+                term(a, v0, r[0], ir[0], inverse: inverse)
+                term(a &+ 1, v1, r[1], ir[1], inverse: inverse)
+                term(a &+ 2, v2, r[2], ir[2], inverse: inverse)
+                term(a &+ 3, v3, r[3], ir[3], inverse: inverse)
+                a &+= 4
+            }
+            while a < p {
+                let v = slots[a]
+                let r = v.w.squareRoot()
+                term(a, v, r, 1 / r, inverse: inverse)
+                a &+= 1
+            }
         }
+        if inverse { terms(inverse: true) } else { terms(inverse: false) }
         return withUnsafeTemporaryAllocation(of: SIMD4<Double>.self, capacity: 4) { gv in
             gv[0] = g0; gv[1] = g1; gv[2] = g2; gv[3] = g3
             return QuadraticLoss.lossAndForce(count: p, rowSums: UnsafeRawPointer(gv.baseAddress!).assumingMemoryBound(to: Double.self),

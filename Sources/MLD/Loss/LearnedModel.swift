@@ -440,22 +440,24 @@ public final class AgentForceEvaluator {
             let needed = try invariants.nearest(
                 agent: n.agent, qk: n.positions[n.agent], positions: n.positions, species: n.species,
                 lengths: n.lengths, candidates: n.neighbours, speciesStarts: n.speciesStarts,
-                buildDistances: n.buildDistances, skin: n.skin, listRadius: n.radius,
+                buildDistances: n.buildDistances, skin: n.skin, listRadius: n.radius, buildRadius: n.buildRadius,
                 displacements: n.displacements, largestDisplacement: n.largestDisplacement, identities: n.identities)
-            if needed > 0 { return AgentResult(loss: 0, force: .zero, neededRadius: needed) }
+            let margin = invariants.listMargin
+            if needed > 0 { return AgentResult(loss: 0, force: .zero, neededRadius: needed, listMargin: margin) }
             let s = Int(n.species[n.agent])
             let r = invariants.nearestLoss(W16: W16 + s * p * 4, w: w.baseAddress! + s * p, g: g.baseAddress!)
-            return AgentResult(loss: r.loss, force: r.force)
+            return AgentResult(loss: r.loss, force: r.force, listMargin: margin)
         }
         let needed = try invariants.evaluate(agent: n.agent, positions: n.positions, species: n.species, box: n.box,
                                              candidates: n.neighbours, speciesStarts: n.speciesStarts,
                                              buildDistances: n.buildDistances, skin: n.skin, listRadius: n.radius,
-                                             displacements: n.displacements, largestDisplacement: n.largestDisplacement,
-                                             identities: n.identities)
-        if needed > 0 { return AgentResult(loss: 0, force: .zero, neededRadius: needed) }
+                                             buildRadius: n.buildRadius, displacements: n.displacements,
+                                             largestDisplacement: n.largestDisplacement, identities: n.identities)
+        let margin = invariants.listMargin
+        if needed > 0 { return AgentResult(loss: 0, force: .zero, neededRadius: needed, listMargin: margin) }
         let r = lossAndForce(species: Int(n.species[n.agent]))
         if conservative { computeNeighbourForces() }
-        return AgentResult(loss: r.loss, force: r.force)
+        return AgentResult(loss: r.loss, force: r.force, listMargin: margin)
     }
 
     @inline(__always)
