@@ -128,7 +128,11 @@ public final class CPUBackend: ForceBackend {
         list = NeighbourList(radius: radius, skin: skin, speciesCount: potential.speciesCount, threads: self.threads,
                              orderByDistance: potential.wantsDistanceOrder)
         let n = species.count
-        let b = self.threads == 1 ? 1 : (n < 1024 ? self.threads : self.threads * 4)
+        // Blocks of about `agentsPerBlock` agents (at least four and at most 64 per thread): a
+        // thread takes a block at a time, so small blocks even the threads out when another
+        // process holds a core for a while.
+        let b = self.threads == 1 ? 1
+            : (n < 1024 ? self.threads : min(max(self.threads * 4, n / Self.agentsPerBlock), self.threads * 64))
         blocks = b
         workspaces = CPUBackend.makeWorkspaces(potential, count: b)
     }
@@ -136,6 +140,9 @@ public final class CPUBackend: ForceBackend {
     private static func makeWorkspaces<P: AgentPotential>(_ p: P, count: Int) -> [Any] {
         (0..<count).map { _ in p.makeWorkspace() as Any }
     }
+
+    /// Agents per block of the force pass in a large box.
+    public static let agentsPerBlock = 1024
 
     /// The default neighbour-list skin in Å.
     public static let defaultSkin = 1.4
