@@ -371,6 +371,7 @@ enum XYZFrames {
         var frames: [Frame] = []
         var i = 0
         var elementCache: [Substring: Element] = [:]
+        var atomLine = XYZAtomLine()
         while i < lines.count {
             let countLine = lines[i].trimmingCharacters(in: .whitespaces)
             if countLine.isEmpty { i += 1; continue }
@@ -392,6 +393,12 @@ enum XYZFrames {
             elements.reserveCapacity(min(n, lines.count)); vectors.reserveCapacity(min(n, lines.count))
             for j in 0..<n {
                 let ln = i + 2 + j
+                // the usual line from its bytes; any other through the checks below
+                if ln < lines.count, let atom = atomLine.parse(lines[ln]) {
+                    elements.append(atom.element)
+                    vectors.append(atom.vector * scale)
+                    continue
+                }
                 guard ln < lines.count, !lines[ln].allSatisfy({ $0 == " " || $0 == "\t" }) else {
                     throw MLDError.input(file: path, line: min(ln, lines.count) + 1,
                                          problem: "truncated frame at step \(step): expected \(n) atoms, found \(j)")

@@ -30,10 +30,32 @@ public enum TextFile {
             let line = bytes[..<nul].reduce(1) { $1 == 0x0a ? $0 + 1 : $0 }
             throw MLDError.input(file: path, line: line, problem: "holds a NUL byte: not a text file")
         }
-        let text = String(decoding: bytes, as: UTF8.self)
-        // "\r\n" is one Character in Swift, so it is a separator of its own (splitting on "\n"
-        // alone would leave CRLF files in one line).
-        return text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+        return splitLines(String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// `text` split at its line ends, "\n" or "\r\n" ("\r\n" is one Character, a lone "\r"
+    /// stays in its line). A line feed is always a grapheme break of its own, so the line feeds
+    /// are found as bytes: the same split as at those Characters, without walking the text
+    /// Character by Character.
+    static func splitLines(_ text: String) -> [Substring] {
+        var lines: [Substring] = []
+        let utf8 = text.utf8
+        var start = utf8.startIndex
+        var i = start
+        var previous: UInt8 = 0
+        while i != utf8.endIndex {
+            let byte = utf8[i]
+            if byte == 0x0a {
+                // "\r\n" ends the line before its "\r"
+                let end = previous == 0x0d ? utf8.index(before: i) : i
+                lines.append(text[start..<end])
+                start = utf8.index(after: i)
+            }
+            previous = byte
+            i = utf8.index(after: i)
+        }
+        lines.append(text[start..<utf8.endIndex])
+        return lines
     }
 
     /// Decompresses a whole .xz stream (liblzma's stream decoder).
