@@ -58,13 +58,11 @@ public final class CPUBackend: ForceBackend {
 
     private var wrapped: [SIMD3<Double>] = []
     /// How far (Å) every atom moved since the list was built, and the largest, when the list was
-    /// not rebuilt in this call (the nearest search skips on them).
+    /// not rebuilt in this call (the nearest search skips on them; at the next call's start,
+    /// `movedValid` says they are against the current list, so the growth can be taken).
     private var moved: [Double] = []
     private var movedValid = false
     private var largestMoved = 0.0
-    /// Whether `moved` holds the displacements of the last call against the current list (so the
-    /// next call can tell how far atoms moved in between).
-    private var movedSinceBuild = false
     /// Whether the list is kept by the agents' margins (`AgentPotential.certifiesNeighbourhood`)
     /// rather than rebuilt when some atom moved half the skin.
     public let certifies: Bool
@@ -195,7 +193,6 @@ public final class CPUBackend: ForceBackend {
             list.build(permuted ? ordered : positions, box: box, species: agentSpecies)
             rebuildTotal += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         }
-        movedSinceBuild = !rebuild
 
         while true {
             let needed: Double
@@ -210,7 +207,6 @@ public final class CPUBackend: ForceBackend {
             }
             reach = 0
             movedValid = false
-            movedSinceBuild = false
             if built {
                 // The list was too short to find every nearest neighbour: grow it and start over.
                 let r = min(potential.interactionRange, max(needed * 1.05, list.radius * 1.1))
@@ -373,7 +369,8 @@ public final class CPUBackend: ForceBackend {
         let reference = list.reference
         let check = reference.count == n && n > 0
         let permuted = self.permuted
-        let since = movedSinceBuild
+        // the last call's displacements are against this list (see `movedValid`)
+        let since = movedValid
         let worst = UnsafeMutableBufferPointer<Double>.allocate(capacity: 2 * blocks.count)
         defer { worst.deallocate() }
         positions.withUnsafeBufferPointer { p in
