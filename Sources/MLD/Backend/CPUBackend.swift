@@ -469,7 +469,7 @@ public final class CPUBackend: ForceBackend {
                                 needed.withUnsafeMutableBufferPointer { need in
                                     failure.withUnsafeMutableBufferPointer { fail in
                                         let frc = frc, lss = lss, need = need, fail = fail, out = out
-                                        DispatchQueue.concurrentPerform(iterations: blocks) { b in
+                                        WorkerPool.shared.perform(iterations: blocks) { b in
                                             let ws = work[b]
                                             let starts = UnsafeMutablePointer<Int>.allocate(capacity: S + 1)
                                             defer { starts.deallocate() }

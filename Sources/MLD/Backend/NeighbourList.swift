@@ -183,7 +183,7 @@ public struct NeighbourList: Sendable {
                 start.withUnsafeBufferPointer { st in
                     counts.withUnsafeMutableBufferPointer { cnt in
                         let cntBase = cnt.baseAddress!
-                        DispatchQueue.concurrentPerform(iterations: blocks) { b in
+                        WorkerPool.shared.perform(iterations: blocks) { b in
                             let scratch = blockKeys[b]
                             for i in (b * per)..<min(n, (b + 1) * per) {
                                 scratch.clear()
@@ -235,7 +235,7 @@ public struct NeighbourList: Sendable {
         idx.withUnsafeMutableBufferPointer { ib in
             dist.withUnsafeMutableBufferPointer { db in
                 let ib = ib.baseAddress, db = byDistance ? db.baseAddress : nil
-                DispatchQueue.concurrentPerform(iterations: blocks) { b in
+                WorkerPool.shared.perform(iterations: blocks) { b in
                     guard let ib else { return }
                     blockKeys[b].decode(indices: ib + blockStart[b], distances: db.map { $0 + blockStart[b] })
                 }

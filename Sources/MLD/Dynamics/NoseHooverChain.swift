@@ -188,7 +188,7 @@ public struct MassiveNoseHooverChain: Sendable, Equatable {
         let count = v.count
         // Chains are independent: large systems propagate them in parallel blocks (the result
         // does not depend on the blocking).
-        let blocks = count >= 2048 ? 4 * AvailableCores.count : 1
+        let blocks = count >= 2 * AtomBlocks.size ? 4 * AvailableCores.count : 1
         let per = (count + blocks - 1) / blocks
         xi.withUnsafeMutableBufferPointer { x in
             vxi.withUnsafeMutableBufferPointer { vx in
@@ -198,7 +198,7 @@ public struct MassiveNoseHooverChain: Sendable, Equatable {
                         let ofOne = M == 1 ? ChainOfOneSteps(dt: dt, weights: w, substeps: n, degreesOfFreedom: nf,
                                                              kT: kT, tau: tau) : nil
                         defer { ofOne?.deallocate() }
-                        DispatchQueue.concurrentPerform(iterations: blocks) { b in
+                        WorkerPool.shared.perform(iterations: blocks) { b in
                             for i in (b * per)..<min(count, (b + 1) * per) {
                                 let ke2 = m[i] * (v[i] * v[i]).sum() * Units.massVelocitySquared
                                 if let ofOne {
