@@ -109,11 +109,18 @@ final class CLContext {
         queue = q
         allocationLimit = device.maxAllocationBytes
         memoryLimit = device.globalMemoryBytes
+        quiet = device.info.type == "CPU"
+        // A CPU device runs its kernels on the cores the host's worker threads would watch on.
+        if quiet { WorkerPool.shared.holdQuiet() }
     }
+
+    /// Whether this context holds the host's worker pool quiet (a CPU device).
+    private let quiet: Bool
 
     deinit {
         clReleaseCommandQueue(queue)
         clReleaseContext(context)
+        if quiet { WorkerPool.shared.releaseQuiet() }
     }
 
     /// Runs `body` with a place for the command's event while a profiler is set (nil otherwise),

@@ -60,6 +60,21 @@ import Testing
         #expect(good.load(ordering: .relaxed) == 1200)
     }
 
+    @Test func quietWorkersSleepBetweenPassesAndStillRunThem() {
+        let pool = WorkerPool(threads: 3)
+        #expect(pool.watches)
+        pool.holdQuiet(); pool.holdQuiet()
+        #expect(!pool.watches)
+        var good = 0
+        for _ in 0..<200 where Self.pass(pool, blocks: 12, work: 300) { good += 1 }
+        pool.releaseQuiet()
+        #expect(!pool.watches)
+        pool.releaseQuiet()
+        #expect(pool.watches)
+        for _ in 0..<200 where Self.pass(pool, blocks: 12, work: 300) { good += 1 }
+        #expect(good == 400)
+    }
+
     @Test func oneThreadRunsInOrderOnTheCaller() {
         let pool = WorkerPool(threads: 1)
         var order: [Int] = []

@@ -11,6 +11,10 @@ import Synchronization
 /// pass a worker keeps watching for the next one for `spinNanoseconds` (the serial work between
 /// the passes of a step is shorter than that), then sleeps until it is woken.
 ///
+/// While another program's threads share the cores between passes (an OpenCL driver that runs
+/// its kernels on the CPU), watching would take their time: `holdQuiet` makes the workers sleep
+/// right after every pass until the matching `releaseQuiet`.
+///
 /// Which thread runs a block never matters to the results: every pass here writes per-block
 /// results into per-block storage. `perform` from inside a block, or while another thread's pass
 /// holds the pool, runs through `DispatchQueue.concurrentPerform` instead.
@@ -33,6 +37,8 @@ public final class WorkerPool: @unchecked Sendable {
     /// Workers asleep (or about to sleep) on `condition`.
     private let sleepers = Atomic<Int>(0)
     private let holder = Atomic<Bool>(false)
+    /// Holders of `holdQuiet`: the workers do not watch while there are any.
+    private let quietHolders = Atomic<Int>(0)
     private let started = Atomic<Bool>(false)
     private let condition = NSCondition()
     /// The current pass's body: written before its generation is published, and cleared only
@@ -50,6 +56,15 @@ public final class WorkerPool: @unchecked Sendable {
         self.threads = max(1, threads)
         self.spinNanoseconds = spinNanoseconds
     }
+
+    /// From now until the matching `releaseQuiet`, workers sleep as soon as a pass is done.
+    public func holdQuiet() { quietHolders.wrappingAdd(1, ordering: .relaxed) }
+
+    /// Ends one `holdQuiet`.
+    public func releaseQuiet() { quietHolders.wrappingSubtract(1, ordering: .relaxed) }
+
+    /// Whether the workers watch for the next pass (no `holdQuiet` in force).
+    public var watches: Bool { quietHolders.load(ordering: .relaxed) == 0 }
 
     /// Runs `body(b)` for every b in 0..<iterations, on this thread and the workers, and returns
     /// once every block has finished (as `DispatchQueue.concurrentPerform`).
@@ -123,7 +138,7 @@ public final class WorkerPool: @unchecked Sendable {
         while true {
             var g = state.load(ordering: .acquiring) & generationMask
             if g == seen {
-                let deadline = DispatchTime.now().uptimeNanoseconds &+ spinNanoseconds
+                let deadline = DispatchTime.now().uptimeNanoseconds &+ (watches ? spinNanoseconds : 0)
                 var spins = 0
                 while g == seen {
                     spins &+= 1
