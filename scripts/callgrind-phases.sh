@@ -34,6 +34,10 @@ k=$(python3 -c "import sys; n=int(sys.argv[1]); k=round((n/192)**(1/3)); sys.exi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$MLD" box --from "$DATA" --frame 0 --replicate "${k}x${k}x${k}" --out "$tmp/box.xyz" >/dev/null
+# Workers that watch for the next pass, and a caller that watches for their blocks, would add
+# instructions that depend on how valgrind (one thread at a time) interleaves the threads: here
+# they sleep and yield instead (`WorkerPool`).
+export MLD_WORKER_WATCH_US=0
 for n in "$STEPS" $((2 * STEPS)); do
   valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.$n" \
     "$MLD" bench --model "$MODEL" --data "$tmp/box.xyz" --atoms "$ATOMS" --steps "$n" --repeats 1 --backend cpu \

@@ -75,6 +75,18 @@ import Testing
         #expect(good == 400)
     }
 
+    @Test func watchFromTheEnvironmentsText() {
+        #expect(WorkerPool.watch(microseconds: "0") == 0)
+        #expect(WorkerPool.watch(microseconds: "150") == 150_000)
+        #expect(WorkerPool.watch(microseconds: "2.5") == 2_500)
+        for bad in [nil, "", "-1", "fast", "1e9", "nan"] as [String?] { #expect(WorkerPool.watch(microseconds: bad) == nil) }
+        // a pool that does not watch still runs every block
+        let pool = WorkerPool(threads: 2, spinNanoseconds: 0)
+        var good = 0
+        for _ in 0..<300 where Self.pass(pool, blocks: 5, work: 50) { good += 1 }
+        #expect(good == 300)
+    }
+
     @Test func oneThreadRunsInOrderOnTheCaller() {
         let pool = WorkerPool(threads: 1)
         var order: [Int] = []

@@ -20,8 +20,25 @@ import Synchronization
 /// holds the pool, runs through `DispatchQueue.concurrentPerform` instead.
 public final class WorkerPool: @unchecked Sendable {
     /// The pool of the cores this process may run on (`AvailableCores`), its workers started at
-    /// the first pass with two blocks or more.
-    public static let shared = WorkerPool(threads: AvailableCores.count)
+    /// the first pass with two blocks or more. `MLD_WORKER_WATCH_US` in the environment sets how
+    /// long a worker watches (µs; default 200): 0 makes workers sleep right after every pass and
+    /// the caller yield the core while it waits, so that an instruction count
+    /// (`scripts/callgrind-phases.sh`, under valgrind, which runs one thread at a time) holds the
+    /// passes' work and not the waiting.
+    public static let shared = WorkerPool(threads: AvailableCores.count,
+                                          spinNanoseconds: watchFromEnvironment() ?? 200_000)
+
+    /// `MLD_WORKER_WATCH_US` in ns (`watch(microseconds:)`).
+    static func watchFromEnvironment() -> UInt64? {
+        watch(microseconds: ProcessInfo.processInfo.environment["MLD_WORKER_WATCH_US"])
+    }
+
+    /// A watch given in µs as text, in ns; nil when absent or not a number from 0 to 10^6 (the
+    /// default then holds).
+    static func watch(microseconds text: String?) -> UInt64? {
+        guard let text, let us = Double(text), us >= 0, us <= 1e6 else { return nil }
+        return UInt64(us * 1000)
+    }
 
     /// Threads that run a pass, the caller's included.
     public let threads: Int
@@ -94,10 +111,13 @@ public final class WorkerPool: @unchecked Sendable {
                 condition.unlock()
             }
             run(generation: generationBits)
+            // Wait for the blocks the workers took: watching, or yielding the core at once when
+            // the workers do not watch either.
+            let yieldMask = watches && spinNanoseconds > 0 ? 1023 : 0
             var spins = 0
             while finished.load(ordering: .acquiring) < n {
                 spins &+= 1
-                if spins & 1023 == 0 { sched_yield() }
+                if spins & yieldMask == 0 { sched_yield() }
             }
             self.body = nil
         }
@@ -138,11 +158,12 @@ public final class WorkerPool: @unchecked Sendable {
         while true {
             var g = state.load(ordering: .acquiring) & generationMask
             if g == seen {
-                let deadline = DispatchTime.now().uptimeNanoseconds &+ (watches ? spinNanoseconds : 0)
+                let budget = watches ? spinNanoseconds : 0
+                let deadline = DispatchTime.now().uptimeNanoseconds &+ budget
                 var spins = 0
                 while g == seen {
                     spins &+= 1
-                    if spins & 255 == 0 && DispatchTime.now().uptimeNanoseconds > deadline {
+                    if budget == 0 || (spins & 255 == 0 && DispatchTime.now().uptimeNanoseconds > deadline) {
                         condition.lock()
                         sleepers.wrappingAdd(1, ordering: .sequentiallyConsistent)
                         g = state.load(ordering: .sequentiallyConsistent) & generationMask
