@@ -40,6 +40,8 @@ final class AngularLanes {
     private let rowLanes: UnsafeMutablePointer<SIMD4<Double>>
     /// Per neighbour species s: the folded sum of the pair (s, s) (its j = l term).
     private let selfSums: UnsafeMutablePointer<Double>
+    /// The unordered pair of species s and t at s S + t (`AngularMoments.pairIndex`).
+    private let pairOf: UnsafeMutablePointer<Int>
 
     init(tables t: AngularMoments, cutoff: Double) {
         tables = t
@@ -60,6 +62,8 @@ final class AngularLanes {
         rowLanes = .allocate(capacity: S * 4 * K)
         rowLanes.initialize(repeating: .zero, count: S * 4 * K)
         selfSums = .allocate(capacity: S)
+        pairOf = .allocate(capacity: S * S)
+        for a in 0..<S { for b in 0..<S { pairOf[a * S + b] = t.pairIndex(a, b, speciesCount: S) } }
         for m in 0...(L + 1) { precondition(t.rankStart[m] == Self.rankStart(m)) }
         // The monomial order `blockStart` and `shiftedRows` assume.
         for k in 0..<K {
@@ -86,7 +90,7 @@ final class AngularLanes {
     deinit {
         batches.deallocate(); batchSpecies.deallocate(); batchStart.deallocate()
         pairWeights.deallocate(); foldedSums.deallocate(); functionScratch.deallocate(); rowBlocks.deallocate(); rowLanes.deallocate()
-        selfSums.deallocate()
+        selfSums.deallocate(); pairOf.deallocate()
     }
 
     private func grow() {
@@ -356,11 +360,19 @@ final class AngularLanes {
         for e in 0..<E {
             // C_pair = sum_f c_f T_f over the functions of eta e (the others weighted by zero),
             // four monomials and four functions at a time (`fold`), and their values at j = l.
-            var any = false
+            // With one eta every function is its own (the default model's case): the
+            // coefficients fold as they are, without the masked copy.
+            var any = E == 1 && nf > 0
             for pair in 0..<pairs {
                 let cp = c + pair &* nf
                 var sum = 0.0
                 var f = 0
+                if E == 1 {
+                    while f < nf { sum += cp[f] * coefficientSum[f]; f &+= 1 }
+                    foldedSums[pair] = sum
+                    Self.fold(cp, count: nf, weights: weights, blocks: nb, into: pairWeights + pair &* nb)
+                    continue
+                }
                 while f < nf {
                     let mine = etaOf[f] == e
                     let cf = mine ? cp[f] : 0
@@ -379,7 +391,7 @@ final class AngularLanes {
             for sj in 0..<S {
                 let rowB = rowBlocks + sj &* nb
                 for tt in 0..<S {
-                    let C = pairWeights + t.pairIndex(sj, tt, speciesCount: S) &* nb
+                    let C = pairWeights + pairOf[sj &* S &+ tt] &* nb
                     let mt = M + tt &* nb
                     var i = 0
                     if tt == 0 { while i < nb { rowB[i] = C[i] * mt[i]; i &+= 1 } }
@@ -395,7 +407,7 @@ final class AngularLanes {
                 @inline(__always) func shift(_ n: Int) { Self.shiftedRows(n, row: row, lanes: lanes, stride: K) }
                 Self.forEachRank(from: max(lowest &- 1, 0), through: L &- 1, shift)
             }
-            for sj in 0..<S { selfSums[sj] = foldedSums[t.pairIndex(sj, sj, speciesCount: S)] }
+            for sj in 0..<S { selfSums[sj] = foldedSums[pairOf[sj &* S &+ sj]] }
             let (x, y, z) = batchGradient(e, R.self)
             tx += x; ty += y; tz += z
         }
