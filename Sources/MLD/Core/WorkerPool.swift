@@ -62,7 +62,6 @@ public final class WorkerPool: @unchecked Sendable {
     /// after its last block finished.
     private var body: ((Int) -> Void)?
 
-    private static let indexBits: UInt64 = 20
     private static let countShift: UInt64 = 20
     private static let generationShift: UInt64 = 40
     private static let field: UInt64 = (1 << 20) - 1
