@@ -7,7 +7,10 @@ Usage: interleave.py --mld PATH --openmm-python PATH --atoms 192,1536,... --roun
 Every round runs, for every size in turn, `mld bench --backend cpu --repeats 1 --json` for each
 model and then `Benchmarks/openmm_water.py --platforms CPU --repeats 1`, so that all of them see
 the same machine load (the machine is shared; a run's rate moves with what else runs). The boxes
-are the first frame of --data tiled k x k x k for both programs. OUT.json holds every run:
+are the first frame of --data tiled k x k x k for both programs, and both time the same number of
+MD steps per run at each size: --atom-steps / atoms, at least --min-steps and at most --max-steps
+(so that both integrate the same stretch of time, with the neighbour-list builds it brings: a
+98,304-atom run of 15 steps may hold no build at all). OUT.json holds every run:
 engine ("mld" or "openmm"), label, atoms, round, atom-steps per wall second, atom-steps per
 CPU-second (user + system, all threads of the process) and, for mld, the phase breakdown
 (seconds per step: force, rebuild, integration, thermostat, other; extended XYZ seconds per frame).
@@ -39,8 +42,16 @@ def main():
     p.add_argument("--model", action="append", required=True, help="LABEL=MODEL.json (repeatable)")
     p.add_argument("--data", default="Data/cp2k-water64-xtb-300K")
     p.add_argument("--json", required=True)
+    p.add_argument("--atom-steps", type=float, default=1.5e6, help="atom-steps per timed run (atoms x steps)")
+    p.add_argument("--min-steps", type=int, default=100, help="fewest MD steps per timed run")
+    p.add_argument("--max-steps", type=int, default=2000, help="most MD steps per timed run")
     a = p.parse_args()
     sizes = [int(x) for x in a.atoms.split(",")]
+    if a.atom_steps <= 0 or a.min_steps < 2 or a.max_steps < a.min_steps:
+        sys.exit("error: need --atom-steps > 0 and 2 <= --min-steps <= --max-steps")
+
+    def steps(n):
+        return max(a.min_steps, min(a.max_steps, int(round(a.atom_steps / n))))
     models = []
     for m in a.model:
         if "=" not in m:
@@ -57,7 +68,7 @@ def main():
             for n in sizes:
                 for label, model in models:
                     out = json.loads(run([a.mld, "bench", "--model", model, "--backend", "cpu", "--atoms", str(n),
-                                          "--repeats", "1", "--data", frame, "--json"]))
+                                          "--repeats", "1", "--steps", str(steps(n)), "--data", frame, "--json"]))
                     machine = machine or out["machine"]
                     for res in out["results"]:
                         runs.append({"engine": "mld", "label": label, "model": model, "atoms": res["atoms"],
@@ -69,7 +80,7 @@ def main():
                           file=sys.stderr, flush=True)
                 oj = os.path.join(tmp, "openmm.json")
                 run([a.openmm_python, os.path.join(here, "openmm_water.py"), "--atoms", str(n), "--platforms", "CPU",
-                     "--repeats", "1", "--data", a.data, "--json", oj])
+                     "--repeats", "1", "--steps", str(steps(n)), "--data", a.data, "--json", oj])
                 for res in json.load(open(oj))["openmm"]:
                     runs.append({"engine": "openmm", "label": "OpenMM %s CPU" % res["version"], "atoms": res["atoms"],
                                  "round": r, "atom_steps_per_s": res["atom_steps_per_s"],
@@ -79,6 +90,7 @@ def main():
                       file=sys.stderr, flush=True)
     load = os.getloadavg()[0]
     result = {"machine": machine, "rounds": a.rounds, "atoms": sizes, "models": [m[0] for m in models],
+              "stepsPerRun": {str(n): steps(n) for n in sizes},
               "loadAverageAtEnd": load, "wallSeconds": time.time() - started, "runs": runs}
     tmpout = a.json + ".tmp"
     with open(tmpout, "w") as f:

@@ -42,13 +42,16 @@ def interleaved_section(path):
         return {r["round"]: r[key] for r in runs
                 if r["engine"] == engine and r["atoms"] == n and (engine == "openmm" or r["label"] == label)}
 
+    per_run = d.get("stepsPerRun")
+    same_steps = (" Both timed the same MD steps per run: %s." % ", ".join(
+        "%s at %s atoms" % (per_run[str(n)], n) for n in sizes)) if per_run else ""
     lines = ["## mld CPU against OpenMM CPU, interleaved", "",
              "`Benchmarks/interleave.py` (run by `make bench`), %d rounds; in every round each size ran "
              "`mld bench --backend cpu --repeats 1` for each model and then `Benchmarks/openmm_water.py "
              "--platforms CPU --repeats 1`, so both saw the same load. %d cores, %s, %s; 1-minute load "
              "average %.2f at the end (other work shared the cores). Medians over the rounds; a ratio is the "
-             "median of the rounds' ratios mld / OpenMM." % (
-                 d["rounds"], m["cores"], m["cpuModel"], m["date"], d["loadAverageAtEnd"]), ""]
+             "median of the rounds' ratios mld / OpenMM.%s" % (
+                 d["rounds"], m["cores"], m["cpuModel"], m["date"], d["loadAverageAtEnd"], same_steps), ""]
     for title, key in [("Atom-steps per wall second", "atom_steps_per_s"),
                        ("Atom-steps per CPU-second (user + system, all threads of the process)", "cpu_atom_steps_per_s")]:
         head = "| atoms | " + " | ".join("mld %s" % l for l in labels) + " | %s | " % omm_label + \
