@@ -76,8 +76,9 @@ public struct FitSettings: Sendable {
     public static let defaultAngularCutoff = 4.0
     /// Default radial decays of the angular sums in 1/Å² (broad: sharp ones make false wells).
     public static let defaultAngularEtas: [Double] = [0.2]
-    /// Default angular sharpness of the angular sums.
-    public static let defaultAngularZetas: [Double] = [1, 4]
+    /// Default angular sharpness of the angular sums: zeta 1 and 3 validate as well as 1 and 4
+    /// and need moment tensors to rank 3 only, not 4 (docs/fit.md, "Which zetas").
+    public static let defaultAngularZetas: [Double] = [1, 3]
 
     public var family: InvariantFamily = .nearest
     /// `nearest`: neighbour count per element symbol.
