@@ -367,22 +367,23 @@ final class AngularLanes {
                 let cp = c + pair &* nf
                 var sum = 0.0
                 var f = 0
+                let coefficients: UnsafePointer<Double>
                 if E == 1 {
                     while f < nf { sum += cp[f] * coefficientSum[f]; f &+= 1 }
-                    foldedSums[pair] = sum
-                    Self.fold(cp, count: nf, weights: weights, blocks: nb, into: pairWeights + pair &* nb)
-                    continue
-                }
-                while f < nf {
-                    let mine = etaOf[f] == e
-                    let cf = mine ? cp[f] : 0
-                    functionScratch[f] = cf
-                    sum += cf * coefficientSum[f]
-                    any = any || mine
-                    f &+= 1
+                    coefficients = cp
+                } else {
+                    while f < nf {
+                        let mine = etaOf[f] == e
+                        let cf = mine ? cp[f] : 0
+                        functionScratch[f] = cf
+                        sum += cf * coefficientSum[f]
+                        any = any || mine
+                        f &+= 1
+                    }
+                    coefficients = UnsafePointer(functionScratch)
                 }
                 foldedSums[pair] = sum
-                Self.fold(functionScratch, count: nf, weights: weights, blocks: nb, into: pairWeights + pair &* nb)
+                Self.fold(coefficients, count: nf, weights: weights, blocks: nb, into: pairWeights + pair &* nb)
             }
             if !any { continue }
             // G_s = sum_t C_(s, t) M_t is the value row; the x row at monomial k is
