@@ -468,10 +468,10 @@ public final class InvariantEvaluator {
             let own = displacements.map { $0[agent] } ?? 0
             let stop = movedBound(agent: agent, skin: skin, displacements: displacements,
                                   largestDisplacement: largestDisplacement)
-            // Four-lane copies (the fourth lane is padding: 1 keeps it finite) so that the
-            // displacements stay in one register.
-            let lengths4 = SIMD4(lengths, 1), inverseLengths4 = 1 / lengths4
-            let qk4 = SIMD4(qk, 0)
+            // Four-lane copies (the fourth lane means nothing; `lanes4(lengths:)` says why it is
+            // not a constant) so that the displacements stay in one register.
+            let (lengths4, inverseLengths4) = lanes4(lengths: lengths)
+            let qk4 = SIMD4(qk, qk.x)
             guard let cand else { return }   // no candidates: nothing is held
             // A species-split row: one insertion selection per species, in two phases. Until
             // counts[s] atoms are held every atom within the search radius goes in; after that
@@ -761,7 +761,7 @@ public final class InvariantEvaluator {
         let rc2 = sumCutoff * sumCutoff
         let pos = positions.baseAddress!
         // four-lane copies, the fourth lane padding (see `selectNearest`)
-        let lengths4 = SIMD4(lengths, 1), inverse4 = 1 / lengths4, qk4 = SIMD4(qk, 0)
+        let (lengths4, inverse4) = lanes4(lengths: lengths), qk4 = SIMD4(qk, qk.x)
         let cand = candidates.baseAddress!
         // The buffers in locals (the class's fields would be reloaded after every store), taken
         // again after a growth.
