@@ -2,8 +2,9 @@ import Foundation
 import Testing
 @testable import MLD
 
-/// The order the evaluator sums over neighbours in, and the order of its nearest selection:
-/// ascending r², ties in ascending identity, whatever order the candidates come in.
+/// The order the evaluator sums over neighbours in (ascending identity) and the order of its
+/// nearest selection from any candidates (ascending r², ties in ascending identity): the same
+/// whatever order the candidates come in.
 @Suite struct NeighbourOrderTests {
     /// The default model's blocks: the nearest O:6,H:8 distances, the bend H1-H2 and 12 angular
     /// sums (eta 0.2 Å^-2, zeta 1 and 3, cutoff 4 Å).

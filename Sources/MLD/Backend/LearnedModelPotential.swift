@@ -52,10 +52,9 @@ public struct LearnedModelPotential: AgentPotential {
     public var isConservative: Bool { model.agents == .conservative }
 
     /// Selfish agents on a distance-ordered list: the nearest selection orders by distance, and
-    /// every sum over neighbours runs in ascending distance, ties in ascending identity
-    /// (`InvariantEvaluator.evaluate`), so a renumbering changes no bit. Conservative agents add
-    /// their neighbours' forces in agent order, and a list ordered by index would order the sums
-    /// by the backend's numbering.
+    /// every sum over neighbours runs in ascending identity (`InvariantEvaluator.evaluate`), so
+    /// a renumbering changes no bit. Conservative agents add their neighbours' forces in agent
+    /// order, and a list ordered by index would order the sums by the backend's numbering.
     public var allowsRenumbering: Bool { !isConservative && wantsDistanceOrder }
 
     /// With a `nearest` block (a distance-ordered list) every agent certifies its row from the

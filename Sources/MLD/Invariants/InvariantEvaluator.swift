@@ -22,8 +22,8 @@ import Foundation
 /// row of a neighbour list with a skin); the agent itself and atoms farther than a block's range
 /// are skipped. Each candidate must appear once. Distances are minimum-image (`minimumImage`),
 /// so `spec.range` must not exceed half the shortest box edge. Sums (radial, angular) run over
-/// neighbours in ascending distance, ties in ascending atom index (species by species for a
-/// species-split list row), so the result does not depend on the order of the candidates.
+/// neighbours in ascending atom index (species by species for a species-split list row), so the
+/// result does not depend on the order of the candidates.
 public final class InvariantEvaluator {
     public let spec: InvariantSpec
     /// Number of invariants P.
@@ -85,6 +85,12 @@ public final class InvariantEvaluator {
     private var gRadial: UnsafeMutablePointer<Double>        // per neighbour and function: exp(-eta r²) fc(r)
     private var gRadialDerivative: UnsafeMutablePointer<Double> // its d/dr divided by r
     private var gInside: UnsafeMutablePointer<Int32>          // gathered neighbours inside the angular cutoff
+    // where each gathered neighbour goes in ascending atom order, and the arrays the order is
+    // applied into (see `rankRun`, `permuteGathered`)
+    private var gRank: UnsafeMutablePointer<Int32>
+    private var gAtomSpare: UnsafeMutablePointer<Int32>
+    private var gSpeciesSpare: UnsafeMutablePointer<Int32>
+    private var gDispSpare: UnsafeMutablePointer<SIMD4<Double>>
     // angular sums through moment tensors (see `angularSumsByMoments`); nil when some zeta is not
     // an integer in 1...maximumMomentRank
     private let moments: AngularMoments?
@@ -178,12 +184,20 @@ public final class InvariantEvaluator {
 
         sumCutoff = max(radialCutoff, angularCutoff)
         gatherCapacity = 64
-        gAtom = .allocate(capacity: gatherCapacity)
+        // 8 entries past the capacity, so that `rankRun` can read eight atoms from any place
+        gAtom = .allocate(capacity: gatherCapacity + 8)
+        gAtom.initialize(repeating: 0, count: gatherCapacity + 8)
         gSpecies = .allocate(capacity: gatherCapacity)
         gDisp = .allocate(capacity: gatherCapacity)
         gRadial = .allocate(capacity: gatherCapacity * max(functionCount, 1))
         gRadialDerivative = .allocate(capacity: gatherCapacity * max(functionCount, 1))
         gInside = .allocate(capacity: gatherCapacity)
+        gRank = .allocate(capacity: gatherCapacity + 8)
+        gRank.initialize(repeating: 0, count: gatherCapacity + 8)
+        gAtomSpare = .allocate(capacity: gatherCapacity + 8)
+        gAtomSpare.initialize(repeating: 0, count: gatherCapacity + 8)
+        gSpeciesSpare = .allocate(capacity: gatherCapacity)
+        gDispSpare = .allocate(capacity: gatherCapacity)
         moments = angular.flatMap { AngularMoments(sums: $0, speciesCount: S) }
         lanes = moments.map { AngularLanes(tables: $0, cutoff: angular?.cutoff ?? 0) }
         gatheredRuns = .allocate(capacity: S + 1)
@@ -200,6 +214,8 @@ public final class InvariantEvaluator {
         etas.deallocate(); lambdas.deallocate(); zetas.deallocate(); integerZeta.deallocate()
         gAtom.deallocate(); gSpecies.deallocate(); gDisp.deallocate(); gatheredRuns.deallocate()
         gRadial.deallocate(); gRadialDerivative.deallocate(); gInside.deallocate()
+        gRank.deallocate()
+        gAtomSpare.deallocate(); gSpeciesSpare.deallocate(); gDispSpare.deallocate()
         mMono.deallocate(); mPowers.deallocate()
     }
 
@@ -240,9 +256,8 @@ public final class InvariantEvaluator {
     ///     candidate, which may reach past `listRadius` (`certifiedRadius`); `listMargin` tells
     ///     how far from that edge the evaluation stayed.
     ///   - identities: where the caller numbered the atoms its own way, each one's number in the
-    ///     original numbering (`AgentNeighbourhood.identities`): ties in the sums' order and in
-    ///     the nearest selection of the gather then go by identity, and errors name the agent by
-    ///     it. Not with `recordsNeighbourGradients`.
+    ///     original numbering (`AgentNeighbourhood.identities`): the sums then run in ascending
+    ///     identity, and errors name the agent by it. Not with `recordsNeighbourGradients`.
     public func evaluate(agent: Int, positions: UnsafeBufferPointer<SIMD3<Double>>,
                          species: UnsafeBufferPointer<Int32>, box: Box,
                          candidates: UnsafeBufferPointer<Int32>,
@@ -432,8 +447,7 @@ public final class InvariantEvaluator {
     /// Keeps the counts[s] nearest of each species within the search radius, sorted by r². Ties:
     /// from any candidates, in ascending identity (the atom's index, or its number in
     /// `identities`), so that the candidates' order changes nothing; from a species-split row, in
-    /// the row's order (an atom enters only if strictly nearer than the farthest held one). Exact
-    /// ties between distances computed from moving atoms are the only case where the two differ.
+    /// the row's order (an atom enters only if strictly nearer than the farthest held one).
     ///
     /// With a species-split row ordered by build-time distance d0, a listed atom j is now at
     /// least d0 - m_k - m_j away, where m_i is how far atom i moved since the build
@@ -719,13 +733,24 @@ public final class InvariantEvaluator {
 
     private func growGather() {
         let c = 2 * gatherCapacity, f = max(functionCount, 1)
-        let a = UnsafeMutablePointer<Int32>.allocate(capacity: c), s = UnsafeMutablePointer<Int32>.allocate(capacity: c)
+        let a = UnsafeMutablePointer<Int32>.allocate(capacity: c + 8), s = UnsafeMutablePointer<Int32>.allocate(capacity: c)
+        a.initialize(repeating: 0, count: c + 8)
         let d = UnsafeMutablePointer<SIMD4<Double>>.allocate(capacity: c)
         a.update(from: gAtom, count: gatherCapacity); s.update(from: gSpecies, count: gatherCapacity)
         d.update(from: gDisp, count: gatherCapacity)
         gAtom.deallocate(); gSpecies.deallocate(); gDisp.deallocate()
         gRadial.deallocate(); gRadialDerivative.deallocate(); gInside.deallocate()
         gAtom = a; gSpecies = s; gDisp = d
+        // the places of the species runs ranked so far survive a growth in the middle of a gather
+        let k = UnsafeMutablePointer<Int32>.allocate(capacity: c + 8)
+        k.initialize(repeating: 0, count: c + 8)
+        k.update(from: gRank, count: gatherCapacity)
+        gRank.deallocate()
+        gAtomSpare.deallocate(); gSpeciesSpare.deallocate(); gDispSpare.deallocate()
+        gRank = k
+        gAtomSpare = .allocate(capacity: c + 8)
+        gAtomSpare.initialize(repeating: 0, count: c + 8)
+        gSpeciesSpare = .allocate(capacity: c); gDispSpare = .allocate(capacity: c)
         gInside = .allocate(capacity: c)
         gRadial = .allocate(capacity: c * f)
         gRadialDerivative = .allocate(capacity: c * f)
@@ -741,20 +766,18 @@ public final class InvariantEvaluator {
     private var gatheredRunsValid = false
     private let gatheredRuns: UnsafeMutablePointer<Int>
 
-    /// Collects the neighbours within the largest sum cutoff, each kept as (dx, dy, dz, r) in Å,
-    /// in ascending r², ties in ascending identity (the atom's index, or its number in
-    /// `identities` where the caller renumbered the atoms): an order that depends on the
-    /// positions alone, so that sums over the neighbours do not depend on the list's history or on
-    /// the numbering the caller works in. A species-split row gives one run per species; any
-    /// other candidates one run of mixed species. Each neighbour is put in its place as it comes
-    /// (an insertion): from a row ordered by build-time distance that is nearly always the end.
+    /// Collects the neighbours within the largest sum cutoff, in ascending atom index (within each
+    /// species for a species-split row), so that sums depend neither on the list's history nor on
+    /// the order of the candidates. With `identities` the gathered
+    /// atoms (`gAtom`) are their identities, and the order is theirs: the same sums whatever
+    /// numbering the caller works in.
     ///
-    /// With `selectNearest` (a species-split row only) the first counts[s] of species s's run
-    /// (those within the search radius) are also the nearest selection (`filled[s]` says how many
-    /// it holds). Where that is counts[s], they are the counts[s] nearest of all: every atom of the
-    /// species within the cutoff was gathered, and each held one is nearer than any atom beyond
-    /// it; the same displacements and distances as `selectNearest` (which, on the same row, would
-    /// order exact ties by the row instead).
+    /// With `selectNearest` (a species-split row only) it also keeps, species by species, the
+    /// counts[s] nearest of the gathered atoms in the slots, offered in the row's order with the
+    /// insertion rules of `selectNearest` (`filled[s]` says how many it holds). Where that is
+    /// counts[s], they are the counts[s] nearest of all: every atom of the species within the
+    /// cutoff was offered, and each held one is nearer than any atom beyond it; same
+    /// displacements, same order, same ties as `selectNearest` on the same row.
     @inline(__always)
     private func gather(agent: Int, qk: SIMD3<Double>, positions: UnsafeBufferPointer<SIMD3<Double>>,
                         species: UnsafeBufferPointer<Int32>, lengths: SIMD3<Double>,
@@ -771,70 +794,128 @@ public final class InvariantEvaluator {
         // again after a growth.
         var atoms = gAtom, speciesOut = gSpecies, disp = gDisp, capacity = gatherCapacity
         let sp = species.baseAddress!
-        var m = 0, runStart = 0
+        var m = 0
+        // The nearest selection of the species being gathered (see above): up to `want` slots
+        // from `base`, `held` of them filled, the farthest held at r² = `worst` once full.
+        var want = 0, held = 0, worst = 0.0
+        var base = slots, slotAtoms = slotAtom
+        let rs2 = searchRadius2
+        @inline(__always) func hold(_ j: Int32, _ d: SIMD4<Double>, _ r2: Double) {
+            if r2 > rs2 { return }
+            var i: Int
+            if held < want {
+                i = held
+                held &+= 1
+            } else {
+                if !(r2 < worst) { return }
+                i = want &- 1
+            }
+            Self.insertNearest(j, d, r2, from: i, slots: base, atoms: slotAtoms)
+            if held == want { worst = base[want &- 1].w }
+        }
         @inline(__always) func take(_ t: Int) {
             let jj = cand[t]
             let j = Int(jj)
             if j == agent { return }
-            var (v, r2) = separation(lanes4(pos, j), from: qk4, lengths: lengths4, inverseLengths: inverse4)
+            let (d, r2) = separation(lanes4(pos, j), from: qk4, lengths: lengths4, inverseLengths: inverse4)
             if r2 >= rc2 { return }
+            if want > 0 { hold(jj, d, r2) }
             if m == capacity {
                 growGather()
                 atoms = gAtom; speciesOut = gSpecies; disp = gDisp; capacity = gatherCapacity
             }
-            let r = r2.squareRoot()
-            var i = m
-            while i > runStart {
-                let w = disp[i &- 1].w
-                if w < r { break }
-                if w == r {
-                    // the same r, perhaps not the same r² (the order of r² is the order sought)
-                    let p = disp[i &- 1], q = p * p, w2 = q.x + q.y + q.z
-                    if w2 < r2 || (w2 == r2 && Self.precedes(atoms[i &- 1], jj, identities)) { break }
-                }
-                disp[i] = disp[i &- 1]; atoms[i] = atoms[i &- 1]; speciesOut[i] = speciesOut[i &- 1]
-                i &-= 1
-            }
-            v.w = r
-            disp[i] = v; atoms[i] = jj; speciesOut[i] = sp[j]
+            // the rank key (`rankRun`): the atom's identity where the caller renumbered
+            atoms[m] = identities.map { $0[j] } ?? jj
+            speciesOut[m] = sp[j]
+            var v = d
+            v.w = r2.squareRoot()
+            disp[m] = v
             m &+= 1
         }
         if let speciesStarts {
+            // A species-split row: the gathered neighbours come species by species, and each
+            // species' run is sorted on its own (the order within a species is all the sums use).
             let limit = sumCutoff + stop
+            var runStart = 0
             gatheredRuns[0] = 0
             for s in 0..<speciesCount {
                 var t = speciesStarts[s]
                 let end = speciesStarts[s + 1]
+                if select {
+                    want = counts[s]; held = 0; worst = 0
+                    base = slots + starts[s]; slotAtoms = slotAtom + starts[s]
+                }
+                defer { if select { filled[s] = held } }
                 if let d0 = buildDistances, stop.isFinite {
                     while t < end && Double(d0[t]) <= limit { take(t); t &+= 1 }
                 } else {
                     while t < end { take(t); t &+= 1 }
                 }
-                if select {
-                    // The run's first counts[s] within the search radius are the slots, each
-                    // (d, r r): the square root of r r is r exactly, so the nearest invariants
-                    // are the distances `selectNearest` gives.
-                    let want = min(counts[s], m &- runStart), base = slots + starts[s], held = slotAtom + starts[s]
-                    var i = 0
-                    while i < want {
-                        var v = disp[runStart &+ i]
-                        v.w *= v.w
-                        if v.w > searchRadius2 { break }
-                        base[i] = v; held[i] = atoms[runStart &+ i]
-                        i &+= 1
-                    }
-                    filled[s] = i
-                }
+                rankRun(runStart, m)
                 runStart = m
                 gatheredRuns[s + 1] = m
             }
             gathered = m
             gatheredRunsValid = true
+            permuteGathered()
         } else {
             for t in 0..<candidates.count { take(t) }
             gathered = m
             gatheredRunsValid = false
+            rankRun(0, m)
+            permuteGathered()
         }
+    }
+
+    /// The place of each gathered neighbour lo..<hi in ascending atom order: lo plus the number
+    /// of them with a smaller atom index (the indices are distinct, so the places are a
+    /// permutation), counted for eight neighbours at once against each of the run's atoms;
+    /// `permuteGathered` then moves every neighbour to its place. Reads and writes up to 7
+    /// entries of `gAtom` and `gRank` past hi (room the allocations keep; a later run overwrites
+    /// the ranks).
+    @inline(__always)
+    private func rankRun(_ lo: Int, _ hi: Int) {
+        let n = hi &- lo
+        if n == 0 { return }
+        let atoms = gAtom + lo
+        let raw = UnsafeRawPointer(atoms), out = UnsafeMutableRawPointer(gRank + lo)
+        let first = SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: lo))
+        let lane = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
+        var c = 0
+        while c < n {
+            var a = raw.loadUnaligned(fromByteOffset: c &* 4, as: SIMD8<Int32>.self)
+            // The last chunk's lanes past n are ranked too (their counts land past hi, unused):
+            // they hold Int32.max so that every subtraction below stays in range.
+            let keep = (lane &- Int32(truncatingIfNeeded: n &- c)) &>> 31   // -1 for lanes below n
+            a = (a & keep) | (SIMD8(repeating: .max) & ~keep)
+            var count = first
+            var j = 0
+            while j < n {
+                // atoms[j] - a is negative exactly where atoms[j] < a (both in 0...Int32.max, so
+                // it cannot overflow): its sign spread over the lane is -1 there, 0 elsewhere
+                count &-= (SIMD8(repeating: atoms[j]) &- a) &>> 31
+                j &+= 1
+            }
+            out.storeBytes(of: count, toByteOffset: c &* 4, as: SIMD8<Int32>.self)
+            c &+= 8
+        }
+    }
+
+    /// Puts the gathered neighbours in the places `rankRun` gave them (one permutation of the
+    /// arrays; none when they already are in order).
+    @inline(__always)
+    private func permuteGathered() {
+        let m = gathered
+        let rank = gRank
+        var sorted = true
+        for i in 0..<m where Int(rank[i]) != i { sorted = false; break }
+        if sorted { return }
+        let a = gAtom, s = gSpecies, d = gDisp, a2 = gAtomSpare, s2 = gSpeciesSpare, d2 = gDispSpare
+        for i in 0..<m {
+            let to = Int(rank[i])
+            a2[to] = a[i]; s2[to] = s[i]; d2[to] = d[i]
+        }
+        swap(&gAtom, &gAtomSpare); swap(&gSpecies, &gSpeciesSpare); swap(&gDisp, &gDispSpare)
     }
 
     /// phi[B,n] = sum_j g_n(r) f_c(r) over neighbours of B within the radial cutoff.
