@@ -768,9 +768,8 @@ public final class InvariantEvaluator {
 
     /// Collects the neighbours within the largest sum cutoff, in ascending atom index (within each
     /// species for a species-split row), so that sums depend neither on the list's history nor on
-    /// the order of the candidates. With `identities` the gathered
-    /// atoms (`gAtom`) are their identities, and the order is theirs: the same sums whatever
-    /// numbering the caller works in.
+    /// the order of the candidates. With `identities` the gathered atoms (`gAtom`) are their
+    /// identities, and the order is theirs: the same sums whatever numbering the caller works in.
     ///
     /// With `selectNearest` (a species-split row only) it also keeps, species by species, the
     /// counts[s] nearest of the gathered atoms in the slots, offered in the row's order with the
