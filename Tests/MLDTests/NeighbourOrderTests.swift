@@ -33,10 +33,10 @@ import Testing
         let sys = InvariantFixtures.randomSystem(n: 90, edge: edge, seed: 41)
         var rng = SplitMix64(seed: 7)
         let specs = InvariantFixtures.specs(edge: edge) + [("default", Self.defaultSpec(searchRadius: 0.5 * edge))]
+        let ascending = (0..<sys.positions.count).map { Int32($0) }
         for (name, spec) in specs {
             let ev = InvariantEvaluator(spec: spec)
             for agent in stride(from: 0, to: sys.positions.count, by: 7) {
-                let ascending = (0..<sys.positions.count).map { Int32($0) }
                 let a = try Self.evaluate(ev, agent: agent, positions: sys.positions, species: sys.species, box: sys.box,
                                           candidates: ascending)
                 for order in [Array(ascending.reversed()), ascending.shuffled(using: &rng)] {

@@ -564,16 +564,19 @@ public final class InvariantEvaluator {
             let r2 = (d * d).sum()
             if r2 > searchRadius2 { continue }
             let base = slots + starts[s], atoms = slotAtom + starts[s]
+            // whether atom j goes before the one held in slot i: nearer, or as near and of
+            // smaller identity
+            func before(_ i: Int) -> Bool {
+                r2 < base[i].w || (r2 == base[i].w && Self.precedes(jj, atoms[i], identities))
+            }
             var c = filled[s]
             if c == n {
-                let last = base[n - 1].w
-                if r2 > last || (r2 == last && !Self.precedes(jj, atoms[n - 1], identities)) { continue }
+                if !before(n - 1) { continue }
                 c = n - 1
             } else {
                 filled[s] = c + 1
             }
-            // into its place by r², ties in ascending identity
-            while c > 0 && (base[c - 1].w > r2 || (base[c - 1].w == r2 && Self.precedes(jj, atoms[c - 1], identities))) {
+            while c > 0 && before(c - 1) {
                 base[c] = base[c - 1]; atoms[c] = atoms[c - 1]
                 c -= 1
             }
