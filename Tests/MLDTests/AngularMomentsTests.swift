@@ -8,7 +8,8 @@ import Testing
     static let water = ["O", "H"]
 
     /// Integer-zeta blocks (the moment form applies), from the fit's default grid to rank 7 and
-    /// two etas; ranks 1 to 4 each have a specialised lane path (`Count1` ... `Count4`),
+    /// two etas; ranks 1 to 4 each have a specialised lane path (`Count1` ... `Count4`; rank 3 folds
+    /// its functions by rank, with one eta and with two),
     /// rank 7 the one that reads the rank at run time.
     static let specs: [(String, InvariantSpec)] = [
         ("default grid", InvariantSpec.nearest(species: water, counts: [2, 2], searchRadius: 4.5)
@@ -21,6 +22,8 @@ import Testing
             .adding(.angularSums(.grid(cutoff: 4, etas: [0.2], zetas: [1])))),
         ("rank 2, two etas", InvariantSpec.nearest(species: water, counts: [1, 1], searchRadius: 4.5)
             .adding(.angularSums(.grid(cutoff: 4.2, etas: [0.1, 0.5], zetas: [2, 1])))),
+        ("the default's zeta 1 3", InvariantSpec.nearest(species: water, counts: [2, 2], searchRadius: 4.5)
+            .adding(.angularSums(.grid(cutoff: 4, etas: [0.2], zetas: [1, 3])))),
     ]
 
     @Test func appliesOnlyToIntegerZetasUpToTheMaximumRank() {
@@ -38,7 +41,7 @@ import Testing
 
     /// Selfish forces fold the sums' gradients with dH/dphi (`defersAngularGradients`): the folded
     /// sum equals sum_a c_a dphi_a/dq_k from every invariant's own gradient, for any coefficients.
-    @Test(arguments: 0..<5)
+    @Test(arguments: 0..<6)
     func foldedOwnGradientEqualsTheWeightedSum(specIndex: Int) throws {
         let (name, spec) = Self.specs[specIndex]
         let sys = InvariantFixtures.randomSystem(n: 96, edge: 9.5, seed: 950 + UInt64(specIndex), minDistance: 0.9)
@@ -83,7 +86,7 @@ import Testing
         #expect(!folded.angularGradientsDeferred)
     }
 
-    @Test(arguments: 0..<5)
+    @Test(arguments: 0..<6)
     func momentsEqualThePairLoop(specIndex: Int) throws {
         let (name, spec) = Self.specs[specIndex]
         let sys = InvariantFixtures.randomSystem(n: 96, edge: 9.5, seed: 900 + UInt64(specIndex), minDistance: 0.9)

@@ -354,51 +354,14 @@ final class AngularLanes {
         let t = tables
         let L = R.value ?? t.rank
         let S = speciesCount, E = t.etaCount, K = Self.rankStart(L &+ 1), nb = (K &+ 3) / 4
-        let pairs = t.pairCount, lowest = Self.lowestRank(L)
+        let lowest = Self.lowestRank(L)
         var tx = SIMD4<Double>.zero, ty = SIMD4<Double>.zero, tz = SIMD4<Double>.zero
-        let weights = t.functionWeights, coefficientSum = t.coefficientSum, etaOf = t.etaOfFunction
         for e in 0..<E {
-            // C_pair = sum_f c_f T_f over the functions of eta e (the others weighted by zero),
-            // four monomials and four functions at a time (`fold`), and their values at j = l.
-            // With one eta every function is its own (the default model's case): the
-            // coefficients fold as they are, without the masked copy.
-            var any = E == 1 && nf > 0
-            for pair in 0..<pairs {
-                let cp = c + pair &* nf
-                var sum = 0.0
-                var f = 0
-                let coefficients: UnsafePointer<Double>
-                if E == 1 {
-                    while f < nf { sum += cp[f] * coefficientSum[f]; f &+= 1 }
-                    coefficients = cp
-                } else {
-                    while f < nf {
-                        let mine = etaOf[f] == e
-                        let cf = mine ? cp[f] : 0
-                        functionScratch[f] = cf
-                        sum += cf * coefficientSum[f]
-                        any = any || mine
-                        f &+= 1
-                    }
-                    coefficients = UnsafePointer(functionScratch)
-                }
-                foldedSums[pair] = sum
-                Self.fold(coefficients, count: nf, weights: weights, blocks: nb, into: pairWeights + pair &* nb)
-            }
+            let any = R.value == 3 ? foldRanks3(c, functionCount: nf, eta: e)
+                                   : fold(c, functionCount: nf, eta: e, blocks: nb)
             if !any { continue }
-            // G_s = sum_t C_(s, t) M_t is the value row; the x row at monomial k is
-            // (a_k + 1) G_s[k + e_x], and likewise for y and z.
-            let M = t.momentBlocks + e &* S &* nb
             for sj in 0..<S {
-                let rowB = rowBlocks + sj &* nb
-                for tt in 0..<S {
-                    let C = pairWeights + pairOf[sj &* S &+ tt] &* nb
-                    let mt = M + tt &* nb
-                    var i = 0
-                    if tt == 0 { while i < nb { rowB[i] = C[i] * mt[i]; i &+= 1 } }
-                    else { while i < nb { rowB[i] = VectorMath.mulAdd(C[i], mt[i], rowB[i]); i &+= 1 } }
-                }
-                let row = UnsafeMutableRawPointer(rowB).assumingMemoryBound(to: Double.self)
+                let row = UnsafeMutableRawPointer(rowBlocks + sj &* nb).assumingMemoryBound(to: Double.self)
                 // every rank's values moved into the two highest (`liftRank`), in all four lanes
                 @inline(__always) func lift(_ n: Int) { Self.liftRank(n, row) }
                 Self.forEachRank(through: L &- 2, lift)
@@ -413,6 +376,93 @@ final class AngularLanes {
             tx += x; ty += y; tz += z
         }
         return -SIMD3(tx.sum(), ty.sum(), tz.sum())
+    }
+
+    /// The value rows G_s = sum_t C_(s, t) M_t (`rowBlocks`) and the folded sums at j = l
+    /// (`foldedSums`) for eta e, with C_pair = sum_f c_f T_f over the functions of eta e; false
+    /// when none has eta e.
+    @inline(__always)
+    private func fold(_ c: UnsafePointer<Double>, functionCount nf: Int, eta e: Int, blocks nb: Int) -> Bool {
+        let t = tables, S = speciesCount
+        let weights = t.functionWeights, coefficientSum = t.coefficientSum, etaOf = t.etaOfFunction
+        // C_pair = sum_f c_f T_f over the functions of eta e (the others weighted by zero),
+        // four monomials and four functions at a time (`fold`), and their values at j = l.
+        // With one eta every function is its own: the coefficients fold as they are, without
+        // the masked copy.
+        var any = t.etaCount == 1 && nf > 0
+        for pair in 0..<t.pairCount {
+            let cp = c + pair &* nf
+            var sum = 0.0
+            var f = 0
+            let coefficients: UnsafePointer<Double>
+            if t.etaCount == 1 {
+                while f < nf { sum += cp[f] * coefficientSum[f]; f &+= 1 }
+                coefficients = cp
+            } else {
+                while f < nf {
+                    let mine = etaOf[f] == e
+                    let cf = mine ? cp[f] : 0
+                    functionScratch[f] = cf
+                    sum += cf * coefficientSum[f]
+                    any = any || mine
+                    f &+= 1
+                }
+                coefficients = UnsafePointer(functionScratch)
+            }
+            foldedSums[pair] = sum
+            Self.fold(coefficients, count: nf, weights: weights, blocks: nb, into: pairWeights + pair &* nb)
+        }
+        if !any { return false }
+        // G_s = sum_t C_(s, t) M_t
+        let M = t.momentBlocks + e &* S &* nb
+        for sj in 0..<S {
+            let rowB = rowBlocks + sj &* nb
+            for tt in 0..<S {
+                let C = pairWeights + pairOf[sj &* S &+ tt] &* nb
+                let mt = M + tt &* nb
+                var i = 0
+                if tt == 0 { while i < nb { rowB[i] = C[i] * mt[i]; i &+= 1 } }
+                else { while i < nb { rowB[i] = VectorMath.mulAdd(C[i], mt[i], rowB[i]); i &+= 1 } }
+            }
+        }
+        return true
+    }
+
+    /// `fold` for rank 3, where T_f[alpha] = C(zeta_f, m) lambda_f^m w_alpha depends on alpha
+    /// through its rank m and its multinomial weight only: each pair's functions fold into four
+    /// numbers g_pair[m] = sum_f c_f C(zeta_f, m) lambda_f^m (`AngularMoments.rankCoefficients`),
+    /// spread over the five blocks of monomials (`spreadRanks3`), and G_s = w (sum_t g_(s, t) M_t).
+    @inline(__always)
+    private func foldRanks3(_ c: UnsafePointer<Double>, functionCount nf: Int, eta e: Int) -> Bool {
+        let t = tables, S = speciesCount, etaOf = t.etaOfFunction, rc = t.rankCoefficients
+        var any = false
+        let one = t.etaCount == 1
+        for pair in 0..<t.pairCount {
+            let cp = c + pair &* nf
+            var g = SIMD4<Double>.zero
+            var f = 0
+            while f < nf {
+                if one || etaOf[f] == e { g = VectorMath.mulAdd(cp[f], rc[f], g); any = true }
+                f &+= 1
+            }
+            pairWeights[pair] = g
+            foldedSums[pair] = g.sum()
+        }
+        if !any { return false }
+        let M = t.momentBlocks + e &* S &* 5, W = t.weightBlocks
+        for sj in 0..<S {
+            var a0 = SIMD4<Double>.zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0
+            for tt in 0..<S {
+                let (g0, g1, g2, g3) = AngularMoments.spreadRanks3(pairWeights[pairOf[sj &* S &+ tt]])
+                let mt = M + tt &* 5
+                a0 = VectorMath.mulAdd(g0, mt[0], a0); a1 = VectorMath.mulAdd(g1, mt[1], a1)
+                a2 = VectorMath.mulAdd(g2, mt[2], a2); a3 = VectorMath.mulAdd(g3, mt[3], a3)
+                a4 = VectorMath.mulAdd(g3, mt[4], a4)
+            }
+            let rowB = rowBlocks + sj &* 5
+            rowB[0] = W[0] * a0; rowB[1] = W[1] * a1; rowB[2] = W[2] * a2; rowB[3] = W[3] * a3; rowB[4] = W[4] * a4
+        }
+        return true
     }
 
     /// C = sum_f cf[f] T_f over `count` functions (T_f: `blocks` SIMD4 at T + f blocks), four

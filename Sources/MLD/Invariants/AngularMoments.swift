@@ -37,6 +37,14 @@ final class AngularMoments {
     let etaOfFunction: UnsafeMutablePointer<Int>
     /// C(zeta_f, m) lambda_f^m per function as a vector over m (lanes past zeta_f are 0).
     let coefficientVector: UnsafeMutablePointer<SIMD8<Double>>
+    /// The same over m = 0...3 (for a block of rank at most 3; zero lanes past zeta_f), so that a
+    /// function's value from the per-rank pair sums P_m is one four-lane dot product.
+    let rankCoefficients: UnsafeMutablePointer<SIMD4<Double>>
+    /// The transpose of `rankCoefficients` for the functions four at a time: group g's rank m at
+    /// 4 g + m holds C(zeta_f, m) lambda_f^m for its four functions f = 4 g ... 4 g + 3 (zero past
+    /// the last function), and `groupSums[g]` their (1 + lambda_f)^zeta_f.
+    let rankColumns: UnsafeMutablePointer<SIMD4<Double>>
+    let groupSums: UnsafeMutablePointer<SIMD4<Double>>
     /// (1 + lambda_f)^zeta_f: the value of function f for a neighbour paired with itself.
     let coefficientSum: UnsafeMutablePointer<Double>
     /// Per function f, `monomialStride / 4` SIMD4 at f * monomialStride / 4: T_f[alpha] =
@@ -44,6 +52,9 @@ final class AngularMoments {
     /// that function f's pair sum is sum_alpha T_f[alpha] M_B[alpha] M_C[alpha], four monomials
     /// at a time.
     let functionWeights: UnsafeMutablePointer<SIMD4<Double>>
+    /// The multinomial weights w_alpha four at a time (`monomialStride / 4` SIMD4, zero past
+    /// `monomialCount`).
+    let weightBlocks: UnsafeMutablePointer<SIMD4<Double>>
     let speciesCount: Int
     let pairCount: Int
     /// Number of functions of the block (per species pair).
@@ -143,10 +154,21 @@ final class AngularMoments {
             coefficientSum[fi] = total
         }
         coefficientVector = .allocate(capacity: max(nf, 1))
+        rankCoefficients = .allocate(capacity: max(nf, 1))
         for fi in 0..<nf {
             var v = SIMD8<Double>(repeating: 0)
             for m in 0...rank { v[m] = coefficient[fi * (rank + 1) + m] }
             coefficientVector[fi] = v
+            rankCoefficients[fi] = v.lowHalf
+        }
+        let groups = (nf + 3) / 4
+        rankColumns = .allocate(capacity: max(4 * groups, 1))
+        rankColumns.initialize(repeating: .zero, count: max(4 * groups, 1))
+        groupSums = .allocate(capacity: max(groups, 1))
+        groupSums.initialize(repeating: .zero, count: max(groups, 1))
+        for fi in 0..<nf {
+            for m in 0..<min(rank + 1, 4) { rankColumns[4 * (fi / 4) + m][fi % 4] = coefficient[fi * (rank + 1) + m] }
+            groupSums[fi / 4][fi % 4] = coefficientSum[fi]
         }
 
         let blocks = monomialStride / 4
@@ -158,6 +180,11 @@ final class AngularMoments {
                 T[fi * monomialStride + k] = coefficient[fi * (rank + 1) + a[k] + b[k] + c[k]] * w[k]
             }
         }
+
+        weightBlocks = .allocate(capacity: blocks)
+        weightBlocks.initialize(repeating: .zero, count: blocks)
+        let WB = UnsafeMutableRawPointer(weightBlocks).assumingMemoryBound(to: Double.self)
+        for k in 0..<a.count { WB[k] = w[k] }
 
         let E = max(etaCount, 1)
         momentBlocks = .allocate(capacity: E * S * blocks)
@@ -174,11 +201,29 @@ final class AngularMoments {
     deinit {
         exponentA.deallocate(); exponentB.deallocate(); exponentC.deallocate(); weight.deallocate()
         rankStart.deallocate(); etas.deallocate(); etaOfFunction.deallocate()
-        coefficientSum.deallocate(); coefficientVector.deallocate()
-        functionWeights.deallocate(); momentBlocks.deallocate(); diagonal.deallocate(); pairProduct.deallocate()
+        coefficientSum.deallocate(); coefficientVector.deallocate(); rankCoefficients.deallocate()
+        rankColumns.deallocate(); groupSums.deallocate()
+        functionWeights.deallocate(); weightBlocks.deallocate(); momentBlocks.deallocate(); diagonal.deallocate(); pairProduct.deallocate()
         weighted.deallocate()
         shiftedX.deallocate(); shiftedY.deallocate(); shiftedZ.deallocate()
         plusX.deallocate(); plusY.deallocate(); plusZ.deallocate()
+    }
+
+    /// Rank 3's twenty monomials lie in five SIMD4 with the ranks (0, 1, 1, 1), (2, 2, 2, 2),
+    /// (2, 2, 3, 3), (3, 3, 3, 3), (3, 3, 3, 3): the sum of each rank's values, as
+    /// (rank 0, rank 1, rank 2, rank 3).
+    @inline(__always)
+    static func rankSums3(_ p0: SIMD4<Double>, _ p1: SIMD4<Double>, _ p2: SIMD4<Double>,
+                          _ p3: SIMD4<Double>, _ p4: SIMD4<Double>) -> SIMD4<Double> {
+        let high = p3 + p4
+        return SIMD4(p0.x, p0.y + p0.z + p0.w, p1.sum() + (p2.x + p2.y), (p2.z + p2.w) + high.sum())
+    }
+
+    /// A per-rank value g = (rank 0, 1, 2, 3) spread over the monomials of rank 3's five SIMD4
+    /// (the transpose of `rankSums3`; the fourth and fifth blocks are the same).
+    @inline(__always)
+    static func spreadRanks3(_ g: SIMD4<Double>) -> (SIMD4<Double>, SIMD4<Double>, SIMD4<Double>, SIMD4<Double>) {
+        (SIMD4(g.x, g.y, g.y, g.y), SIMD4(repeating: g.z), SIMD4(g.z, g.z, g.w, g.w), SIMD4(repeating: g.w))
     }
 
     /// Index of the unordered species pair (s, t) among the S (S + 1) / 2 pairs.

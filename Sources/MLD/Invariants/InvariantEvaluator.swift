@@ -1195,6 +1195,53 @@ public final class InvariantEvaluator {
         let E = t.etaCount
         let M = t.momentBlocks, diag = t.diagonal, T = t.functionWeights, etaOf = t.etaOfFunction
         let product = t.pairProduct
+        if R.value == 3 {
+            // T_f[alpha] = C(zeta_f, m) lambda_f^m w_alpha for alpha of rank m: the products
+            // w_alpha M_B[alpha] M_C[alpha] summed rank by rank (P_m), then per function the sum
+            // over m of C(zeta_f, m) lambda_f^m P_m, four functions at a time with one eta.
+            let W = t.weightBlocks, rc = t.rankCoefficients, columns = t.rankColumns, groupSums = t.groupSums
+            let coefficientSum = t.coefficientSum
+            let w0 = W[0], w1 = W[1], w2 = W[2], w3 = W[3], w4 = W[4]
+            let base = phi.baseAddress! + o
+            for e in 0..<E {
+                var pair = 0
+                for b in 0..<S {
+                    let mb = M + (e &* S &+ b) &* 5
+                    let d = diag[e &* S &+ b]
+                    for c in b..<S {
+                        let mc = M + (e &* S &+ c) &* 5
+                        let P = AngularMoments.rankSums3(w0 * mb[0] * mc[0], w1 * mb[1] * mc[1], w2 * mb[2] * mc[2],
+                                                         w3 * mb[3] * mc[3], w4 * mb[4] * mc[4])
+                        let out = base + pair &* nf
+                        let same = b == c
+                        if E == 1 {
+                            var f = 0
+                            while f < nf {
+                                let col = columns + f
+                                var v = P.x * col[0]
+                                v = VectorMath.mulAdd(P.y, col[1], v)
+                                v = VectorMath.mulAdd(P.z, col[2], v)
+                                v = VectorMath.mulAdd(P.w, col[3], v)
+                                if same { v = 0.5 * (v - groupSums[f / 4] * d) }
+                                if f &+ 4 <= nf {
+                                    UnsafeMutableRawPointer(out + f).storeBytes(of: v, as: SIMD4<Double>.self)
+                                } else {
+                                    for i in 0..<(nf &- f) { out[f &+ i] = v[i] }
+                                }
+                                f &+= 4
+                            }
+                        } else {
+                            for f in 0..<nf where etaOf[f] == e {
+                                let v = (rc[f] * P).sum()
+                                out[f] = same ? 0.5 * (v - coefficientSum[f] * d) : v
+                            }
+                        }
+                        pair &+= 1
+                    }
+                }
+            }
+            return
+        }
         for e in 0..<E {
             for b in 0..<S {
                 for c in b..<S {
