@@ -22,8 +22,8 @@ struct FitCommand: ParsableCommand {
     @Option(name: .long, help: "Invariant family: nearest or radial.")
     var invariants: InvariantFamily = .nearest
 
-    @Option(name: .long, help: "Nearest neighbours per species, e.g. O:6,H:8.")
-    var nearest: String = "O:6,H:8"
+    @Option(name: .long, help: ArgumentHelp("Nearest neighbours per species, e.g. O:6,H:8 (default: O:4,H:4 for selfish agents with the angular sums, the default model; O:6,H:8, the paper's, otherwise).", valueName: "counts"))
+    var nearest: String?
 
     @Option(name: .long, help: "Radial cutoff in Å (radial invariants).")
     var cutoff: Double = 6.0
@@ -113,7 +113,6 @@ struct FitCommand: ParsableCommand {
     func settings() throws -> FitSettings {
         var s = FitSettings()
         s.family = invariants
-        s.nearestCounts = try parseNearest(nearest)
         s.cutoff = cutoff
         s.basis = try BasisChoice.parse(basis)
         s.form = form
@@ -123,6 +122,11 @@ struct FitCommand: ParsableCommand {
         let angles = self.angles ?? (invariants == .nearest ? .fitDefault : .sums)
         s.labelledAngles = angles.labelled ? LabelledAngles.parse(labelledAngles) : nil
         s.angularSums = angles.sums ? try angularSums() : nil
+        if let nearest {
+            s.nearestCounts = try parseNearest(nearest)
+        } else if agents == .selfish && s.angularSums != nil {
+            s.nearestCounts = FitSettings.defaultNearestCountsWithSums
+        }
         if let train { s.train = try FrameRange.parse(train) }
         if let test { s.test = try FrameRange.parse(test) }
         return s

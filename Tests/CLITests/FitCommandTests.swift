@@ -96,6 +96,28 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "/tmp/mld-never-written.json"))
     }
 
+    /// `--nearest` defaults to O:4,H:4 for selfish agents with the angular sums (the default
+    /// model) and to the paper's O:6,H:8 otherwise; a given `--nearest` always wins.
+    @Test(arguments: [
+        ([String](), [4, 4]),
+        (["--angles", "sums"], [4, 4]),
+        (["--angles", "none"], [6, 8]),
+        (["--angles", "labelled"], [6, 8]),
+        (["--agents", "conservative", "--angles", "sums"], [6, 8]),
+        (["--nearest", "O:5,H:7"], [5, 7]),
+    ])
+    func defaultNearestCounts(extra: [String], counts: [Int]) throws {
+        let dir = try Self.tempDir()
+        let model = (dir as NSString).appendingPathComponent("m.json")
+        let r = try runMLD(["fit", "--data", Self.data, "--train", "0..30:6", "--test", "870..900:10", "--ridge", "1e-6",
+                            "--out", model] + extra)
+        #expect(r.status == 0, "\(r.err)")
+        let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: model))) as! [String: Any]
+        let blocks = (obj["invariants"] as! [String: Any])["blocks"] as! [[String: Any]]
+        #expect(blocks[0]["kind"] as? String == "nearest")
+        #expect(blocks[0]["counts"] as? [Int] == counts, "\(extra): \(blocks[0])")
+    }
+
     @Test func evalRefusesBadModels() throws {
         let dir = try Self.tempDir()
         let bad = (dir as NSString).appendingPathComponent("bad.json")
