@@ -6,8 +6,8 @@ import Testing
 /// nearest selection from any candidates (ascending r², ties in ascending identity): the same
 /// whatever order the candidates come in.
 @Suite struct NeighbourOrderTests {
-    /// The default model's blocks: the nearest O:6,H:8 distances, the bend H1-H2 and 12 angular
-    /// sums (eta 0.2 Å^-2, zeta 1 and 3, cutoff 4 Å).
+    /// The default model's kinds of blocks, with the paper's nearest counts: the nearest O:6,H:8
+    /// distances, the bend H1-H2 and 12 angular sums (eta 0.2 Å^-2, zeta 1 and 3, cutoff 4 Å).
     static func defaultSpec(searchRadius: Double) -> InvariantSpec {
         InvariantSpec.nearest(species: InvariantFixtures.water, counts: [6, 8], searchRadius: searchRadius)
             .adding(.labelledAngles(LabelledAngles.parse("H1-H2")!))

@@ -430,11 +430,11 @@ final class AngularLanes {
 
     /// `fold` for rank 3, where T_f[alpha] = C(zeta_f, m) lambda_f^m w_alpha depends on alpha
     /// through its rank m and its multinomial weight only: each pair's functions fold into four
-    /// numbers g_pair[m] = sum_f c_f C(zeta_f, m) lambda_f^m (`AngularMoments.rankCoefficients`),
+    /// numbers g_pair[m] = sum_f c_f C(zeta_f, m) lambda_f^m (`AngularMoments.coefficientVector`),
     /// spread over the five blocks of monomials (`spreadRanks3`), and G_s = w (sum_t g_(s, t) M_t).
     @inline(__always)
     private func foldRanks3(_ c: UnsafePointer<Double>, functionCount nf: Int, eta e: Int) -> Bool {
-        let t = tables, S = speciesCount, etaOf = t.etaOfFunction, rc = t.rankCoefficients
+        let t = tables, S = speciesCount, etaOf = t.etaOfFunction, cv = t.coefficientVector
         var any = false
         let one = t.etaCount == 1
         for pair in 0..<t.pairCount {
@@ -442,7 +442,7 @@ final class AngularLanes {
             var g = SIMD4<Double>.zero
             var f = 0
             while f < nf {
-                if one || etaOf[f] == e { g = VectorMath.mulAdd(cp[f], rc[f], g); any = true }
+                if one || etaOf[f] == e { g = VectorMath.mulAdd(cp[f], cv[f].lowHalf, g); any = true }
                 f &+= 1
             }
             pairWeights[pair] = g

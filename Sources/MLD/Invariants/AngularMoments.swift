@@ -27,7 +27,7 @@ final class AngularMoments {
     let exponentA: UnsafeMutablePointer<Int>
     let exponentB: UnsafeMutablePointer<Int>
     let exponentC: UnsafeMutablePointer<Int>
-    /// Multinomial weight of monomial k.
+    /// Multinomial weight of monomial k (the same memory as `weightBlocks`).
     let weight: UnsafeMutablePointer<Double>
     /// Monomials of rank m are k in rankStart[m]..<rankStart[m + 1].
     let rankStart: UnsafeMutablePointer<Int>
@@ -37,10 +37,7 @@ final class AngularMoments {
     let etaOfFunction: UnsafeMutablePointer<Int>
     /// C(zeta_f, m) lambda_f^m per function as a vector over m (lanes past zeta_f are 0).
     let coefficientVector: UnsafeMutablePointer<SIMD8<Double>>
-    /// The same over m = 0...3 (for a block of rank at most 3; zero lanes past zeta_f), so that a
-    /// function's value from the per-rank pair sums P_m is one four-lane dot product.
-    let rankCoefficients: UnsafeMutablePointer<SIMD4<Double>>
-    /// The transpose of `rankCoefficients` for the functions four at a time: group g's rank m at
+    /// The transpose of `coefficientVector`'s ranks 0...3 for the functions four at a time: group g's rank m at
     /// 4 g + m holds C(zeta_f, m) lambda_f^m for its four functions f = 4 g ... 4 g + 3 (zero past
     /// the last function), and `groupSums[g]` their (1 + lambda_f)^zeta_f.
     let rankColumns: UnsafeMutablePointer<SIMD4<Double>>
@@ -115,7 +112,10 @@ final class AngularMoments {
         exponentA = .allocate(capacity: a.count); exponentA.initialize(from: a, count: a.count)
         exponentB = .allocate(capacity: b.count); exponentB.initialize(from: b, count: b.count)
         exponentC = .allocate(capacity: c.count); exponentC.initialize(from: c, count: c.count)
-        weight = .allocate(capacity: w.count); weight.initialize(from: w, count: w.count)
+        weightBlocks = .allocate(capacity: monomialStride / 4)
+        weightBlocks.initialize(repeating: .zero, count: monomialStride / 4)
+        weight = UnsafeMutableRawPointer(weightBlocks).assumingMemoryBound(to: Double.self)
+        weight.update(from: w, count: w.count)
         rankStart = .allocate(capacity: starts.count); rankStart.initialize(from: starts, count: starts.count)
         func index(_ x: Int, _ y: Int, _ z: Int) -> Int {
             (starts[x + y + z]..<starts[x + y + z + 1]).first { a[$0] == x && b[$0] == y && c[$0] == z }!
@@ -154,12 +154,10 @@ final class AngularMoments {
             coefficientSum[fi] = total
         }
         coefficientVector = .allocate(capacity: max(nf, 1))
-        rankCoefficients = .allocate(capacity: max(nf, 1))
         for fi in 0..<nf {
             var v = SIMD8<Double>(repeating: 0)
             for m in 0...rank { v[m] = coefficient[fi * (rank + 1) + m] }
             coefficientVector[fi] = v
-            rankCoefficients[fi] = v.lowHalf
         }
         let groups = (nf + 3) / 4
         rankColumns = .allocate(capacity: max(4 * groups, 1))
@@ -181,11 +179,6 @@ final class AngularMoments {
             }
         }
 
-        weightBlocks = .allocate(capacity: blocks)
-        weightBlocks.initialize(repeating: .zero, count: blocks)
-        let WB = UnsafeMutableRawPointer(weightBlocks).assumingMemoryBound(to: Double.self)
-        for k in 0..<a.count { WB[k] = w[k] }
-
         let E = max(etaCount, 1)
         momentBlocks = .allocate(capacity: E * S * blocks)
         momentBlocks.initialize(repeating: .zero, count: E * S * blocks)
@@ -199,9 +192,9 @@ final class AngularMoments {
     }
 
     deinit {
-        exponentA.deallocate(); exponentB.deallocate(); exponentC.deallocate(); weight.deallocate()
+        exponentA.deallocate(); exponentB.deallocate(); exponentC.deallocate()
         rankStart.deallocate(); etas.deallocate(); etaOfFunction.deallocate()
-        coefficientSum.deallocate(); coefficientVector.deallocate(); rankCoefficients.deallocate()
+        coefficientSum.deallocate(); coefficientVector.deallocate()
         rankColumns.deallocate(); groupSums.deallocate()
         functionWeights.deallocate(); weightBlocks.deallocate(); momentBlocks.deallocate(); diagonal.deallocate(); pairProduct.deallocate()
         weighted.deallocate()

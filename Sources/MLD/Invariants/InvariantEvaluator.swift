@@ -1199,7 +1199,7 @@ public final class InvariantEvaluator {
             // T_f[alpha] = C(zeta_f, m) lambda_f^m w_alpha for alpha of rank m: the products
             // w_alpha M_B[alpha] M_C[alpha] summed rank by rank (P_m), then per function the sum
             // over m of C(zeta_f, m) lambda_f^m P_m, four functions at a time with one eta.
-            let W = t.weightBlocks, rc = t.rankCoefficients, columns = t.rankColumns, groupSums = t.groupSums
+            let W = t.weightBlocks, cv = t.coefficientVector, columns = t.rankColumns, groupSums = t.groupSums
             let coefficientSum = t.coefficientSum
             let w0 = W[0], w1 = W[1], w2 = W[2], w3 = W[3], w4 = W[4]
             let base = phi.baseAddress! + o
@@ -1232,7 +1232,7 @@ public final class InvariantEvaluator {
                             }
                         } else {
                             for f in 0..<nf where etaOf[f] == e {
-                                let v = (rc[f] * P).sum()
+                                let v = (cv[f].lowHalf * P).sum()
                                 out[f] = same ? 0.5 * (v - coefficientSum[f] * d) : v
                             }
                         }
