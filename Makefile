@@ -133,6 +133,7 @@ bench: build
 	$(MAKE) bench-openmm-venv
 	python3 Benchmarks/interleave.py --mld $(MLD) --openmm-python $(VENV)/bin/python --atoms $(BENCH_CPU_ATOMS) \
 	  --rounds $(BENCH_ROUNDS) --model "distances=$(BENCH_MODEL)" --model "default=$(OUT)/model.json" \
+	  --model "default mixed=$(OUT)/model.json:mixed" \
 	  --data $(DATA) --json $(OUT)/bench-interleaved.json
 	$(MLD) bench --model $(BENCH_MODEL) --backend all --atoms $(BENCH_ATOMS) --cp2k $(DATA) --json > $(OUT)/bench-mld.json
 	$(MAKE) bench-openmm

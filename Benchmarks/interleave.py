@@ -2,10 +2,10 @@
 """mld (CPU backend, several models) and OpenMM (CPU platform) on the same boxes, interleaved.
 
 Usage: interleave.py --mld PATH --openmm-python PATH --atoms 192,1536,... --rounds R
-                     --model LABEL=MODEL.json [--model ...] --json OUT.json
+                     --model LABEL=MODEL.json[:PRECISION] [--model ...] --json OUT.json
 
 Every round runs, for every size in turn, `mld bench --backend cpu --repeats 1 --json` for each
-model and then `Benchmarks/openmm_water.py --platforms CPU --repeats 1`, so that all of them see
+model (PRECISION, double or mixed, is its --cpu-precision; double when left out) and then `Benchmarks/openmm_water.py --platforms CPU --repeats 1`, so that all of them see
 the same machine load (the machine is shared; a run's rate moves with what else runs). The boxes
 are the first frame of --data tiled k x k x k for both programs, and both time the same number of
 MD steps per run at each size: --atom-steps / atoms, at least --min-steps and at most --max-steps
@@ -39,7 +39,8 @@ def main():
     p.add_argument("--openmm-python", default=".venv/bin/python")
     p.add_argument("--atoms", default="192,1536,12288,98304")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--model", action="append", required=True, help="LABEL=MODEL.json (repeatable)")
+    p.add_argument("--model", action="append", required=True,
+                   help="LABEL=MODEL.json[:PRECISION], PRECISION double (default) or mixed (repeatable)")
     p.add_argument("--data", default="Data/cp2k-water64-xtb-300K")
     p.add_argument("--json", required=True)
     p.add_argument("--atom-steps", type=float, default=1.5e6, help="atom-steps per timed run (atoms x steps)")
@@ -55,8 +56,13 @@ def main():
     models = []
     for m in a.model:
         if "=" not in m:
-            sys.exit("error: --model must be LABEL=MODEL.json, not '%s'" % m)
-        models.append(tuple(m.split("=", 1)))
+            sys.exit("error: --model must be LABEL=MODEL.json[:PRECISION], not '%s'" % m)
+        label, model = m.split("=", 1)
+        precision = "double"
+        head, sep, tail = model.rpartition(":")
+        if sep and tail in ("double", "mixed"):
+            model, precision = head, tail
+        models.append((label, model, precision))
     here = os.path.dirname(os.path.abspath(__file__))
     runs, machine = [], None
     started = time.time()
@@ -66,12 +72,14 @@ def main():
         run([a.mld, "box", "--from", a.data, "--frame", "0", "--replicate", "1x1x1", "--out", frame])
         for r in range(a.rounds):
             for n in sizes:
-                for label, model in models:
+                for label, model, precision in models:
                     out = json.loads(run([a.mld, "bench", "--model", model, "--backend", "cpu", "--atoms", str(n),
+                                          "--cpu-precision", precision,
                                           "--repeats", "1", "--steps", str(steps(n)), "--data", frame, "--json"]))
                     machine = machine or out["machine"]
                     for res in out["results"]:
-                        runs.append({"engine": "mld", "label": label, "model": model, "atoms": res["atoms"],
+                        runs.append({"engine": "mld", "label": label, "model": model, "precision": precision,
+                                     "atoms": res["atoms"],
                                      "round": r, "atom_steps_per_s": res["atomStepsPerSecond"]["median"],
                                      "cpu_atom_steps_per_s": res["atoms"] / res["cpuSecondsPerStep"],
                                      "steps": res["steps"], "rebuilds": res["neighbourRebuilds"],

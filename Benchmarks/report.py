@@ -81,8 +81,11 @@ def interleaved_section(path):
                 return "%.4g" % (v * 1e3) if v is not None else "-"
             lines.append("| %s | %d | %s |" % (l, n, " | ".join(col(k) for k in
                          ["step", "force", "rebuild", "integration", "thermostat", "other", "outputPerFrame"])))
-    lines += ["", "Models: " + "; ".join("%s = `%s`" % (l, next(r["model"] for r in runs if r.get("label") == l))
-                                       for l in labels) + ".", ""]
+    def described(l):
+        r = next(r for r in runs if r.get("label") == l)
+        return "%s = `%s`%s" % (l, r["model"], " with `--cpu-precision %s`" % r["precision"]
+                                if r.get("precision", "double") != "double" else "")
+    lines += ["", "Models: " + "; ".join(described(l) for l in labels) + ".", ""]
     return lines
 
 

@@ -18,7 +18,7 @@ func makeBackend(_ choice: BackendChoice, model: LearnedModel, species: [Int], b
     let options = try opencl ?? OpenCLOptions.parse([])
     switch choice {
     case .cpu:
-        return (try CPUBackend(model: model, species: species, box: box), nil)
+        return (try CPUBackend(model: model, species: species, box: box, precision: options.cpuPrecision), nil)
     case .opencl:
         return (try makeOpenCLBackend(model: model, species: species, box: box, options: options), nil)
     case .auto:
@@ -28,10 +28,10 @@ func makeBackend(_ choice: BackendChoice, model: LearnedModel, species: [Int], b
                 let b = try makeOpenCLBackend(model: model, species: species, box: box, options: options)
                 return (b, "backend auto: opencl on \(b.deviceName), because \(why)")
             } catch {
-                return (try CPUBackend(model: model, species: species, box: box),
+                return (try CPUBackend(model: model, species: species, box: box, precision: options.cpuPrecision),
                         "backend auto: the OpenCL backend failed (\(error)); using the cpu backend")
             }
         }
-        return (try CPUBackend(model: model, species: species, box: box), "backend auto: cpu, because \(why)")
+        return (try CPUBackend(model: model, species: species, box: box, precision: options.cpuPrecision), "backend auto: cpu, because \(why)")
     }
 }

@@ -4,14 +4,20 @@ import MLD
 import MLDOpenCL
 
 extension OpenCLPrecision: ExpressibleByArgument {}
+extension CPUPrecision: ExpressibleByArgument {}
 
-/// `--device N` and `--precision single|double`, shared by the commands that take `--backend`.
+/// `--device N` and `--precision single|double` for the OpenCL backend, and `--cpu-precision
+/// double|mixed` for the CPU backend, shared by the commands that take `--backend`.
 struct OpenCLOptions: ParsableArguments {
     @Option(name: .long, help: "OpenCL device index as listed by `mld devices` (default: the first GPU, else the first device).")
     var device: Int?
 
     @Option(name: .long, help: "OpenCL precision: single (default; sums kept in double where the device has fp64) or double (needs fp64).")
     var precision: OpenCLPrecision = .single
+
+    @Option(name: .customLong("cpu-precision"),
+            help: "CPU backend arithmetic: double (default; the reference) or mixed (the angular sums' per-neighbour terms in single precision, eight neighbours a vector, every sum in double; forces within about 1e-6 relative of double). See docs/performance.md.")
+    var cpuPrecision: CPUPrecision = .double
 }
 
 /// The OpenCL backend for `model` on atoms of model-order `species` in `box`.

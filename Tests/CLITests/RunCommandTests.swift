@@ -141,12 +141,26 @@ import MLD
         (["run", "--resume", "/tmp", "--thermostat", "csvr"], "drop --thermostat"),
         (["run", "--model", "MODEL", "--start", data, "--trajectory-format", "dcd", "--out", "/tmp/mld-never"], "'dcd'"),
         (["run", "--model", "MODEL", "--start", data, "--trajectory-format", "", "--out", "/tmp/mld-never"], "--trajectory-format"),
+        (["run", "--model", "MODEL", "--start", data, "--cpu-precision", "single", "--out", "/tmp/mld-never"], "'single'"),
     ])
     func badInputIsOneClearLine(args: [String], mention: String) throws {
         let r = try runMLD(args.map { $0 == "MODEL" ? Self.model : $0 })
         #expect(r.status != 0)
         #expect(r.err.contains(mention), "\(r.err)")
         #expect(!FileManager.default.fileExists(atPath: "/tmp/mld-never"))
+    }
+
+    /// --cpu-precision mixed runs, and run.json's device says which arithmetic ran.
+    @Test func cpuPrecisionIsRecorded() throws {
+        for precision in ["mixed", "double"] {
+            let out = tempDir("precision-\(precision)")
+            let r = try runMLD(["run", "--model", Self.model, "--start", Self.data, "--steps", "10", "--every", "10",
+                                "--backend", "cpu", "--cpu-precision", precision, "--out", out, "--quiet"])
+            #expect(r.status == 0, "\(r.err)")
+            let rec = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/run.json"))) as! [String: Any]
+            let device = try #require(rec["device"] as? String)
+            #expect(device.contains(precision == "mixed" ? "mixed precision" : "double precision"), "\(device)")
+        }
     }
 
     /// --trajectory-format both writes trajectory.nc beside trajectory.xyz with the same frames;

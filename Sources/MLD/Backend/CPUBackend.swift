@@ -21,7 +21,12 @@ import Foundation
 /// bits with or without the renumbering.
 public final class CPUBackend: ForceBackend {
     public let name = "cpu"
-    public var deviceName: String { "\(threads) thread\(threads == 1 ? "" : "s") (Swift, double precision)" }
+    public var deviceName: String {
+        "\(threads) thread\(threads == 1 ? "" : "s") (Swift, \(precision == .double ? "double precision" : "mixed precision: angular terms in single"))"
+    }
+    /// The arithmetic of the force evaluation (`CPUPrecision`; a learned model's potential
+    /// carries it, any other potential is double).
+    public var precision: CPUPrecision { (potential as? LearnedModelPotential)?.precision ?? .double }
     public var neighbourListBuilds: Int { list.builds }
     /// Wall seconds spent rebuilding the neighbour list so far.
     public var rebuildSeconds: Double? { rebuildTotal }
@@ -146,9 +151,14 @@ public final class CPUBackend: ForceBackend {
     public static let defaultSkin = 1.4
 
     /// A backend for a fitted model: the model's own per-agent evaluator (`LearnedModelPotential`).
+    ///
+    /// - Parameter precision: the arithmetic of the angular sums' per-neighbour terms (`CPUPrecision`).
     public convenience init(model: LearnedModel, species: [Int], box: Box, skin: Double = CPUBackend.defaultSkin,
-                            threads: Int = AvailableCores.count, renumber: Bool = true) throws {
-        let p: any AgentPotential = LearnedModelPotential(model: model)
+                            threads: Int = AvailableCores.count, renumber: Bool = true,
+                            precision: CPUPrecision = .double) throws {
+        var lp = LearnedModelPotential(model: model)
+        lp.precision = precision
+        let p: any AgentPotential = lp
         try self.init(potential: p, species: species, box: box, skin: skin, threads: threads, renumber: renumber)
     }
 

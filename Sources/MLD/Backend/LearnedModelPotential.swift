@@ -24,10 +24,13 @@ public struct LearnedModelPotential: AgentPotential {
     /// Evaluate a distance-only model through the general invariant evaluator instead of its
     /// fused path (`AgentForceEvaluator.usesGeneralPath`); for tests that compare the two.
     public var usesGeneralEvaluator = false
+    /// The arithmetic of the angular sums' per-neighbour terms (see `CPUPrecision`).
+    public var precision = CPUPrecision.double
 
     public func makeWorkspace() -> AgentForceEvaluator {
         let ev = model.makeAgentEvaluator()
         ev.usesGeneralPath = usesGeneralEvaluator
+        ev.invariants.singlePrecisionLanes = precision == .mixed
         return ev
     }
 

@@ -101,3 +101,79 @@ enum VectorMath {
         return (-sinY, c)
     }
 }
+
+/// The same functions on eight floats, for the single-precision lanes of `CPUPrecision.mixed`:
+/// polynomials accurate to about 1e-7 relative (a few float ulp) on the same ranges.
+extension VectorMath {
+    /// a b + c for every lane (see `mulAdd(_:_:_:)` on doubles).
+    @inline(__always)
+    static func mulAdd(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Float> {
+        #if MLD_FMA
+        return c.addingProduct(a, b)
+        #else
+        return a * b + c
+        #endif
+    }
+
+    /// e^x for every lane; 0 below -87 (where e^x leaves the normal floats), +inf above 88.7.
+    ///
+    /// x = n ln 2 + f with |f| <= ln 2 / 2, e^f from its Taylor series to f^8 (truncation below
+    /// 3e-10 relative), times 2^n built from the exponent bits.
+    @inline(__always)
+    static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        let log2e: Float = 1.44269504
+        let ln2hi: Float = 0.693145751953125, ln2lo: Float = 1.428606765330187e-06
+        var xc = x
+        xc.replace(with: -87, where: x .< -87)
+        xc.replace(with: 88, where: x .> 88)
+        // Adding 1.5 * 2^23 rounds to the nearest integer n and leaves n in the low bits.
+        let shifter: Float = 12582912
+        let t = xc * log2e + shifter
+        let n = t - shifter
+        let f = (xc - n * ln2hi) - n * ln2lo
+        // Horner on 1/k!, k = 8 ... 0 (written as the floats' decimal values).
+        var p = SIMD8<Float>(repeating: 2.48015873e-05)
+        p = mulAdd(p, f, SIMD8(repeating: 0.000198412698))
+        p = mulAdd(p, f, SIMD8(repeating: 0.00138888889))
+        p = mulAdd(p, f, SIMD8(repeating: 0.00833333333))
+        p = mulAdd(p, f, SIMD8(repeating: 0.0416666667))
+        p = mulAdd(p, f, SIMD8(repeating: 0.166666667))
+        p = mulAdd(p, f, SIMD8(repeating: 0.5))
+        p = mulAdd(p, f, SIMD8(repeating: 1))
+        p = mulAdd(p, f, SIMD8(repeating: 1))
+        let nBits = unsafeBitCast(t, to: SIMD8<Int32>.self) &- Int32(bitPattern: shifter.bitPattern)
+        let bits = (nBits &+ 127) &<< 23
+        var r = p * unsafeBitCast(bits, to: SIMD8<Float>.self)
+        r.replace(with: 0, where: x .< -87)
+        r.replace(with: .infinity, where: x .> 88.7)
+        return r
+    }
+
+    /// (cos x, sin x) for x in [0, pi] in every lane: with y = x - pi/2, cos x = -sin y and
+    /// sin x = cos y from their Taylor series to y^13 and y^14 (truncation below 1e-9).
+    @inline(__always)
+    static func cosSinHalfTurn(_ x: SIMD8<Float>) -> (cos: SIMD8<Float>, sin: SIMD8<Float>) {
+        let halfPiHi: Float = 1.57079637, halfPiLo: Float = -4.37113883e-08
+        let y = (x - halfPiHi) - halfPiLo
+        let y2 = y * y
+        // sin y = y (1 - y²/3! + ... + y¹²/13!): (-1)^k / (2k + 1)!, k = 6 ... 0
+        var s = SIMD8<Float>(repeating: 1.60590438e-10)
+        s = mulAdd(s, y2, SIMD8(repeating: -2.50521084e-08))
+        s = mulAdd(s, y2, SIMD8(repeating: 2.75573192e-06))
+        s = mulAdd(s, y2, SIMD8(repeating: -0.000198412698))
+        s = mulAdd(s, y2, SIMD8(repeating: 0.00833333333))
+        s = mulAdd(s, y2, SIMD8(repeating: -0.166666667))
+        s = mulAdd(s, y2, SIMD8(repeating: 1))
+        let sinY = s * y
+        // cos y = 1 - y²/2! + ... - y¹⁴/14!: (-1)^k / (2k)!, k = 7 ... 0
+        var c = SIMD8<Float>(repeating: -1.14707456e-11)
+        c = mulAdd(c, y2, SIMD8(repeating: 2.0876757e-09))
+        c = mulAdd(c, y2, SIMD8(repeating: -2.75573192e-07))
+        c = mulAdd(c, y2, SIMD8(repeating: 2.48015873e-05))
+        c = mulAdd(c, y2, SIMD8(repeating: -0.00138888889))
+        c = mulAdd(c, y2, SIMD8(repeating: 0.0416666667))
+        c = mulAdd(c, y2, SIMD8(repeating: -0.5))
+        c = mulAdd(c, y2, SIMD8(repeating: 1))
+        return (-sinY, c)
+    }
+}

@@ -9,7 +9,7 @@
 /// dR/dr (1/Å), then the monomials u^alpha. Padding lanes have u = 0, r = r_c and R = dR/dr = 0,
 /// so they add nothing. Within a species, neighbours keep the order they are loaded in (the
 /// gathered order, ascending atom index), so the sums do not depend on the list's history.
-final class AngularLanes {
+final class AngularLanes<Lane: AngularLane> {
     let tables: AngularMoments
     let cutoff: Double
     let speciesCount: Int
@@ -20,7 +20,7 @@ final class AngularLanes {
 
     private(set) var batchCount = 0
     private var capacity = 16
-    private var batches: UnsafeMutablePointer<SIMD4<Double>>
+    private var batches: UnsafeMutablePointer<Lane>
     private var batchSpecies: UnsafeMutablePointer<Int>
     /// Batches of species s are `batchStart[s] ..< batchStart[s + 1]`.
     private let batchStart: UnsafeMutablePointer<Int>
@@ -37,7 +37,7 @@ final class AngularLanes {
     /// The gradient weights per neighbour species s (4 K at s * 4 K), each in all four lanes so
     /// that the batches' dot products read whole vectors: the value row G_s, then the x, y, z
     /// rows (a_k + 1) G_s[k + e_x], (b_k + 1) G_s[k + e_y], (c_k + 1) G_s[k + e_z].
-    private let rowLanes: UnsafeMutablePointer<SIMD4<Double>>
+    private let rowLanes: UnsafeMutablePointer<Lane>
     /// Per neighbour species s: the folded sum of the pair (s, s) (its j = l term).
     private let selfSums: UnsafeMutablePointer<Double>
     /// The unordered pair of species s and t at s S + t (`AngularMoments.pairIndex`).
@@ -95,7 +95,7 @@ final class AngularLanes {
 
     private func grow() {
         let c = 2 * capacity
-        let b = UnsafeMutablePointer<SIMD4<Double>>.allocate(capacity: c * fields)
+        let b = UnsafeMutablePointer<Lane>.allocate(capacity: c * fields)
         b.update(from: batches, count: batchCount * fields)
         let s = UnsafeMutablePointer<Int>.allocate(capacity: c)
         s.update(from: batchSpecies, count: batchCount)
@@ -105,7 +105,7 @@ final class AngularLanes {
 
     /// A new batch of species s at the end (its fields to be written by the caller).
     @inline(__always)
-    private func appendBatch(species s: Int) -> UnsafeMutablePointer<SIMD4<Double>> {
+    private func appendBatch(species s: Int) -> UnsafeMutablePointer<Lane> {
         if batchCount == capacity { grow() }
         batchSpecies[batchCount] = s
         let V = batches + batchCount &* fields
@@ -125,12 +125,12 @@ final class AngularLanes {
     @inline(__always)
     func load(count: Int, displacements: UnsafePointer<SIMD4<Double>>, species: UnsafePointer<Int32>,
               runs: UnsafePointer<Int>? = nil) {
-        let S = speciesCount, rc = cutoff
+        let S = speciesCount, rc = cutoff, W = Lane.scalarCount
         batchCount = 0
         for s in 0..<S {
             batchStart[s] = batchCount
-            var lane = 4
-            var B = UnsafeMutableRawPointer(batches).assumingMemoryBound(to: Double.self)
+            var lane = W
+            var B = UnsafeMutableRawPointer(batches).assumingMemoryBound(to: Lane.Scalar.self)
             var next = runs?[s] ?? 0
             let end = runs?[s + 1] ?? count
             while next < end {
@@ -140,16 +140,17 @@ final class AngularLanes {
                 let v = displacements[i]
                 let r = v.w
                 if r >= rc { continue }
-                if lane == 4 {
+                if lane == W {
                     let V = appendBatch(species: s)
                     V[0] = .zero; V[1] = .zero; V[2] = .zero
-                    V[3] = SIMD4(repeating: rc); V[4] = .zero
-                    B = UnsafeMutableRawPointer(V).assumingMemoryBound(to: Double.self)
+                    V[3] = Lane(repeating: Lane.Scalar(rc)); V[4] = .zero
+                    B = UnsafeMutableRawPointer(V).assumingMemoryBound(to: Lane.Scalar.self)
                     lane = 0
                 }
                 let invR = 1 / r
-                B[lane] = v.x * invR; B[4 &+ lane] = v.y * invR; B[8 &+ lane] = v.z * invR
-                B[12 &+ lane] = r; B[16 &+ lane] = 1
+                B[lane] = Lane.Scalar(v.x * invR); B[W &+ lane] = Lane.Scalar(v.y * invR)
+                B[2 &* W &+ lane] = Lane.Scalar(v.z * invR)
+                B[3 &* W &+ lane] = Lane.Scalar(r); B[4 &* W &+ lane] = 1
                 lane &+= 1
             }
         }
@@ -163,8 +164,7 @@ final class AngularLanes {
     /// cutoff² can round to r = cutoff) is a lane with mask 0, which adds nothing.
     @inline(__always)
     func loadPacked(displacements d: UnsafePointer<SIMD4<Double>>, runs: UnsafePointer<Int>) {
-        let S = speciesCount
-        let rc = SIMD4<Double>(repeating: cutoff), pad = SIMD4<Double>(0, 0, 0, cutoff)
+        let S = speciesCount, W = Lane.scalarCount
         batchCount = 0
         for s in 0..<S {
             batchStart[s] = batchCount
@@ -172,16 +172,9 @@ final class AngularLanes {
             let end = runs[s + 1]
             while i < end {
                 let V = appendBatch(species: s)
-                let n = end &- i
-                let a = d[i], b = n > 1 ? d[i &+ 1] : pad, c = n > 2 ? d[i &+ 2] : pad, e = n > 3 ? d[i &+ 3] : pad
-                let r = SIMD4(a.w, b.w, c.w, e.w)
-                let inverse = 1 / r
-                V[0] = SIMD4(a.x, b.x, c.x, e.x) * inverse
-                V[1] = SIMD4(a.y, b.y, c.y, e.y) * inverse
-                V[2] = SIMD4(a.z, b.z, c.z, e.z) * inverse
-                V[3] = r
-                V[4] = SIMD4<Double>.zero.replacing(with: 1, where: r .< rc)
-                i &+= 4
+                let v = Lane.packed(d + i, count: end &- i, cutoff: cutoff)
+                V[0] = v.ux; V[1] = v.uy; V[2] = v.uz; V[3] = v.r; V[4] = v.mask
+                i &+= W
             }
         }
         batchStart[S] = batchCount
@@ -225,8 +218,8 @@ final class AngularLanes {
     /// Rank m of the monomials from rank m - 1: u_x times all of it, u_y times its a = 0 part,
     /// u_z times its last monomial (the order `init` checks).
     @inline(__always)
-    private static func monomialRank(_ mono: UnsafeMutablePointer<SIMD4<Double>>, _ m: Int,
-                                     _ ux: SIMD4<Double>, _ uy: SIMD4<Double>, _ uz: SIMD4<Double>) {
+    private static func monomialRank(_ mono: UnsafeMutablePointer<Lane>, _ m: Int,
+                                     _ ux: Lane, _ uy: Lane, _ uz: Lane) {
         let prev = rankStart(m &- 1), dst = rankStart(m), cnt = dst &- prev
         var i = 0
         while i < cnt { mono[dst &+ i] = ux * mono[prev &+ i]; i &+= 1 }
@@ -236,9 +229,9 @@ final class AngularLanes {
     }
 
     @inline(__always)
-    private static func monomials(_ mono: UnsafeMutablePointer<SIMD4<Double>>, rank L: Int,
-                                  _ ux: SIMD4<Double>, _ uy: SIMD4<Double>, _ uz: SIMD4<Double>) {
-        mono[0] = SIMD4(repeating: 1)
+    private static func monomials(_ mono: UnsafeMutablePointer<Lane>, rank L: Int,
+                                  _ ux: Lane, _ uy: Lane, _ uz: Lane) {
+        mono[0] = Lane(repeating: 1)
         forEachRank(from: 1, through: L) { m in monomialRank(mono, m, ux, uy, uz) }
     }
 
@@ -246,20 +239,20 @@ final class AngularLanes {
         let t = tables
         let L = R.value ?? t.rank
         let S = speciesCount, F = fields, E = t.etaCount, K = Self.rankStart(L &+ 1)
-        let piOverRc = Double.pi / cutoff
+        let piOverRc = Lane.Scalar(Double.pi / cutoff)
         for s in 0..<S {
             let first = batchStart[s], end = batchStart[s + 1]
             // Radial factors and monomials, batch by batch.
             for b in first..<end {
                 let B = batches + b &* F
                 let r = B[3], mask = B[4]
-                let (c, sn) = VectorMath.cosSinHalfTurn(piOverRc * r)
+                let (c, sn) = Lane.cosSinHalfTurn(piOverRc * r)
                 let fc = 0.5 * (1 + c) * mask
                 let dfc = (-0.5 * piOverRc) * sn * mask
                 Self.monomials(B + monomialStart, rank: L, B[0], B[1], B[2])
                 for e in 0..<E {
-                    let eta = t.etas[e]
-                    let ex = VectorMath.exp(-eta * r * r)
+                    let eta = Lane.Scalar(t.etas[e])
+                    let ex = Lane.exp(-eta * r * r)
                     let R = ex * fc
                     B[radialStart &+ 2 &* e] = R
                     B[radialStart &+ 2 &* e &+ 1] = ex * dfc - (2 * eta) * r * R
@@ -275,12 +268,12 @@ final class AngularLanes {
                     continue
                 }
                 let radial = batches + (radialStart &+ 2 &* e)
-                var d = SIMD4<Double>.zero
+                var d = Lane.zero
                 for b in first..<end {
                     let R = radial[b &* F]
-                    d = VectorMath.mulAdd(R, R, d)
+                    d = Lane.mulAdd(R, R, d)
                 }
-                t.diagonal[e * S + s] = d.sum()
+                t.diagonal[e * S + s] = d.laneSum
                 // the two highest ranks from the batches, the lower ones by contraction
                 let top = Self.rankStart(Self.lowestRank(L))
                 Self.accumulateMoments(out + top, count: K &- top, batches: batches + (monomialStart &+ top),
@@ -297,8 +290,8 @@ final class AngularLanes {
     /// batch's product, then one fused step per batch).
     @inline(__always)
     private static func accumulateMoments(_ out: UnsafeMutablePointer<Double>, count K: Int,
-                                          batches: UnsafeMutablePointer<SIMD4<Double>>,
-                                          radial: UnsafeMutablePointer<SIMD4<Double>>,
+                                          batches: UnsafeMutablePointer<Lane>,
+                                          radial: UnsafeMutablePointer<Lane>,
                                           stride F: Int, first: Int, end: Int) {
         var k = 0
         while k &+ 8 <= K {
@@ -310,21 +303,21 @@ final class AngularLanes {
             while b < end {
                 let m = batches + (b &* F &+ k)
                 let R = radial[b &* F]
-                a0 = VectorMath.mulAdd(R, m[0], a0); a1 = VectorMath.mulAdd(R, m[1], a1)
-                a2 = VectorMath.mulAdd(R, m[2], a2); a3 = VectorMath.mulAdd(R, m[3], a3)
-                a4 = VectorMath.mulAdd(R, m[4], a4); a5 = VectorMath.mulAdd(R, m[5], a5)
-                a6 = VectorMath.mulAdd(R, m[6], a6); a7 = VectorMath.mulAdd(R, m[7], a7)
+                a0 = Lane.mulAdd(R, m[0], a0); a1 = Lane.mulAdd(R, m[1], a1)
+                a2 = Lane.mulAdd(R, m[2], a2); a3 = Lane.mulAdd(R, m[3], a3)
+                a4 = Lane.mulAdd(R, m[4], a4); a5 = Lane.mulAdd(R, m[5], a5)
+                a6 = Lane.mulAdd(R, m[6], a6); a7 = Lane.mulAdd(R, m[7], a7)
                 b &+= 1
             }
-            out[k] = a0.sum(); out[k &+ 1] = a1.sum(); out[k &+ 2] = a2.sum(); out[k &+ 3] = a3.sum()
-            out[k &+ 4] = a4.sum(); out[k &+ 5] = a5.sum(); out[k &+ 6] = a6.sum(); out[k &+ 7] = a7.sum()
+            out[k] = a0.laneSum; out[k &+ 1] = a1.laneSum; out[k &+ 2] = a2.laneSum; out[k &+ 3] = a3.laneSum
+            out[k &+ 4] = a4.laneSum; out[k &+ 5] = a5.laneSum; out[k &+ 6] = a6.laneSum; out[k &+ 7] = a7.laneSum
             k &+= 8
         }
         while k < K {
             var a = radial[first &* F] * batches[first &* F &+ k]
             var b = first &+ 1
-            while b < end { a = VectorMath.mulAdd(radial[b &* F], batches[b &* F &+ k], a); b &+= 1 }
-            out[k] = a.sum()
+            while b < end { a = Lane.mulAdd(radial[b &* F], batches[b &* F &+ k], a); b &+= 1 }
+            out[k] = a.laneSum
             k &+= 1
         }
     }
@@ -355,7 +348,7 @@ final class AngularLanes {
         let L = R.value ?? t.rank
         let S = speciesCount, E = t.etaCount, K = Self.rankStart(L &+ 1), nb = (K &+ 3) / 4
         let lowest = Self.lowestRank(L)
-        var tx = SIMD4<Double>.zero, ty = SIMD4<Double>.zero, tz = SIMD4<Double>.zero
+        var tx = Lane.zero, ty = Lane.zero, tz = Lane.zero
         for e in 0..<E {
             let any = R.value == 3 ? foldRanks3(c, functionCount: nf, eta: e)
                                    : fold(c, functionCount: nf, eta: e, blocks: nb)
@@ -367,7 +360,7 @@ final class AngularLanes {
                 Self.forEachRank(through: L &- 2, lift)
                 let lanes = rowLanes + sj * 4 * K
                 var k = Self.rankStart(lowest)
-                while k < K { lanes[k] = SIMD4(repeating: row[k]); k &+= 1 }
+                while k < K { lanes[k] = Lane(repeating: Lane.Scalar(row[k])); k &+= 1 }
                 @inline(__always) func shift(_ n: Int) { Self.shiftedRows(n, row: row, lanes: lanes, stride: K) }
                 Self.forEachRank(from: max(lowest &- 1, 0), through: L &- 1, shift)
             }
@@ -375,7 +368,7 @@ final class AngularLanes {
             let (x, y, z) = batchGradient(e, R.self)
             tx += x; ty += y; tz += z
         }
-        return -SIMD3(tx.sum(), ty.sum(), tz.sum())
+        return -SIMD3(tx.laneSum, ty.laneSum, tz.laneSum)
     }
 
     /// The value rows G_s = sum_t C_(s, t) M_t (`rowBlocks`) and the folded sums at j = l
@@ -441,9 +434,15 @@ final class AngularLanes {
             let cp = c + pair &* nf
             var g = SIMD4<Double>.zero
             var f = 0
-            while f < nf {
-                if one || etaOf[f] == e { g = VectorMath.mulAdd(cp[f], cv[f].lowHalf, g); any = true }
-                f &+= 1
+            if one {
+                // every function is of this eta: no test per function
+                while f < nf { g = VectorMath.mulAdd(cp[f], cv[f].lowHalf, g); f &+= 1 }
+                any = any || nf > 0
+            } else {
+                while f < nf {
+                    if etaOf[f] == e { g = VectorMath.mulAdd(cp[f], cv[f].lowHalf, g); any = true }
+                    f &+= 1
+                }
             }
             pairWeights[pair] = g
             foldedSums[pair] = g.sum()
@@ -546,12 +545,12 @@ final class AngularLanes {
     /// (`forEachRaised` by 1). With a literal n (ranks up to 4, `forEachRank`) every index and
     /// factor is a constant; `init` checks the monomial order this assumes.
     @inline(__always)
-    static func shiftedRows(_ n: Int, row: UnsafeMutablePointer<Double>, lanes: UnsafeMutablePointer<SIMD4<Double>>,
+    static func shiftedRows(_ n: Int, row: UnsafeMutablePointer<Double>, lanes: UnsafeMutablePointer<Lane>,
                             stride K: Int) {
         forEachRaised(n, by: 1) { k, x, y, z, a, c in
-            lanes[K &+ k] = SIMD4(repeating: Double(a &+ 1) * row[x])
-            lanes[2 &* K &+ k] = SIMD4(repeating: Double(n &- a &- c &+ 1) * row[y])
-            lanes[3 &* K &+ k] = SIMD4(repeating: Double(c &+ 1) * row[z])
+            lanes[K &+ k] = Lane(repeating: Lane.Scalar(Double(a &+ 1) * row[x]))
+            lanes[2 &* K &+ k] = Lane(repeating: Lane.Scalar(Double(n &- a &- c &+ 1) * row[y]))
+            lanes[3 &* K &+ k] = Lane(repeating: Lane.Scalar(Double(c &+ 1) * row[z]))
         }
     }
 
@@ -559,20 +558,20 @@ final class AngularLanes {
     /// with `gradient` the u-gradient rows' terms of rank n added to `v` (rows 1-3 at `stride`,
     /// 2 stride, 3 stride). Inlined with literal flags, each loop keeps only its own products.
     @inline(__always)
-    private static func rankDot(_ n: Int, value: Bool, gradient: Bool, row: UnsafeMutablePointer<SIMD4<Double>>,
-                                stride K: Int, mono: UnsafeMutablePointer<SIMD4<Double>>,
-                                v: inout (SIMD4<Double>, SIMD4<Double>, SIMD4<Double>)) -> SIMD4<Double> {
-        var sn = SIMD4<Double>.zero
+    private static func rankDot(_ n: Int, value: Bool, gradient: Bool, row: UnsafeMutablePointer<Lane>,
+                                stride K: Int, mono: UnsafeMutablePointer<Lane>,
+                                v: inout (Lane, Lane, Lane)) -> Lane {
+        var sn = Lane.zero
         var (vx, vy, vz) = v
         var k = rankStart(n)
         let end = rankStart(n &+ 1)
         while k < end {
             let m = mono[k]
-            if value { sn = VectorMath.mulAdd(row[k], m, sn) }
+            if value { sn = Lane.mulAdd(row[k], m, sn) }
             if gradient {
-                vx = VectorMath.mulAdd(row[K &+ k], m, vx)
-                vy = VectorMath.mulAdd(row[2 &* K &+ k], m, vy)
-                vz = VectorMath.mulAdd(row[3 &* K &+ k], m, vz)
+                vx = Lane.mulAdd(row[K &+ k], m, vx)
+                vy = Lane.mulAdd(row[2 &* K &+ k], m, vy)
+                vz = Lane.mulAdd(row[3 &* K &+ k], m, vz)
             }
             k &+= 1
         }
@@ -583,10 +582,10 @@ final class AngularLanes {
     /// The lane-wise sums of -(A u + (R / r) V) over the batches for eta `e` (see `ownGradient`).
     /// Specialised per rank like `computeBatches`.
     @inline(__always)
-    private func batchGradient<R: StaticCount>(_ e: Int, _: R.Type) -> (SIMD4<Double>, SIMD4<Double>, SIMD4<Double>) {
+    private func batchGradient<R: StaticCount>(_ e: Int, _: R.Type) -> (Lane, Lane, Lane) {
         let L = R.value ?? tables.rank
         let F = fields, K = Self.rankStart(L &+ 1), lowest = Self.lowestRank(L)
-        var tx = SIMD4<Double>.zero, ty = SIMD4<Double>.zero, tz = SIMD4<Double>.zero
+        var tx = Lane.zero, ty = Lane.zero, tz = Lane.zero
         for b in 0..<batchCount {
             let B = batches + b &* F
             let sj = batchSpecies[b]
@@ -597,18 +596,18 @@ final class AngularLanes {
             // A = sum over ranks n of (dR/dr - n R / r) S_n, S_n = sum over rank n of row0 u^alpha:
             // the two highest ranks (every value was lifted into them), and the gradient rows
             // of the rank below on its monomials.
-            var A = SIMD4<Double>.zero
-            var v = (SIMD4<Double>.zero, SIMD4<Double>.zero, SIMD4<Double>.zero)
+            var A = Lane.zero
+            var v = (Lane.zero, Lane.zero, Lane.zero)
             @inline(__always) func rank(_ n: Int) {
                 let sn = Self.rankDot(n, value: n >= lowest, gradient: n < L, row: row, stride: K, mono: mono, v: &v)
-                if n >= lowest { A = VectorMath.mulAdd(D - Double(n) * rOver, sn, A) }
+                if n >= lowest { A = Lane.mulAdd(D - Lane.Scalar(n) * rOver, sn, A) }
             }
             Self.forEachRank(from: max(lowest &- 1, 0), through: L, rank)
             let (vx, vy, vz) = v
-            A -= selfSums[sj] * R * D
-            tx += VectorMath.mulAdd(A, B[0], rOver * vx)
-            ty += VectorMath.mulAdd(A, B[1], rOver * vy)
-            tz += VectorMath.mulAdd(A, B[2], rOver * vz)
+            A -= Lane.Scalar(selfSums[sj]) * R * D
+            tx += Lane.mulAdd(A, B[0], rOver * vx)
+            ty += Lane.mulAdd(A, B[1], rOver * vy)
+            tz += Lane.mulAdd(A, B[2], rOver * vz)
         }
         return (tx, ty, tz)
     }

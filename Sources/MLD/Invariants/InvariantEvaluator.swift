@@ -96,8 +96,10 @@ public final class InvariantEvaluator {
     private let moments: AngularMoments?
     private var mMono: UnsafeMutablePointer<Double>           // per neighbour inside: u^alpha for every monomial
     private var mPowers: UnsafeMutablePointer<Double>         // per neighbour inside: 3 x (rank + 2) shifted powers
-    // the selfish path of the moment-tensor sums: neighbours in SIMD4 lanes (see `AngularLanes`)
-    private let lanes: AngularLanes?
+    // the selfish path of the moment-tensor sums: neighbours in SIMD4<Double> lanes, or with
+    // `singlePrecisionLanes` in SIMD8<Float> lanes (see `AngularLanes`)
+    private let lanes: AngularLanes<SIMD4<Double>>?
+    private var singleLanes: AngularLanes<SIMD8<Float>>?
 
     public init(spec: InvariantSpec) {
         self.spec = spec
@@ -200,6 +202,7 @@ public final class InvariantEvaluator {
         gDispSpare = .allocate(capacity: gatherCapacity)
         moments = angular.flatMap { AngularMoments(sums: $0, speciesCount: S) }
         lanes = moments.map { AngularLanes(tables: $0, cutoff: angular?.cutoff ?? 0) }
+        singleLanes = nil
         gatheredRuns = .allocate(capacity: S + 1)
         gatheredRuns.initialize(repeating: 0, count: S + 1)
         mMono = .allocate(capacity: gatherCapacity * max(moments?.monomialStride ?? 1, 1))
@@ -286,6 +289,7 @@ public final class InvariantEvaluator {
             gather(agent: agent, qk: qk, positions: positions, species: species, lengths: lengths,
                    candidates: candidates,
                    speciesStarts: speciesStarts, buildDistances: buildDistances, stop: stop,
+                   displacements: stop.isFinite ? displacements : nil,
                    selectNearest: gatherSelects, identities: identities)
             // Every atom within the cutoff must be a candidate (any nearest atom the gather
             // selected lies within it too).
@@ -785,7 +789,8 @@ public final class InvariantEvaluator {
                         species: UnsafeBufferPointer<Int32>, lengths: SIMD3<Double>,
                         candidates: UnsafeBufferPointer<Int32>,
                         speciesStarts: UnsafePointer<Int>? = nil, buildDistances: UnsafePointer<Float>? = nil,
-                        stop: Double = .infinity, selectNearest select: Bool = false,
+                        stop: Double = .infinity, displacements: UnsafePointer<Double>? = nil,
+                        selectNearest select: Bool = false,
                         identities: UnsafePointer<Int32>? = nil) {
         let rc2 = sumCutoff * sumCutoff
         let pos = positions.baseAddress!
@@ -848,7 +853,20 @@ public final class InvariantEvaluator {
                     base = slots + starts[s]; slotAtoms = slotAtom + starts[s]
                 }
                 defer { if select { filled[s] = held } }
-                if let d0 = buildDistances, stop.isFinite {
+                if let d0 = buildDistances, stop.isFinite, let displacements {
+                    // Up to the cutoff plus the agent's own bound every atom may be inside; past
+                    // it, an atom whose d0 - cutoff exceeds m_k + m_j (widened as in
+                    // `selectNearest`) is now beyond the cutoff, which `take` would find at the
+                    // cost of its separation: it is skipped (the same atoms are gathered).
+                    let own = displacements[agent]
+                    let sure = sumCutoff + own * Self.boundSlack + Self.boundPad
+                    while t < end && Double(d0[t]) <= sure { take(t); t &+= 1 }
+                    while t < end && Double(d0[t]) <= limit {
+                        let reach = Double(d0[t]) - sumCutoff
+                        if !(reach > (own + displacements[Int(cand[t])]) * Self.boundSlack + Self.boundPad) { take(t) }
+                        t &+= 1
+                    }
+                } else if let d0 = buildDistances, stop.isFinite {
                     while t < end && Double(d0[t]) <= limit { take(t); t &+= 1 }
                 } else {
                     while t < end { take(t); t &+= 1 }
@@ -1062,12 +1080,10 @@ public final class InvariantEvaluator {
         for a in o..<(o + total) { phi[a] = 0; gradient[a] = .zero }
         let rec = recordsNeighbourGradients
         if defersAngularGradients && !rec, let lanes {
-            if gatheredRunsValid && sumCutoff == angularCutoff {
-                // the gather kept only neighbours with r² < cutoff²
-                lanes.loadPacked(displacements: gDisp, runs: gatheredRuns)
+            if let singleLanes {
+                load(singleLanes)
             } else {
-                lanes.load(count: gathered, displacements: gDisp, species: gSpecies,
-                           runs: gatheredRunsValid ? UnsafePointer(gatheredRuns) : nil)
+                load(lanes)
             }
             angularSumsFromMoments(t)
             angularGradientsDeferred = true
@@ -1173,6 +1189,18 @@ public final class InvariantEvaluator {
         }
     }
 
+    /// The gathered neighbours into `lanes`, with their radial factors, monomials and moments.
+    @inline(__always)
+    private func load<Lane: AngularLane>(_ lanes: AngularLanes<Lane>) {
+        if gatheredRunsValid && sumCutoff == angularCutoff {
+            // the gather kept only neighbours with r² < cutoff²
+            lanes.loadPacked(displacements: gDisp, runs: gatheredRuns)
+        } else {
+            lanes.load(count: gathered, displacements: gDisp, species: gSpecies,
+                       runs: gatheredRunsValid ? UnsafePointer(gatheredRuns) : nil)
+        }
+    }
+
     /// The angular sums phi from the moments `t.moments` and `t.diagonal` of the last
     /// neighbourhood: function f's sum over species pair (B, C) is sum_alpha T_f[alpha] M_B[alpha]
     /// M_C[alpha] (`AngularMoments.functionWeights`), for B = C less its j = l terms and halved.
@@ -1191,7 +1219,7 @@ public final class InvariantEvaluator {
     /// rank 4).
     private func angularSumsFromMoments<R: StaticCount>(_ t: AngularMoments, _: R.Type) {
         let o = angularOffset, nf = functionCount, S = speciesCount
-        let L = R.value ?? t.rank, nb = (AngularLanes.rankStart(L &+ 1) &+ 3) / 4
+        let L = R.value ?? t.rank, nb = (AngularLanes<SIMD4<Double>>.rankStart(L &+ 1) &+ 3) / 4
         let E = t.etaCount
         let M = t.momentBlocks, diag = t.diagonal, T = t.functionWeights, etaOf = t.etaOfFunction
         let product = t.pairProduct
@@ -1291,7 +1319,24 @@ public final class InvariantEvaluator {
     /// neighbours costs four dot products over the monomials (see `AngularLanes.ownGradient`).
     public func angularOwnGradient(_ c: UnsafePointer<Double>) -> SIMD3<Double> {
         guard angularGradientsDeferred, let lanes else { return .zero }
+        if let singleLanes { return singleLanes.ownGradient(c + angularOffset, functionCount: functionCount) }
         return lanes.ownGradient(c + angularOffset, functionCount: functionCount)
+    }
+
+    /// Whether the selfish path of the moment-tensor angular sums (`defersAngularGradients`)
+    /// computes its per-neighbour terms (unit vectors, radial factors, monomials, gradient
+    /// products) in single precision, eight neighbours a vector (`CPUPrecision.mixed`); every sum
+    /// over neighbours leaves the lanes in double, and everything else stays in double. Off by
+    /// default (the double-precision oracle).
+    public var singlePrecisionLanes: Bool {
+        get { singleLanes != nil }
+        set {
+            if newValue, singleLanes == nil, let moments {
+                singleLanes = AngularLanes(tables: moments, cutoff: angularCutoff)
+            } else if !newValue {
+                singleLanes = nil
+            }
+        }
     }
 
 }

@@ -1,0 +1,73 @@
+/// A vector of neighbours for `AngularLanes`: one lane per neighbour, with the elementary
+/// functions the radial factors need. Two kinds exist:
+/// - `SIMD4<Double>` (the CPU backend's double precision, its oracle): four neighbours a vector,
+///   functions within a few ulp of the C library (`VectorMath`);
+/// - `SIMD8<Float>` (`CPUPrecision.mixed`): eight neighbours a vector (a 256-bit register either
+///   way), per-neighbour terms in single precision, as on the GPU; every sum over a vector's
+///   lanes, and every sum that leaves `AngularLanes`, is taken in double.
+protocol AngularLane: SIMD where Scalar: BinaryFloatingPoint {
+    /// a b + c in every lane (fused where the build enables FMA, see `VectorMath.mulAdd`).
+    static func mulAdd(_ a: Self, _ b: Self, _ c: Self) -> Self
+    /// e^x in every lane, for the radial factors exp(-eta r²) (x <= 0).
+    static func exp(_ x: Self) -> Self
+    /// (cos x, sin x) for x in [0, pi] in every lane (the cosine cutoff).
+    static func cosSinHalfTurn(_ x: Self) -> (cos: Self, sin: Self)
+    /// The sum of the lanes, added in double.
+    var laneSum: Double { get }
+    /// One vector of neighbours from `count` (1 or more; those past the width are ignored)
+    /// displacements (dx, dy, dz, r) in Å: the unit vector's components, r (Å), and a mask that
+    /// is 1 for a neighbour with r < `cutoff` and 0 otherwise. Lanes past `count` are padding:
+    /// u = 0, r = `cutoff`, mask 0.
+    static func packed(_ d: UnsafePointer<SIMD4<Double>>, count: Int, cutoff: Double)
+        -> (ux: Self, uy: Self, uz: Self, r: Self, mask: Self)
+}
+
+extension SIMD4: AngularLane where Scalar == Double {
+    @inline(__always)
+    static func mulAdd(_ a: Self, _ b: Self, _ c: Self) -> Self { VectorMath.mulAdd(a, b, c) }
+    @inline(__always)
+    static func exp(_ x: Self) -> Self { VectorMath.exp(x) }
+    @inline(__always)
+    static func cosSinHalfTurn(_ x: Self) -> (cos: Self, sin: Self) { VectorMath.cosSinHalfTurn(x) }
+    @inline(__always)
+    var laneSum: Double { sum() }
+
+    @inline(__always)
+    static func packed(_ d: UnsafePointer<SIMD4<Double>>, count n: Int, cutoff: Double)
+        -> (ux: Self, uy: Self, uz: Self, r: Self, mask: Self) {
+        let pad = SIMD4<Double>(0, 0, 0, cutoff)
+        let a = d[0], b = n > 1 ? d[1] : pad, c = n > 2 ? d[2] : pad, e = n > 3 ? d[3] : pad
+        let r = SIMD4(a.w, b.w, c.w, e.w)
+        let inverse = 1 / r
+        return (SIMD4(a.x, b.x, c.x, e.x) * inverse, SIMD4(a.y, b.y, c.y, e.y) * inverse,
+                SIMD4(a.z, b.z, c.z, e.z) * inverse, r,
+                SIMD4<Double>.zero.replacing(with: 1, where: r .< SIMD4(repeating: cutoff)))
+    }
+}
+
+extension SIMD8: AngularLane where Scalar == Float {
+    @inline(__always)
+    static func mulAdd(_ a: Self, _ b: Self, _ c: Self) -> Self { VectorMath.mulAdd(a, b, c) }
+    @inline(__always)
+    static func exp(_ x: Self) -> Self { VectorMath.exp(x) }
+    @inline(__always)
+    static func cosSinHalfTurn(_ x: Self) -> (cos: Self, sin: Self) { VectorMath.cosSinHalfTurn(x) }
+    @inline(__always)
+    var laneSum: Double {
+        (SIMD4<Double>(lowHalf) + SIMD4<Double>(highHalf)).sum()
+    }
+
+    /// Two groups of four, each as `SIMD4<Double>.packed` (the unit vector and r in double),
+    /// rounded to single.
+    @inline(__always)
+    static func packed(_ d: UnsafePointer<SIMD4<Double>>, count n: Int, cutoff: Double)
+        -> (ux: Self, uy: Self, uz: Self, r: Self, mask: Self) {
+        let lo = SIMD4<Double>.packed(d, count: n, cutoff: cutoff)
+        let hi = n > 4 ? SIMD4<Double>.packed(d + 4, count: n &- 4, cutoff: cutoff)
+                       : (ux: .zero, uy: .zero, uz: .zero, r: SIMD4(repeating: cutoff), mask: .zero)
+        @inline(__always) func join(_ a: SIMD4<Double>, _ b: SIMD4<Double>) -> Self {
+            Self(lowHalf: SIMD4<Float>(a), highHalf: SIMD4<Float>(b))
+        }
+        return (join(lo.ux, hi.ux), join(lo.uy, hi.uy), join(lo.uz, hi.uz), join(lo.r, hi.r), join(lo.mask, hi.mask))
+    }
+}
