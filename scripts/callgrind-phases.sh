@@ -9,6 +9,7 @@
 #            k x k x k (default 192)
 #   STEPS    timed steps of the shorter run, at least 50 (default 200): the bench then times 50
 #            force evaluations alone after either run, and they cancel
+# PRECISION=mixed counts the CPU backend's mixed precision (`--cpu-precision`; default double).
 #
 # It runs `mld bench --backend cpu --repeats 1` under callgrind twice, with STEPS and 2 x STEPS
 # timed steps (the bench adds a fifth as warm-up), counting every thread, and takes the
@@ -27,6 +28,7 @@ MODEL=${2:?usage: $0 MLD MODEL.json [ATOMS] [STEPS]}
 ATOMS=${3:-192}
 STEPS=${4:-200}
 DATA=${DATA:-Data/cp2k-water64-xtb-300K}
+PRECISION=${PRECISION:-double}
 [ "$STEPS" -ge 50 ] || { echo "error: STEPS must be at least 50 (got $STEPS)" >&2; exit 1; }
 command -v valgrind >/dev/null || { echo "error: valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
 command -v callgrind_annotate >/dev/null || { echo "error: callgrind_annotate is missing (apt-get install valgrind)" >&2; exit 1; }
@@ -41,10 +43,11 @@ export MLD_WORKER_WATCH_US=0
 for n in "$STEPS" $((2 * STEPS)); do
   valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.$n" \
     "$MLD" bench --model "$MODEL" --data "$tmp/box.xyz" --atoms "$ATOMS" --steps "$n" --repeats 1 --backend cpu \
+    --cpu-precision "$PRECISION" \
     >"$tmp/bench.$n" 2>"$tmp/valgrind.$n" || { cat "$tmp/valgrind.$n" >&2; exit 1; }
   callgrind_annotate --inclusive=yes --threshold=100 "$tmp/cg.$n" >"$tmp/annotated.$n" 2>/dev/null
 done
-python3 - "$tmp/annotated.$STEPS" "$tmp/annotated.$((2 * STEPS))" "$ATOMS" "$STEPS" "$MODEL" <<'EOF'
+python3 - "$tmp/annotated.$STEPS" "$tmp/annotated.$((2 * STEPS))" "$ATOMS" "$STEPS" "$MODEL ($PRECISION)" <<'EOF'
 import re, sys
 short, long_, atoms, steps, model = open(sys.argv[1]).read(), open(sys.argv[2]).read(), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 def counts(text):

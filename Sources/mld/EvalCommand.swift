@@ -53,7 +53,8 @@ struct EvalCommand: ParsableCommand {
             (acc, device) = try measureOnOpenCL(m, frames: idx.map { run.frames[$0] }, options: opencl, file: data)
             device = "opencl on " + device
         } else {
-            (acc, device) = try measureOnCPU(m, frames: idx.map { run.frames[$0] }, file: data)
+            (acc, device) = try measureOnCPU(m, frames: idx.map { run.frames[$0] }, file: data,
+                                             precision: opencl.cpuPrecision)
             device = "cpu, " + device
         }
         let errors = (0..<m.species.count).map { acc[$0].errors(species: m.species[$0].symbol) }
@@ -72,11 +73,11 @@ struct EvalCommand: ParsableCommand {
 }
 
 /// Force errors per species (model order) of `model` on `frames`, with forces from the CPU
-/// backend (the reference) and the training-range check of the model's evaluator.
-func measureOnCPU(_ model: LearnedModel, frames: [Configuration], file: String)
+/// backend (the reference, in `precision`) and the training-range check of the model's evaluator.
+func measureOnCPU(_ model: LearnedModel, frames: [Configuration], file: String, precision: CPUPrecision = .double)
     throws -> (errors: [ForceErrorAccumulator], device: String) {
     try measureForces(model, frames: frames, file: file,
-                      backend: { try CPUBackend(model: model, species: $0, box: $1) },
+                      backend: { try CPUBackend(model: model, species: $0, box: $1, precision: precision) },
                       outside: { _, c in try model.outsideTrainingRange(c) })
 }
 

@@ -48,6 +48,10 @@ import Testing
         let text = try runMLD(["eval", "--model", model, "--data", Self.data, "--frames", "0..10"])
         #expect(text.status == 0)
         #expect(text.out.contains("rel_RMSE") && text.out.contains("out of range"))
+        #expect(text.out.contains("double precision"), "\(text.out)")
+        let mixed = try runMLD(["eval", "--model", model, "--data", Self.data, "--frames", "0..10", "--cpu-precision", "mixed"])
+        #expect(mixed.status == 0, "\(mixed.err)")
+        #expect(mixed.out.contains("mixed precision"), "\(mixed.out)")
     }
 
     @Test func fitTextOutputAndScan() throws {
