@@ -57,11 +57,23 @@ extension SIMD8: AngularLane where Scalar == Float {
         (SIMD4<Double>(lowHalf) + SIMD4<Double>(highHalf)).sum()
     }
 
-    /// Two groups of four, each as `SIMD4<Double>.packed` (the unit vector and r in double),
-    /// rounded to single.
+    /// A full vector: the eight displacements rounded to single, transposed, and the unit
+    /// vectors from one single-precision division; a partial one (the last of a species): two
+    /// groups of four, each as `SIMD4<Double>.packed` (the unit vector and r in double), rounded
+    /// to single.
     @inline(__always)
     static func packed(_ d: UnsafePointer<SIMD4<Double>>, count n: Int, cutoff: Double)
         -> (ux: Self, uy: Self, uz: Self, r: Self, mask: Self) {
+        if n >= 8 {
+            let p0 = SIMD4<Float>(d[0]), p1 = SIMD4<Float>(d[1]), p2 = SIMD4<Float>(d[2]), p3 = SIMD4<Float>(d[3])
+            let p4 = SIMD4<Float>(d[4]), p5 = SIMD4<Float>(d[5]), p6 = SIMD4<Float>(d[6]), p7 = SIMD4<Float>(d[7])
+            let r = Self(p0.w, p1.w, p2.w, p3.w, p4.w, p5.w, p6.w, p7.w)
+            let inverse = 1 / r
+            return (Self(p0.x, p1.x, p2.x, p3.x, p4.x, p5.x, p6.x, p7.x) * inverse,
+                    Self(p0.y, p1.y, p2.y, p3.y, p4.y, p5.y, p6.y, p7.y) * inverse,
+                    Self(p0.z, p1.z, p2.z, p3.z, p4.z, p5.z, p6.z, p7.z) * inverse, r,
+                    Self.zero.replacing(with: 1, where: r .< Self(repeating: Float(cutoff))))
+        }
         let lo = SIMD4<Double>.packed(d, count: n, cutoff: cutoff)
         let hi = n > 4 ? SIMD4<Double>.packed(d + 4, count: n &- 4, cutoff: cutoff)
                        : (ux: .zero, uy: .zero, uz: .zero, r: SIMD4(repeating: cutoff), mask: .zero)

@@ -38,6 +38,9 @@ final class AngularLanes<Lane: AngularLane> {
     /// that the batches' dot products read whole vectors: the value row G_s, then the x, y, z
     /// rows (a_k + 1) G_s[k + e_x], (b_k + 1) G_s[k + e_y], (c_k + 1) G_s[k + e_z].
     private let rowLanes: UnsafeMutablePointer<Lane>
+    /// A value row in the lanes' scalar (single-precision lanes only): each row is rounded once,
+    /// then broadcast, instead of each entry converted on its own.
+    private let rowScalars: UnsafeMutablePointer<Lane.Scalar>
     /// Per neighbour species s: the folded sum of the pair (s, s) (its j = l term).
     private let selfSums: UnsafeMutablePointer<Double>
     /// The unordered pair of species s and t at s S + t (`AngularMoments.pairIndex`).
@@ -61,6 +64,8 @@ final class AngularLanes<Lane: AngularLane> {
         rowBlocks.initialize(repeating: .zero, count: S * blocks)
         rowLanes = .allocate(capacity: S * 4 * K)
         rowLanes.initialize(repeating: .zero, count: S * 4 * K)
+        rowScalars = .allocate(capacity: t.monomialStride)
+        rowScalars.initialize(repeating: 0, count: t.monomialStride)
         selfSums = .allocate(capacity: S)
         pairOf = .allocate(capacity: S * S)
         for a in 0..<S { for b in 0..<S { pairOf[a * S + b] = t.pairIndex(a, b, speciesCount: S) } }
@@ -90,6 +95,7 @@ final class AngularLanes<Lane: AngularLane> {
     deinit {
         batches.deallocate(); batchSpecies.deallocate(); batchStart.deallocate()
         pairWeights.deallocate(); foldedSums.deallocate(); functionScratch.deallocate(); rowBlocks.deallocate(); rowLanes.deallocate()
+        rowScalars.deallocate()
         selfSums.deallocate(); pairOf.deallocate()
     }
 
@@ -359,10 +365,22 @@ final class AngularLanes<Lane: AngularLane> {
                 @inline(__always) func lift(_ n: Int) { Self.liftRank(n, row) }
                 Self.forEachRank(through: L &- 2, lift)
                 let lanes = rowLanes + sj * 4 * K
-                var k = Self.rankStart(lowest)
-                while k < K { lanes[k] = Lane(repeating: Lane.Scalar(row[k])); k &+= 1 }
-                @inline(__always) func shift(_ n: Int) { Self.shiftedRows(n, row: row, lanes: lanes, stride: K) }
-                Self.forEachRank(from: max(lowest &- 1, 0), through: L &- 1, shift)
+                if Lane.Scalar.self == Double.self {
+                    let rowD = UnsafeMutableRawPointer(row).assumingMemoryBound(to: Lane.Scalar.self)
+                    var k = Self.rankStart(lowest)
+                    while k < K { lanes[k] = Lane(repeating: rowD[k]); k &+= 1 }
+                    @inline(__always) func shift(_ n: Int) { Self.shiftedRows(n, row: rowD, lanes: lanes, stride: K) }
+                    Self.forEachRank(from: max(lowest &- 1, 0), through: L &- 1, shift)
+                } else {
+                    // the row rounded to the lanes' scalar once, four entries at a time
+                    let rs = rowScalars
+                    var k = 0
+                    while k < K { rs[k] = Lane.Scalar(row[k]); k &+= 1 }
+                    k = Self.rankStart(lowest)
+                    while k < K { lanes[k] = Lane(repeating: rs[k]); k &+= 1 }
+                    @inline(__always) func shift(_ n: Int) { Self.shiftedRows(n, row: rs, lanes: lanes, stride: K) }
+                    Self.forEachRank(from: max(lowest &- 1, 0), through: L &- 1, shift)
+                }
             }
             for sj in 0..<S { selfSums[sj] = foldedSums[pairOf[sj &* S &+ sj]] }
             let (x, y, z) = batchGradient(e, R.self)
@@ -540,17 +558,17 @@ final class AngularLanes<Lane: AngularLane> {
         }
     }
 
-    /// The x, y and z rows of rank n (below the highest) from the value row, in all four lanes:
+    /// The x, y and z rows of rank n (below the highest) from the value row, in every lane:
     /// (a + 1) G[k + e_x], (b + 1) G[k + e_y], (c + 1) G[k + e_z] for monomial k = (a, b, c)
     /// (`forEachRaised` by 1). With a literal n (ranks up to 4, `forEachRank`) every index and
     /// factor is a constant; `init` checks the monomial order this assumes.
     @inline(__always)
-    static func shiftedRows(_ n: Int, row: UnsafeMutablePointer<Double>, lanes: UnsafeMutablePointer<Lane>,
+    static func shiftedRows(_ n: Int, row: UnsafeMutablePointer<Lane.Scalar>, lanes: UnsafeMutablePointer<Lane>,
                             stride K: Int) {
         forEachRaised(n, by: 1) { k, x, y, z, a, c in
-            lanes[K &+ k] = Lane(repeating: Lane.Scalar(Double(a &+ 1) * row[x]))
-            lanes[2 &* K &+ k] = Lane(repeating: Lane.Scalar(Double(n &- a &- c &+ 1) * row[y]))
-            lanes[3 &* K &+ k] = Lane(repeating: Lane.Scalar(Double(c &+ 1) * row[z]))
+            lanes[K &+ k] = Lane(repeating: Lane.Scalar(a &+ 1) * row[x])
+            lanes[2 &* K &+ k] = Lane(repeating: Lane.Scalar(n &- a &- c &+ 1) * row[y])
+            lanes[3 &* K &+ k] = Lane(repeating: Lane.Scalar(c &+ 1) * row[z])
         }
     }
 
