@@ -1,10 +1,11 @@
-/// One agent's neighbours inside the angular cutoff, laid out four at a time (one SIMD4 lane per
-/// neighbour, every batch of one species), for the selfish path of the moment-tensor angular sums
-/// (`AngularMoments`): the moments and the folded own gradient then run as SIMD over neighbours,
-/// with the monomials built rank by rank (one product each) and the radial factors from
-/// `VectorMath`.
+/// One agent's neighbours inside the angular cutoff, laid out a vector at a time (one lane of
+/// `Lane` per neighbour, every batch of one species), for the selfish path of the moment-tensor
+/// angular sums (`AngularMoments`): the moments and the folded own gradient then run as SIMD over
+/// neighbours, with the monomials built rank by rank (one product each) and the radial factors
+/// from `VectorMath`. `Lane` is `SIMD4<Double>` (four neighbours a batch; `CPUPrecision.double`)
+/// or `SIMD8<Float>` (eight; `CPUPrecision.mixed`, every sum leaving the lanes in double).
 ///
-/// A batch holds `fields` SIMD4: u_x, u_y, u_z (unit vector from the agent, dimensionless), r (Å),
+/// A batch holds `fields` vectors: u_x, u_y, u_z (unit vector from the agent, dimensionless), r (Å),
 /// a mask (1 for a neighbour, 0 for padding), per eta R = exp(-eta r²) f_c(r) (dimensionless) and
 /// dR/dr (1/Å), then the monomials u^alpha. Padding lanes have u = 0, r = r_c and R = dR/dr = 0,
 /// so they add nothing. Within a species, neighbours keep the order they are loaded in (the
@@ -13,7 +14,7 @@ final class AngularLanes<Lane: AngularLane> {
     let tables: AngularMoments
     let cutoff: Double
     let speciesCount: Int
-    /// SIMD4 per batch, and where the radial factors and the monomials start in a batch.
+    /// Vectors per batch, and where the radial factors and the monomials start in a batch.
     let fields: Int
     let radialStart = 5
     let monomialStart: Int
@@ -34,7 +35,7 @@ final class AngularLanes<Lane: AngularLane> {
     /// `monomialStride / 4` at s * monomialStride / 4): G_s[alpha] = sum_t C_(s, t)[alpha] M_t[alpha]
     /// over the partner species t.
     private let rowBlocks: UnsafeMutablePointer<SIMD4<Double>>
-    /// The gradient weights per neighbour species s (4 K at s * 4 K), each in all four lanes so
+    /// The gradient weights per neighbour species s (4 K at s * 4 K), each in every lane so
     /// that the batches' dot products read whole vectors: the value row G_s, then the x, y, z
     /// rows (a_k + 1) G_s[k + e_x], (b_k + 1) G_s[k + e_y], (c_k + 1) G_s[k + e_z].
     private let rowLanes: UnsafeMutablePointer<Lane>
@@ -165,8 +166,8 @@ final class AngularLanes<Lane: AngularLane> {
     }
 
     /// `load` for species runs that hold only neighbours within the cutoff (a gather with the
-    /// same cutoff): each run laid out four at a time as it comes, the displacements transposed
-    /// into the lanes with one division per batch. A neighbour at r >= cutoff (r² just below
+    /// same cutoff): each run laid out a vector at a time as it comes, the displacements
+    /// transposed into the lanes with one division per batch (`AngularLane.packed`). A neighbour at r >= cutoff (r² just below
     /// cutoff² can round to r = cutoff) is a lane with mask 0, which adds nothing.
     @inline(__always)
     func loadPacked(displacements d: UnsafePointer<SIMD4<Double>>, runs: UnsafePointer<Int>) {
@@ -334,7 +335,7 @@ final class AngularLanes<Lane: AngularLane> {
     ///
     /// The functions of one species pair and eta fold into one weight per monomial,
     /// C[alpha] = sum_f c_f T_f[alpha] (`AngularMoments.functionWeights`), C into the partners'
-    /// moments (`rowBlocks`), four monomials at a time, and each batch of four neighbours costs
+    /// moments (`rowBlocks`), four monomials at a time, and each batch of neighbours costs
     /// four dot products over the monomials: A = sum_n (dR/dr - n R / r) sum over rank n of
     /// G[alpha] u^alpha, the u-gradient V from the shifted rows, and the neighbour adds
     /// -(A u + (R / r) V).
@@ -361,7 +362,7 @@ final class AngularLanes<Lane: AngularLane> {
             if !any { continue }
             for sj in 0..<S {
                 let row = UnsafeMutableRawPointer(rowBlocks + sj &* nb).assumingMemoryBound(to: Double.self)
-                // every rank's values moved into the two highest (`liftRank`), in all four lanes
+                // every rank's values moved into the two highest (`liftRank`), in every lane
                 @inline(__always) func lift(_ n: Int) { Self.liftRank(n, row) }
                 Self.forEachRank(through: L &- 2, lift)
                 let lanes = rowLanes + sj * 4 * K
