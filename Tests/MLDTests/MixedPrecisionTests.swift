@@ -100,8 +100,9 @@ import Testing
         var settings = FitSettings()
         settings.sensitivity = false
         settings.nearestCounts = FitSettings.defaultNearestCountsWithSums
-        settings.labelledAngles = LabelledAngles.parse("H1-H2")
-        settings.angularSums = .grid(cutoff: 4, etas: [0.2], zetas: [1, 3])
+        settings.labelledAngles = FitSettings.defaultLabelledAngles
+        settings.angularSums = .grid(cutoff: FitSettings.defaultAngularCutoff, etas: FitSettings.defaultAngularEtas,
+                                     zetas: FitSettings.defaultAngularZetas)
         return try! LossFitter.fit(run: DynamicsFixtures.water, settings: settings).model
     }()
 

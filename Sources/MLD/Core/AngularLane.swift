@@ -22,9 +22,12 @@ protocol AngularLane: SIMD where Scalar: BinaryFloatingPoint {
         -> (ux: Self, uy: Self, uz: Self, r: Self, mask: Self)
 }
 
-extension SIMD4: AngularLane where Scalar == Double {
+extension AngularLane {
     @inline(__always)
     static func mulAdd(_ a: Self, _ b: Self, _ c: Self) -> Self { VectorMath.mulAdd(a, b, c) }
+}
+
+extension SIMD4: AngularLane where Scalar == Double {
     @inline(__always)
     static func exp(_ x: Self) -> Self { VectorMath.exp(x) }
     @inline(__always)
@@ -46,8 +49,6 @@ extension SIMD4: AngularLane where Scalar == Double {
 }
 
 extension SIMD8: AngularLane where Scalar == Float {
-    @inline(__always)
-    static func mulAdd(_ a: Self, _ b: Self, _ c: Self) -> Self { VectorMath.mulAdd(a, b, c) }
     @inline(__always)
     static func exp(_ x: Self) -> Self { VectorMath.exp(x) }
     @inline(__always)

@@ -1,13 +1,14 @@
-/// Elementary functions on four doubles at once, for the per-neighbour radial factors of the
+/// Elementary functions on four doubles at once (eight floats in the extension below), for the per-neighbour radial factors of the
 /// angular sums (`AngularLanes`): polynomials with range reduction, within a few ulp of the C
 /// library's `exp`, `cos` and `sin` on the ranges documented below, so that the force loops
 /// vectorise instead of calling the library once per neighbour.
 enum VectorMath {
-    /// a b + c for every lane: one rounding where the build enables fused multiply-add
-    /// (`-D MLD_FMA`, which the Makefile sets with a target CPU that has FMA), two otherwise (a
-    /// build for a CPU without FMA would otherwise call the C library's `fma` per lane).
+    /// a b + c for every lane of a floating-point vector (`SIMD4<Double>`, `SIMD8<Float>`): one
+    /// rounding where the build enables fused multiply-add (`-D MLD_FMA`, which the Makefile sets
+    /// with a target CPU that has FMA), two otherwise (a build for a CPU without FMA would
+    /// otherwise call the C library's `fma` per lane).
     @inline(__always)
-    static func mulAdd(_ a: SIMD4<Double>, _ b: SIMD4<Double>, _ c: SIMD4<Double>) -> SIMD4<Double> {
+    static func mulAdd<V: SIMD>(_ a: V, _ b: V, _ c: V) -> V where V.Scalar: FloatingPoint {
         #if MLD_FMA
         return c.addingProduct(a, b)
         #else
@@ -105,16 +106,6 @@ enum VectorMath {
 /// The same functions on eight floats, for the single-precision lanes of `CPUPrecision.mixed`:
 /// polynomials accurate to about 1e-7 relative (a few float ulp) on the same ranges.
 extension VectorMath {
-    /// a b + c for every lane (see `mulAdd(_:_:_:)` on doubles).
-    @inline(__always)
-    static func mulAdd(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Float> {
-        #if MLD_FMA
-        return c.addingProduct(a, b)
-        #else
-        return a * b + c
-        #endif
-    }
-
     /// e^x for every lane; 0 below -87 (where e^x leaves the normal floats), +inf above 88.7.
     ///
     /// x = n ln 2 + f with |f| <= ln 2 / 2, e^f from its Taylor series to f^8 (truncation below

@@ -366,22 +366,20 @@ final class AngularLanes<Lane: AngularLane> {
                 @inline(__always) func lift(_ n: Int) { Self.liftRank(n, row) }
                 Self.forEachRank(through: L &- 2, lift)
                 let lanes = rowLanes + sj * 4 * K
+                // the row in the lanes' scalar: itself in double, else rounded once before its
+                // broadcasts
+                let scalars: UnsafeMutablePointer<Lane.Scalar>
                 if Lane.Scalar.self == Double.self {
-                    let rowD = UnsafeMutableRawPointer(row).assumingMemoryBound(to: Lane.Scalar.self)
-                    var k = Self.rankStart(lowest)
-                    while k < K { lanes[k] = Lane(repeating: rowD[k]); k &+= 1 }
-                    @inline(__always) func shift(_ n: Int) { Self.shiftedRows(n, row: rowD, lanes: lanes, stride: K) }
-                    Self.forEachRank(from: max(lowest &- 1, 0), through: L &- 1, shift)
+                    scalars = UnsafeMutableRawPointer(row).assumingMemoryBound(to: Lane.Scalar.self)
                 } else {
-                    // the row rounded to the lanes' scalar once, four entries at a time
-                    let rs = rowScalars
+                    scalars = rowScalars
                     var k = 0
-                    while k < K { rs[k] = Lane.Scalar(row[k]); k &+= 1 }
-                    k = Self.rankStart(lowest)
-                    while k < K { lanes[k] = Lane(repeating: rs[k]); k &+= 1 }
-                    @inline(__always) func shift(_ n: Int) { Self.shiftedRows(n, row: rs, lanes: lanes, stride: K) }
-                    Self.forEachRank(from: max(lowest &- 1, 0), through: L &- 1, shift)
+                    while k < K { scalars[k] = Lane.Scalar(row[k]); k &+= 1 }
                 }
+                var k = Self.rankStart(lowest)
+                while k < K { lanes[k] = Lane(repeating: scalars[k]); k &+= 1 }
+                @inline(__always) func shift(_ n: Int) { Self.shiftedRows(n, row: scalars, lanes: lanes, stride: K) }
+                Self.forEachRank(from: max(lowest &- 1, 0), through: L &- 1, shift)
             }
             for sj in 0..<S { selfSums[sj] = foldedSums[pairOf[sj &* S &+ sj]] }
             let (x, y, z) = batchGradient(e, R.self)

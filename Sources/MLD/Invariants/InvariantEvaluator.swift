@@ -202,7 +202,6 @@ public final class InvariantEvaluator {
         gDispSpare = .allocate(capacity: gatherCapacity)
         moments = angular.flatMap { AngularMoments(sums: $0, speciesCount: S) }
         lanes = moments.map { AngularLanes(tables: $0, cutoff: angular?.cutoff ?? 0) }
-        singleLanes = nil
         gatheredRuns = .allocate(capacity: S + 1)
         gatheredRuns.initialize(repeating: 0, count: S + 1)
         mMono = .allocate(capacity: gatherCapacity * max(moments?.monomialStride ?? 1, 1))
