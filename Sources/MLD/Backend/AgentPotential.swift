@@ -96,6 +96,9 @@ public struct AgentNeighbourhood {
     /// Where the backend numbered the atoms its own way (`AgentPotential.allowsRenumbering`):
     /// every atom's index in the caller's numbering, by the backend's; nil where the two agree.
     public var identities: UnsafePointer<Int32>? = nil
+    /// With a distance-ordered list: each neighbour's place in ascending identity within its
+    /// species (`NeighbourList.identityRanks`), aligned with `neighbours`, or nil.
+    public var identityRanks: UnsafePointer<UInt16>? = nil
 
     /// Minimum-image vector from the agent to atom `j`, in Å.
     @inline(__always)

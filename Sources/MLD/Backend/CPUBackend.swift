@@ -200,7 +200,7 @@ public final class CPUBackend: ForceBackend {
         var built = rebuild
         if rebuild {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            list.build(permuted ? ordered : positions, box: box, species: agentSpecies)
+            list.build(permuted ? ordered : positions, box: box, species: agentSpecies, rankKeys: permuted ? order : nil)
             rebuildTotal += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         }
 
@@ -228,7 +228,7 @@ public final class CPUBackend: ForceBackend {
             certainRadius = list.radius
             built = true
             let t0 = DispatchTime.now().uptimeNanoseconds
-            list.build(permuted ? ordered : positions, box: box, species: agentSpecies)
+            list.build(permuted ? ordered : positions, box: box, species: agentSpecies, rankKeys: permuted ? order : nil)
             rebuildTotal += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         }
     }
@@ -466,6 +466,8 @@ public final class CPUBackend: ForceBackend {
         let movedBy = useMoved ? movedBuf.baseAddress : nil
         list.buildDistances.withUnsafeBufferPointer { distBuf in
         let dist = distBuf.count > 0 ? distBuf.baseAddress : nil
+        list.identityRanks.withUnsafeBufferPointer { rankBuf in
+        let ranks = rankBuf.count > 0 ? rankBuf.baseAddress : nil
         wrapped.withUnsafeBufferPointer { pos in
             agentSpecies.withUnsafeBufferPointer { spc in
             order.withUnsafeBufferPointer { ordBuf in
@@ -504,6 +506,7 @@ public final class CPUBackend: ForceBackend {
                                                     hood.neighbours = UnsafeBufferPointer(
                                                         start: idx.baseAddress.map { $0 + first }, count: row[S] &- first)
                                                     if let dist { hood.buildDistances = dist + first }
+                                                    if let ranks { hood.identityRanks = ranks + first }
                                                     let r = try potential.evaluate(hood, workspace: ws)
                                                     frc[k] = r.force
                                                     if wantLoss { lss[k] = r.loss }
@@ -533,6 +536,7 @@ public final class CPUBackend: ForceBackend {
                     }
                 }
             }
+        }
         }
         }
         }

@@ -39,6 +39,12 @@ public struct NeighbourList: Sendable {
     /// to Float), aligned with `indices`. Since no atom moves more than skin/2 before a rebuild,
     /// a neighbour listed at distance d0 is now farther than d0 - skin.
     public private(set) var buildDistances: [Float] = []
+    /// With `orderByDistance`: each neighbour's place (from 0) in ascending order of rank key
+    /// (`build`'s `rankKeys`, else the index) among the neighbours of its (atom, species)
+    /// segment, aligned with `indices`: the order a sum over a segment's neighbours runs in,
+    /// known from the build so that an evaluation need not sort (`InvariantEvaluator.gather`).
+    /// Empty without `orderByDistance`, or where a segment holds more than 65,536 neighbours.
+    public private(set) var identityRanks: [UInt16] = []
     /// Order each segment by build-time distance instead of index (for nearest-neighbour
     /// searches, which can then stop early; sums over rows then depend on the build history).
     public let orderByDistance: Bool
@@ -111,8 +117,12 @@ public struct NeighbourList: Sendable {
     }
 
     /// Builds the list for `positions` (Å) in `box`; `species` (one index per atom, below
-    /// `speciesCount`) may be nil when `speciesCount` is 1.
-    public mutating func build(_ positions: [SIMD3<Double>], box: Box, species: [Int32]? = nil) {
+    /// `speciesCount`) may be nil when `speciesCount` is 1. `rankKeys` (one distinct number per
+    /// atom, at least 0) orders `identityRanks`: where a caller numbered the atoms its own way,
+    /// each atom's number in the original numbering; nil for the index itself.
+    public mutating func build(_ positions: [SIMD3<Double>], box: Box, species: [Int32]? = nil,
+                               rankKeys: [Int32]? = nil) {
+        precondition(rankKeys == nil || rankKeys?.count == positions.count)
         let n = positions.count
         let S = speciesCount
         precondition(S == 1 || species?.count == n)
@@ -227,26 +237,71 @@ public struct NeighbourList: Sendable {
         // The last build's storage is refilled (its pages are mapped already; a large array
         // allocated afresh would fault every page in again), only resized: the decode below
         // writes every entry, so the entries kept need no clearing first.
-        var idx = indices, dist = buildDistances
+        var idx = indices, dist = buildDistances, ranks = identityRanks
         indices = []
         buildDistances = []
+        identityRanks = []
+        let ranked = byDistance && (counts.max() ?? 0) <= Int(UInt16.max) + 1
         NeighbourList.resize(&idx, to: total)
         NeighbourList.resize(&dist, to: byDistance ? total : 0)
+        NeighbourList.resize(&ranks, to: ranked ? total : 0)
+        let noKeys = [Int32]()
+        (rankKeys ?? noKeys).withUnsafeBufferPointer { keyBuf in
+        off.withUnsafeBufferPointer { offBuf in
+        ranks.withUnsafeMutableBufferPointer { rb in
         idx.withUnsafeMutableBufferPointer { ib in
             dist.withUnsafeMutableBufferPointer { db in
                 let ib = ib.baseAddress, db = byDistance ? db.baseAddress : nil
+                let rb = ranked ? rb.baseAddress : nil, keys = rankKeys == nil ? nil : keyBuf.baseAddress
+                let o = offBuf.baseAddress!
                 WorkerPool.shared.perform(iterations: blocks) { b in
                     guard let ib else { return }
                     blockKeys[b].decode(indices: ib + blockStart[b], distances: db.map { $0 + blockStart[b] })
+                    guard let rb else { return }
+                    for r in (min(n, b * per) * S)..<(min(n, (b + 1) * per) * S) {
+                        NeighbourList.rankSegment(ib + o[r], count: o[r + 1] - o[r], keys: keys, into: rb + o[r])
+                    }
                 }
             }
+        }
+        }
+        }
         }
         keyCapacityHint = total + total / 8
         offsets = off
         indices = idx
         buildDistances = dist
+        identityRanks = ranks
         reference = positions
         builds += 1
+    }
+
+    /// ranks[t] = the number of the `count` atoms at `atoms` whose key (`keys[atom]`, or the atom
+    /// itself without keys) is below atom t's: sixteen at a time, each compared with every atom
+    /// of the segment (the keys are distinct, so the ranks are a permutation of 0..<count).
+    static func rankSegment(_ atoms: UnsafePointer<Int32>, count n: Int, keys: UnsafePointer<Int32>?,
+                            into ranks: UnsafeMutablePointer<UInt16>) {
+        if n == 0 { return }
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: n + 16) { buffer in
+            let key = buffer.baseAddress!
+            for t in 0..<n { key[t] = keys.map { $0[Int(atoms[t])] } ?? atoms[t] }
+            for t in n..<(n + 16) { key[t] = .max }
+            var c = 0
+            while c < n {
+                let a0 = UnsafeRawPointer(key + c).loadUnaligned(as: SIMD8<Int32>.self)
+                let a1 = UnsafeRawPointer(key + c + 8).loadUnaligned(as: SIMD8<Int32>.self)
+                var count0 = SIMD8<Int32>.zero, count1 = SIMD8<Int32>.zero
+                for u in 0..<n {
+                    // key[u] - a is negative exactly where key[u] < a (both in 0...Int32.max)
+                    let b = SIMD8(repeating: key[u])
+                    count0 &-= (b &- a0) &>> 31
+                    count1 &-= (b &- a1) &>> 31
+                }
+                for l in 0..<min(8, n - c) { ranks[c + l] = UInt16(truncatingIfNeeded: count0[l]) }
+                for l in 0..<max(0, min(8, n - c - 8)) { ranks[c + 8 + l] = UInt16(truncatingIfNeeded: count1[l]) }
+                c += 16
+            }
+        }
     }
 
     /// The cell (x, y, z) of a grid of `grid` cells that a wrapped position `q` (Å) lies in,

@@ -91,6 +91,12 @@ public final class InvariantEvaluator {
     private var gAtomSpare: UnsafeMutablePointer<Int32>
     private var gSpeciesSpare: UnsafeMutablePointer<Int32>
     private var gDispSpare: UnsafeMutablePointer<SIMD4<Double>>
+    // a gather with the row's identity ranks (`gather`): the segment's neighbours at their
+    // ranks, and a bit per rank taken
+    private var sparseCapacity = 0
+    private var sparseAtom = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    private var sparseDisp = UnsafeMutablePointer<SIMD4<Double>>.allocate(capacity: 1)
+    private var sparseBits = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
     // angular sums through moment tensors (see `angularSumsByMoments`); nil when some zeta is not
     // an integer in 1...maximumMomentRank
     private let moments: AngularMoments?
@@ -99,7 +105,13 @@ public final class InvariantEvaluator {
     // the selfish path of the moment-tensor sums: neighbours in SIMD4<Double> lanes, or with
     // `singlePrecisionLanes` in SIMD8<Float> lanes (see `AngularLanes`)
     private let lanes: AngularLanes<SIMD4<Double>>?
-    private var singleLanes: AngularLanes<SIMD8<Float>>?
+    private var singleLanes: AngularLanes<SIMD8<Float>>? {
+        didSet { singleLanesReference = singleLanes.map { Unmanaged.passUnretained($0) } }
+    }
+    // The same lanes, unretained (the properties above hold them): the evaluation of every agent
+    // calls into them without a retain and release of each.
+    private var lanesReference: Unmanaged<AngularLanes<SIMD4<Double>>>?
+    private var singleLanesReference: Unmanaged<AngularLanes<SIMD8<Float>>>?
 
     public init(spec: InvariantSpec) {
         self.spec = spec
@@ -202,6 +214,7 @@ public final class InvariantEvaluator {
         gDispSpare = .allocate(capacity: gatherCapacity)
         moments = angular.flatMap { AngularMoments(sums: $0, speciesCount: S) }
         lanes = moments.map { AngularLanes(tables: $0, cutoff: angular?.cutoff ?? 0) }
+        lanesReference = lanes.map { Unmanaged.passUnretained($0) }
         gatheredRuns = .allocate(capacity: S + 1)
         gatheredRuns.initialize(repeating: 0, count: S + 1)
         mMono = .allocate(capacity: gatherCapacity * max(moments?.monomialStride ?? 1, 1))
@@ -218,6 +231,7 @@ public final class InvariantEvaluator {
         gRadial.deallocate(); gRadialDerivative.deallocate(); gInside.deallocate()
         gRank.deallocate()
         gAtomSpare.deallocate(); gSpeciesSpare.deallocate(); gDispSpare.deallocate()
+        sparseAtom.deallocate(); sparseDisp.deallocate(); sparseBits.deallocate()
         mMono.deallocate(); mPowers.deallocate()
     }
 
@@ -266,7 +280,8 @@ public final class InvariantEvaluator {
                          speciesStarts: UnsafePointer<Int>?, buildDistances: UnsafePointer<Float>?,
                          skin: Double, listRadius: Double, buildRadius: Double = 0,
                          displacements: UnsafePointer<Double>? = nil, largestDisplacement: Double = 0,
-                         identities: UnsafePointer<Int32>? = nil) throws -> Double {
+                         identities: UnsafePointer<Int32>? = nil,
+                         identityRanks: UnsafePointer<UInt16>? = nil) throws -> Double {
         precondition(identities == nil || !recordsNeighbourGradients, "neighbour gradients need the caller's numbering")
         termCount = 0
         listMargin = .infinity
@@ -289,7 +304,8 @@ public final class InvariantEvaluator {
                    candidates: candidates,
                    speciesStarts: speciesStarts, buildDistances: buildDistances, stop: stop,
                    displacements: stop.isFinite ? displacements : nil,
-                   selectNearest: gatherSelects, identities: identities)
+                   selectNearest: gatherSelects, identities: identities,
+                   identityRanks: speciesStarts != nil ? identityRanks : nil)
             // Every atom within the cutoff must be a candidate (any nearest atom the gather
             // selected lies within it too).
             let (certain, moved) = certifiedRadius(agent: agent, listRadius: listRadius, buildRadius: buildRadius,
@@ -766,6 +782,17 @@ public final class InvariantEvaluator {
         gatherCapacity = c
     }
 
+    /// Room for a segment of `length` neighbours at their identity ranks (the bits all clear).
+    private func growSparse(_ length: Int) {
+        let c = max(length, 2 * sparseCapacity, 64), words = (c + 63) / 64
+        sparseAtom.deallocate(); sparseDisp.deallocate(); sparseBits.deallocate()
+        sparseAtom = .allocate(capacity: c)
+        sparseDisp = .allocate(capacity: c)
+        sparseBits = .allocate(capacity: words)
+        sparseBits.initialize(repeating: 0, count: words)
+        sparseCapacity = c
+    }
+
     private var gathered = 0
     /// After a gather from a species-split row (`gatheredRunsValid`), species s's neighbours are
     /// `gatheredRuns[s] ..< gatheredRuns[s + 1]`; after any other gather the species are mixed.
@@ -790,7 +817,8 @@ public final class InvariantEvaluator {
                         speciesStarts: UnsafePointer<Int>? = nil, buildDistances: UnsafePointer<Float>? = nil,
                         stop: Double = .infinity, displacements: UnsafePointer<Double>? = nil,
                         selectNearest select: Bool = false,
-                        identities: UnsafePointer<Int32>? = nil) {
+                        identities: UnsafePointer<Int32>? = nil,
+                        identityRanks ranks: UnsafePointer<UInt16>? = nil) {
         let rc2 = sumCutoff * sumCutoff
         let pos = positions.baseAddress!
         // four-lane copies, the fourth lane padding (see `selectNearest`)
@@ -799,6 +827,7 @@ public final class InvariantEvaluator {
         // The buffers in locals (the class's fields would be reloaded after every store), taken
         // again after a growth.
         var atoms = gAtom, speciesOut = gSpecies, disp = gDisp, capacity = gatherCapacity
+        var sparseAtoms = sparseAtom, sparseDisps = sparseDisp, bits = sparseBits
         let sp = species.baseAddress!
         var m = 0
         // The nearest selection of the species being gathered (see above): up to `want` slots
@@ -826,16 +855,25 @@ public final class InvariantEvaluator {
             let (d, r2) = separation(lanes4(pos, j), from: qk4, lengths: lengths4, inverseLengths: inverse4)
             if r2 >= rc2 { return }
             if want > 0 { hold(jj, d, r2) }
-            if m == capacity {
-                growGather()
-                atoms = gAtom; speciesOut = gSpecies; disp = gDisp; capacity = gatherCapacity
-            }
-            // the rank key (`rankRun`): the atom's identity where the caller renumbered
-            atoms[m] = identities.map { $0[j] } ?? jj
-            speciesOut[m] = sp[j]
             var v = d
             v.w = r2.squareRoot()
-            disp[m] = v
+            // the rank key (`rankRun`): the atom's identity where the caller renumbered
+            let key = identities.map { $0[j] } ?? jj
+            if let ranks {
+                // at its place in the segment's identity order, collected after the segment
+                let k = Int(ranks[t])
+                sparseAtoms[k] = key
+                sparseDisps[k] = v
+                bits[k &>> 6] |= 1 &<< UInt64(truncatingIfNeeded: k & 63)
+            } else {
+                if m == capacity {
+                    growGather()
+                    atoms = gAtom; speciesOut = gSpecies; disp = gDisp; capacity = gatherCapacity
+                }
+                atoms[m] = key
+                speciesOut[m] = sp[j]
+                disp[m] = v
+            }
             m &+= 1
         }
         if let speciesStarts {
@@ -852,6 +890,18 @@ public final class InvariantEvaluator {
                     base = slots + starts[s]; slotAtoms = slotAtom + starts[s]
                 }
                 defer { if select { filled[s] = held } }
+                if ranks != nil {
+                    // room for the whole segment, in the dense arrays and at its ranks
+                    let length = end &- t
+                    while m &+ length > capacity {
+                        growGather()
+                        atoms = gAtom; speciesOut = gSpecies; disp = gDisp; capacity = gatherCapacity
+                    }
+                    if length > sparseCapacity {
+                        growSparse(length)
+                        sparseAtoms = sparseAtom; sparseDisps = sparseDisp; bits = sparseBits
+                    }
+                }
                 if let d0 = buildDistances, stop.isFinite, let displacements {
                     // Up to the cutoff plus the agent's own bound every atom may be inside; past
                     // it, an atom whose d0 - cutoff exceeds m_k + m_j (widened as in
@@ -870,13 +920,30 @@ public final class InvariantEvaluator {
                 } else {
                     while t < end { take(t); t &+= 1 }
                 }
-                rankRun(runStart, m)
+                if ranks != nil {
+                    // the taken ranks in ascending order: the segment's atoms in ascending identity
+                    var p = runStart
+                    let words = (end &- speciesStarts[s] &+ 63) &>> 6
+                    let species = Int32(truncatingIfNeeded: s)
+                    for w in 0..<words {
+                        var x = bits[w]
+                        bits[w] = 0
+                        while x != 0 {
+                            let k = w &<< 6 | x.trailingZeroBitCount
+                            atoms[p] = sparseAtoms[k]; speciesOut[p] = species; disp[p] = sparseDisps[k]
+                            p &+= 1
+                            x &= x &- 1
+                        }
+                    }
+                } else {
+                    rankRun(runStart, m)
+                }
                 runStart = m
                 gatheredRuns[s + 1] = m
             }
             gathered = m
             gatheredRunsValid = true
-            permuteGathered()
+            if ranks == nil { permuteGathered() }
         } else {
             for t in 0..<candidates.count { take(t) }
             gathered = m
@@ -1078,11 +1145,11 @@ public final class InvariantEvaluator {
         let total = S * (S + 1) / 2 * nf
         for a in o..<(o + total) { phi[a] = 0; gradient[a] = .zero }
         let rec = recordsNeighbourGradients
-        if defersAngularGradients && !rec, let lanes {
-            if let singleLanes {
-                load(singleLanes)
+        if defersAngularGradients && !rec, let lanes = lanesReference {
+            if let single = singleLanesReference {
+                single._withUnsafeGuaranteedRef { load($0) }
             } else {
-                load(lanes)
+                lanes._withUnsafeGuaranteedRef { load($0) }
             }
             angularSumsFromMoments(t)
             angularGradientsDeferred = true
@@ -1317,9 +1384,10 @@ public final class InvariantEvaluator {
     /// functions fold into one set of weights per neighbour species, so each batch of four
     /// neighbours costs four dot products over the monomials (see `AngularLanes.ownGradient`).
     public func angularOwnGradient(_ c: UnsafePointer<Double>) -> SIMD3<Double> {
-        guard angularGradientsDeferred, let lanes else { return .zero }
-        if let singleLanes { return singleLanes.ownGradient(c + angularOffset, functionCount: functionCount) }
-        return lanes.ownGradient(c + angularOffset, functionCount: functionCount)
+        guard angularGradientsDeferred, let lanes = lanesReference else { return .zero }
+        let c = c + angularOffset, nf = functionCount
+        if let single = singleLanesReference { return single._withUnsafeGuaranteedRef { $0.ownGradient(c, functionCount: nf) } }
+        return lanes._withUnsafeGuaranteedRef { $0.ownGradient(c, functionCount: nf) }
     }
 
     /// Whether the selfish path of the moment-tensor angular sums (`defersAngularGradients`)

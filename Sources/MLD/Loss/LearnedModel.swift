@@ -452,7 +452,8 @@ public final class AgentForceEvaluator {
                                              candidates: n.neighbours, speciesStarts: n.speciesStarts,
                                              buildDistances: n.buildDistances, skin: n.skin, listRadius: n.radius,
                                              buildRadius: n.buildRadius, displacements: n.displacements,
-                                             largestDisplacement: n.largestDisplacement, identities: n.identities)
+                                             largestDisplacement: n.largestDisplacement, identities: n.identities,
+                                             identityRanks: n.identityRanks)
         let margin = invariants.listMargin
         if needed > 0 { return AgentResult(loss: 0, force: .zero, neededRadius: needed, listMargin: margin) }
         let r = lossAndForce(species: Int(n.species[n.agent]))
