@@ -195,7 +195,7 @@ public struct NeighbourList: Sendable {
                         let cntBase = cnt.baseAddress!
                         WorkerPool.shared.perform(iterations: blocks) { b in
                             let scratch = blockKeys[b]
-                            for i in (b * per)..<min(n, (b + 1) * per) {
+                            for i in min(n, b * per)..<min(n, (b + 1) * per) {
                                 scratch.clear()
                                 @inline(__always) func take(_ j: Int32, _ species: Int32, _ r2: Double) {
                                     if Int(j) == i { return }
