@@ -498,7 +498,7 @@ public final class CPUBackend: ForceBackend {
                                             part?.atoms.removeAll(keepingCapacity: true)
                                             part?.forces.removeAll(keepingCapacity: true)
                                             do {
-                                                for k in min(n, b * per)..<min(n, (b + 1) * per) {
+                                                for k in AtomBlocks.range(b, per: per, count: n) {
                                                     hood.agent = k
                                                     let row = off.baseAddress! + k &* S
                                                     let first = row[0]

@@ -195,7 +195,7 @@ public struct NeighbourList: Sendable {
                         let cntBase = cnt.baseAddress!
                         WorkerPool.shared.perform(iterations: blocks) { b in
                             let scratch = blockKeys[b]
-                            for i in min(n, b * per)..<min(n, (b + 1) * per) {
+                            for i in AtomBlocks.range(b, per: per, count: n) {
                                 scratch.clear()
                                 @inline(__always) func take(_ j: Int32, _ species: Int32, _ r2: Double) {
                                     if Int(j) == i { return }
@@ -258,7 +258,8 @@ public struct NeighbourList: Sendable {
                     guard let ib else { return }
                     blockKeys[b].decode(indices: ib + blockStart[b], distances: db.map { $0 + blockStart[b] })
                     guard let rb else { return }
-                    for r in (min(n, b * per) * S)..<(min(n, (b + 1) * per) * S) {
+                    let atoms = AtomBlocks.range(b, per: per, count: n)
+                    for r in (atoms.lowerBound * S)..<(atoms.upperBound * S) {
                         NeighbourList.rankSegment(ib + o[r], count: o[r + 1] - o[r], keys: keys, into: rb + o[r])
                     }
                 }
@@ -277,29 +278,17 @@ public struct NeighbourList: Sendable {
     }
 
     /// ranks[t] = the number of the `count` atoms at `atoms` whose key (`keys[atom]`, or the atom
-    /// itself without keys) is below atom t's: sixteen at a time, each compared with every atom
-    /// of the segment (the keys are distinct, so the ranks are a permutation of 0..<count).
+    /// itself without keys) is below atom t's (`RankCount`; the keys are distinct, so the ranks
+    /// are a permutation of 0..<count).
     static func rankSegment(_ atoms: UnsafePointer<Int32>, count n: Int, keys: UnsafePointer<Int32>?,
                             into ranks: UnsafeMutablePointer<UInt16>) {
         if n == 0 { return }
-        withUnsafeTemporaryAllocation(of: Int32.self, capacity: n + 16) { buffer in
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: n + 8) { buffer in
             let key = buffer.baseAddress!
             for t in 0..<n { key[t] = keys.map { $0[Int(atoms[t])] } ?? atoms[t] }
-            for t in n..<(n + 16) { key[t] = .max }
-            var c = 0
-            while c < n {
-                let a0 = UnsafeRawPointer(key + c).loadUnaligned(as: SIMD8<Int32>.self)
-                let a1 = UnsafeRawPointer(key + c + 8).loadUnaligned(as: SIMD8<Int32>.self)
-                var count0 = SIMD8<Int32>.zero, count1 = SIMD8<Int32>.zero
-                for u in 0..<n {
-                    // key[u] - a is negative exactly where key[u] < a (both in 0...Int32.max)
-                    let b = SIMD8(repeating: key[u])
-                    count0 &-= (b &- a0) &>> 31
-                    count1 &-= (b &- a1) &>> 31
-                }
-                for l in 0..<min(8, n - c) { ranks[c + l] = UInt16(truncatingIfNeeded: count0[l]) }
-                for l in 0..<max(0, min(8, n - c - 8)) { ranks[c + 8 + l] = UInt16(truncatingIfNeeded: count1[l]) }
-                c += 16
+            for t in n..<(n + 8) { key[t] = 0 }
+            RankCount.countBelow(key, count: n, base: 0) { c, count in
+                for l in 0..<min(8, n - c) { ranks[c + l] = UInt16(truncatingIfNeeded: count[l]) }
             }
         }
     }

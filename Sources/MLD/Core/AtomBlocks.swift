@@ -32,6 +32,14 @@ public struct AtomBlocks: Sendable {
     @inline(__always)
     public func range(_ b: Int) -> Range<Int> { (b * Self.size)..<min(atoms, (b + 1) * Self.size) }
 
+    /// The atoms of block `b` when `count` atoms are split into blocks of `per` for a pass with a
+    /// block count of its own: the last blocks may be short, and those that would start past
+    /// `count` (more blocks than it fills, a small box on many threads) are empty.
+    @inline(__always)
+    public static func range(_ b: Int, per: Int, count: Int) -> Range<Int> {
+        min(count, b * per)..<min(count, (b + 1) * per)
+    }
+
     /// Runs `body(b)` for every block: concurrently when `parallel`, else in order on this thread.
     @inline(__always)
     public func forEach(_ body: (Int) -> Void) {

@@ -199,7 +199,7 @@ public struct MassiveNoseHooverChain: Sendable, Equatable {
                                                              kT: kT, tau: tau) : nil
                         defer { ofOne?.deallocate() }
                         WorkerPool.shared.perform(iterations: blocks) { b in
-                            for i in min(count, b * per)..<min(count, (b + 1) * per) {
+                            for i in AtomBlocks.range(b, per: per, count: count) {
                                 let ke2 = m[i] * (v[i] * v[i]).sum() * Units.massVelocitySquared
                                 if let ofOne {
                                     v[i] *= ofOne.propagate(xi: x.baseAddress! + i, vxi: vx.baseAddress! + i, twiceKinetic: ke2)

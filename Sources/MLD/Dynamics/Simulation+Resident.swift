@@ -186,7 +186,7 @@ extension MassiveNoseHooverChain {
                                                              kT: kT, tau: tau) : nil
                         defer { ofOne?.deallocate() }
                         DispatchQueue.concurrentPerform(iterations: blocks) { b in
-                            for i in min(count, b * per)..<min(count, (b + 1) * per) {
+                            for i in AtomBlocks.range(b, per: per, count: count) {
                                 if let ofOne {
                                     o[i] = ofOne.propagate(xi: x.baseAddress! + i, vxi: vx.baseAddress! + i,
                                                            twiceKinetic: ke[i] * Units.massVelocitySquared)

@@ -955,35 +955,17 @@ public final class InvariantEvaluator {
 
     /// The place of each gathered neighbour lo..<hi in ascending atom order: lo plus the number
     /// of them with a smaller atom index (the indices are distinct, so the places are a
-    /// permutation), counted for eight neighbours at once against each of the run's atoms;
-    /// `permuteGathered` then moves every neighbour to its place. Reads and writes up to 7
+    /// permutation), counted for eight neighbours at once against each of the run's atoms
+    /// (`RankCount`); `permuteGathered` then moves every neighbour to its place. Reads and writes up to 7
     /// entries of `gAtom` and `gRank` past hi (room the allocations keep; a later run overwrites
     /// the ranks).
     @inline(__always)
     private func rankRun(_ lo: Int, _ hi: Int) {
         let n = hi &- lo
         if n == 0 { return }
-        let atoms = gAtom + lo
-        let raw = UnsafeRawPointer(atoms), out = UnsafeMutableRawPointer(gRank + lo)
-        let first = SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: lo))
-        let lane = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
-        var c = 0
-        while c < n {
-            var a = raw.loadUnaligned(fromByteOffset: c &* 4, as: SIMD8<Int32>.self)
-            // The last chunk's lanes past n are ranked too (their counts land past hi, unused):
-            // they hold Int32.max so that every subtraction below stays in range.
-            let keep = (lane &- Int32(truncatingIfNeeded: n &- c)) &>> 31   // -1 for lanes below n
-            a = (a & keep) | (SIMD8(repeating: .max) & ~keep)
-            var count = first
-            var j = 0
-            while j < n {
-                // atoms[j] - a is negative exactly where atoms[j] < a (both in 0...Int32.max, so
-                // it cannot overflow): its sign spread over the lane is -1 there, 0 elsewhere
-                count &-= (SIMD8(repeating: atoms[j]) &- a) &>> 31
-                j &+= 1
-            }
+        let out = UnsafeMutableRawPointer(gRank + lo)
+        RankCount.countBelow(gAtom + lo, count: n, base: Int32(truncatingIfNeeded: lo)) { c, count in
             out.storeBytes(of: count, toByteOffset: c &* 4, as: SIMD8<Int32>.self)
-            c &+= 8
         }
     }
 

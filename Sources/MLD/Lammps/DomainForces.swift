@@ -112,7 +112,7 @@ public final class DomainForces {
                                 lengths: box.lengths, halfLengths: 0.5 * box.lengths, radius: radius,
                                 buildDistances: nil, skin: skin)
                             do {
-                                for a in min(count, b * per)..<min(count, (b + 1) * per) {
+                                for a in AtomBlocks.range(b, per: per, count: count) {
                                     let k = Int(agents[a])
                                     let first = off[a * S]
                                     let row = UnsafeBufferPointer(rebasing: idx[first..<off[(a + 1) * S]])
@@ -273,7 +273,7 @@ struct DomainRows {
             DispatchQueue.concurrentPerform(iterations: blocks) { b in
                 var rowIndices: [Int32] = [], rowDistances: [Float] = []
                 var keyed = [[UInt64]](repeating: [], count: S)
-                for a in min(count, b * per)..<min(count, (b + 1) * per) {
+                for a in AtomBlocks.range(b, per: per, count: count) {
                     let k = Int(ag[a])
                     let q = positions[k]
                     for s in 0..<S { keyed[s].removeAll(keepingCapacity: true) }
